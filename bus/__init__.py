@@ -1,0 +1,1 @@
+"""sagabus: declarative sagas, durable state and exactly-once effects on RabbitMQ."""
