@@ -36,7 +36,8 @@ class Message(BaseModel):
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
-        if cls.__name__ not in ("Command", "Event") and cls.__dict__.get("__abstract__") is not True:
+        is_base = cls.__module__ == __name__
+        if hasattr(cls, "__kind__") and not is_base and not cls.__dict__.get("__abstract__"):
             registry.register(cls)
 
 

@@ -1,0 +1,62 @@
+"""Payments: charges and refunds, at most once per order whatever the redeliveries."""
+
+from __future__ import annotations
+
+import hashlib
+
+from bus import HandlerContext, Service
+from handlers.messages import (
+    PaymentFailed,
+    PaymentRefunded,
+    PaymentSucceeded,
+    ProcessPayment,
+    RefundPayment,
+)
+
+PAYMENT_LIMIT = 50_000.0
+"""Payments above this amount are declined."""
+
+CHARGES = "payments.charges"
+REFUNDS = "payments.refunds"
+
+payments = Service("payments")
+
+
+def payment_id_for(order_id: str) -> str:
+    return "pay-" + hashlib.sha256(order_id.encode()).hexdigest()[:16]
+
+
+@payments.handles(ProcessPayment)
+async def process_payment(cmd: ProcessPayment, ctx: HandlerContext) -> None:
+    """Charges once per order: a resent command answers with the first outcome."""
+    if cmd.amount > PAYMENT_LIMIT:
+        ctx.publish(
+            PaymentFailed(
+                order_id=cmd.order_id,
+                reason=f"amount {cmd.amount:.2f} exceeds the limit of {PAYMENT_LIMIT:.2f}",
+            )
+        )
+        return
+    charge = await ctx.tx.state_get(CHARGES, cmd.order_id, for_update=True)
+    if charge is None:
+        charge = {"payment_id": payment_id_for(cmd.order_id), "amount": cmd.amount}
+        await ctx.tx.state_put(CHARGES, cmd.order_id, charge)
+    ctx.publish(
+        PaymentSucceeded(
+            order_id=cmd.order_id, payment_id=charge["payment_id"], amount=charge["amount"]
+        )
+    )
+
+
+@payments.handles(RefundPayment)
+async def refund_payment(cmd: RefundPayment, ctx: HandlerContext) -> None:
+    """Refunds a charge once; refunding an unknown or refunded payment changes nothing."""
+    charge = await ctx.tx.state_get(CHARGES, cmd.order_id, for_update=True)
+    refunded = await ctx.tx.state_get(REFUNDS, cmd.order_id)
+    if charge is not None and refunded is None:
+        await ctx.tx.state_put(
+            REFUNDS, cmd.order_id, {"payment_id": charge["payment_id"], "amount": charge["amount"]}
+        )
+    ctx.publish(
+        PaymentRefunded(order_id=cmd.order_id, payment_id=cmd.payment_id, amount=cmd.amount)
+    )

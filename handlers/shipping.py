@@ -1,0 +1,35 @@
+"""Shipping: hands orders to the carrier; SKUs starting `SLOW-` are never answered."""
+
+from __future__ import annotations
+
+import hashlib
+
+import structlog
+
+from bus import HandlerContext, Service
+from handlers.messages import OrderShipped, ShipOrder
+
+SILENT_PREFIX = "SLOW-"
+SHIPMENTS = "shipping.shipments"
+
+shipping = Service("shipping")
+log = structlog.get_logger("handlers.shipping")
+
+
+def tracking_number_for(order_id: str) -> str:
+    return "TRK-" + hashlib.sha256(order_id.encode()).hexdigest()[:12].upper()
+
+
+@shipping.handles(ShipOrder)
+async def ship(cmd: ShipOrder, ctx: HandlerContext) -> None:
+    silent = [item.sku for item in cmd.items if item.sku.startswith(SILENT_PREFIX)]
+    if silent:
+        log.info("carrier does not answer", order_id=cmd.order_id, skus=silent)
+        return
+    shipment = await ctx.tx.state_get(SHIPMENTS, cmd.order_id, for_update=True)
+    if shipment is None:
+        shipment = {"tracking_number": tracking_number_for(cmd.order_id)}
+        await ctx.tx.state_put(SHIPMENTS, cmd.order_id, shipment)
+    ctx.publish(
+        OrderShipped(order_id=cmd.order_id, tracking_number=shipment["tracking_number"])
+    )
