@@ -46,6 +46,14 @@ class OrderCreated(Event):
     amount: float
 
 
+class OrderPaid(Event):
+    """The orders service recorded the payment of an order (from PaymentSucceeded)."""
+
+    order_id: str
+    payment_id: str
+    amount: float
+
+
 class OrderCompleted(Event):
     order_id: str
 

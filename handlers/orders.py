@@ -1,8 +1,28 @@
-"""Orders: creates orders (which starts the order saga), completes and cancels them."""
+"""Orders: an event-sourced aggregate per order, stream `order-<order_id>`.
+
+Commands: CreateOrder (-> OrderCreated, which starts the order saga), CompleteOrder
+(-> OrderCompleted), CancelOrder (-> OrderCancelled). The service also records the
+facts of the order's life that other services publish: PaymentSucceeded becomes
+OrderPaid, and OrderShipped is kept in the stream as it is. Every recorded event is
+published through the outbox in the handler's transaction, except OrderShipped, which
+the shipping service published already.
+
+Repeated commands are idempotent: creating an existing order, completing a completed
+one or cancelling a cancelled one changes nothing and publishes nothing; so does
+completing a cancelled order or cancelling a finished one (the first outcome stands).
+Two deliveries racing on one order conflict on the stream version; the loser is
+retried by the pipeline and then finds the order changed.
+"""
 
 from __future__ import annotations
 
-from bus import HandlerContext, Service
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+from bus.endpoint import HandlerContext
+from bus.eventsourcing import Aggregate, InvariantViolation, Repository, applies
+from bus.service import Service
 from handlers.messages import (
     CancelOrder,
     CompleteOrder,
@@ -10,53 +30,177 @@ from handlers.messages import (
     OrderCancelled,
     OrderCompleted,
     OrderCreated,
+    OrderItem,
+    OrderPaid,
+    OrderShipped,
+    PaymentSucceeded,
 )
 
-ORDERS = "orders.orders"
-
 orders = Service("orders")
+
+
+class OrderStatus(StrEnum):
+    NEW = "new"
+    PENDING = "pending"
+    PAID = "paid"
+    SHIPPED = "shipped"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+FINAL = frozenset({OrderStatus.COMPLETED, OrderStatus.CANCELLED})
+
+
+class OrderState(BaseModel):
+    """What an order is, rebuilt from its events."""
+
+    status: OrderStatus = OrderStatus.NEW
+    customer_id: str | None = None
+    items: list[OrderItem] = []
+    amount: float = 0.0
+    payment_id: str | None = None
+    tracking_number: str | None = None
+    cancel_reason: str | None = None
+
+
+class OrderAggregate(Aggregate[OrderState]):
+    """An order's life: pending -> paid -> shipped -> completed, or cancelled before
+    it shipped. The state checks are the source article's `OrderAggregate`'s."""
+
+    category = "order"
+
+    def initial_state(self) -> OrderState:
+        return OrderState()
+
+    @property
+    def status(self) -> OrderStatus:
+        return self.state.status
+
+    # -- commands --------------------------------------------------------------------
+    def create(self, customer_id: str, items: list[OrderItem], amount: float) -> None:
+        if self.status is not OrderStatus.NEW:
+            raise InvariantViolation(f"order {self.id} already exists")
+        self.record(
+            OrderCreated(order_id=self.id, customer_id=customer_id, items=items, amount=amount)
+        )
+
+    def pay(self, payment_id: str, amount: float) -> None:
+        if self.status is not OrderStatus.PENDING:
+            raise InvariantViolation(f"order {self.id} is {self.status}, not pending")
+        self.record(OrderPaid(order_id=self.id, payment_id=payment_id, amount=amount))
+
+    def ship(self, tracking_number: str) -> None:
+        if self.status is not OrderStatus.PAID:
+            raise InvariantViolation(f"order {self.id} is {self.status}, not paid")
+        self.record(OrderShipped(order_id=self.id, tracking_number=tracking_number))
+
+    def complete(self) -> None:
+        if self.status is OrderStatus.NEW or self.status in FINAL:
+            raise InvariantViolation(f"order {self.id} is {self.status}: it cannot complete")
+        self.record(OrderCompleted(order_id=self.id))
+
+    def cancel(self, reason: str) -> None:
+        if self.status is OrderStatus.NEW or self.status in FINAL:
+            raise InvariantViolation(f"order {self.id} is {self.status}: it cannot be cancelled")
+        if self.status is OrderStatus.SHIPPED:
+            raise InvariantViolation(f"order {self.id} has shipped: it cannot be cancelled")
+        self.record(OrderCancelled(order_id=self.id, reason=reason))
+
+    # -- state -----------------------------------------------------------------------
+    @applies(OrderCreated)
+    def _created(self, event: OrderCreated) -> None:
+        self.state.status = OrderStatus.PENDING
+        self.state.customer_id = event.customer_id
+        self.state.items = list(event.items)
+        self.state.amount = event.amount
+
+    @applies(OrderPaid)
+    def _paid(self, event: OrderPaid) -> None:
+        self.state.status = OrderStatus.PAID
+        self.state.payment_id = event.payment_id
+
+    @applies(OrderShipped)
+    def _shipped(self, event: OrderShipped) -> None:
+        self.state.status = OrderStatus.SHIPPED
+        self.state.tracking_number = event.tracking_number
+
+    @applies(OrderCompleted)
+    def _completed(self, event: OrderCompleted) -> None:
+        self.state.status = OrderStatus.COMPLETED
+
+    @applies(OrderCancelled)
+    def _cancelled(self, event: OrderCancelled) -> None:
+        self.state.status = OrderStatus.CANCELLED
+        self.state.cancel_reason = event.reason
+
+
+def order_stream(order_id: str) -> str:
+    """The event stream of an order (`sagabus stream show order-<id>`)."""
+    return OrderAggregate.stream_id(order_id)
+
+
+def _repository(ctx: HandlerContext) -> Repository[OrderAggregate]:
+    return Repository(OrderAggregate, ctx.tx, publisher=ctx.publish)
 
 
 @orders.handles(CreateOrder)
 async def create_order(cmd: CreateOrder, ctx: HandlerContext) -> None:
     """Creates the order once; creating an existing order id changes nothing."""
-    if await ctx.tx.state_get(ORDERS, cmd.order_id, for_update=True) is not None:
+    repository = _repository(ctx)
+    order = await repository.load(cmd.order_id)
+    if order.exists:
         return
-    await ctx.tx.state_put(
-        ORDERS,
-        cmd.order_id,
-        {
-            "customer_id": cmd.customer_id,
-            "amount": cmd.amount,
-            "items": [item.model_dump() for item in cmd.items],
-            "status": "created",
-        },
-    )
-    ctx.publish(
-        OrderCreated(
-            order_id=cmd.order_id,
-            customer_id=cmd.customer_id,
-            items=cmd.items,
-            amount=cmd.amount,
-        )
-    )
-
-
-async def _finish(ctx: HandlerContext, order_id: str, status: str, **extra: str) -> bool:
-    order = await ctx.tx.state_get(ORDERS, order_id, for_update=True)
-    if order is None or order["status"] != "created":
-        return False
-    await ctx.tx.state_put(ORDERS, order_id, {**order, "status": status, **extra})
-    return True
+    order.create(cmd.customer_id, list(cmd.items), cmd.amount)
+    await repository.save(order, cause=ctx.message)
 
 
 @orders.handles(CompleteOrder)
 async def complete_order(cmd: CompleteOrder, ctx: HandlerContext) -> None:
-    if await _finish(ctx, cmd.order_id, "completed", tracking_number=cmd.tracking_number):
-        ctx.publish(OrderCompleted(order_id=cmd.order_id))
+    """Completes an open order; the command's tracking number records the shipment
+    when the OrderShipped event has not reached this service yet."""
+    repository = _repository(ctx)
+    order = await repository.load(cmd.order_id)
+    if order.status is OrderStatus.NEW or order.status in FINAL:
+        ctx.log.info("order not open: nothing to complete", status=order.status.value)
+        return
+    if order.status is OrderStatus.PAID:
+        order.ship(cmd.tracking_number)
+        await repository.save(order, cause=ctx.message, publish=False)
+    order.complete()
+    await repository.save(order, cause=ctx.message)
 
 
 @orders.handles(CancelOrder)
 async def cancel_order(cmd: CancelOrder, ctx: HandlerContext) -> None:
-    if await _finish(ctx, cmd.order_id, "cancelled", reason=cmd.reason):
-        ctx.publish(OrderCancelled(order_id=cmd.order_id, reason=cmd.reason))
+    repository = _repository(ctx)
+    order = await repository.load(cmd.order_id)
+    if order.status is OrderStatus.NEW or order.status in FINAL:
+        ctx.log.info("order not open: nothing to cancel", status=order.status.value)
+        return
+    order.cancel(cmd.reason)
+    await repository.save(order, cause=ctx.message)
+
+
+@orders.on(PaymentSucceeded)
+async def record_payment(event: PaymentSucceeded, ctx: HandlerContext) -> None:
+    """A pending order becomes paid; a payment for an order in any other state (a
+    repeat, or a late one after cancellation, which the saga refunds) is only logged."""
+    repository = _repository(ctx)
+    order = await repository.load(event.order_id)
+    if order.status is not OrderStatus.PENDING:
+        ctx.log.info("payment not recorded", status=order.status.value)
+        return
+    order.pay(event.payment_id, event.amount)
+    await repository.save(order, cause=ctx.message)
+
+
+@orders.on(OrderShipped)
+async def record_shipment(event: OrderShipped, ctx: HandlerContext) -> None:
+    """A paid order becomes shipped. Not published again: shipping published it."""
+    repository = _repository(ctx)
+    order = await repository.load(event.order_id)
+    if order.status is not OrderStatus.PAID:
+        ctx.log.info("shipment not recorded", status=order.status.value)
+        return
+    order.ship(event.tracking_number)
+    await repository.save(order, cause=ctx.message, publish=False)

@@ -137,6 +137,11 @@ class Transaction(abc.ABC):
     async def outbox_backlog(self) -> int:
         """Number of unsent rows."""
 
+    @abc.abstractmethod
+    async def outbox_purge(self, sent_before: datetime) -> int:
+        """Deletes rows sent before `sent_before` (unsent rows always stay); returns how
+        many. Sent rows are kept for a while to show what left; this bounds the table."""
+
     # -- services' own state -------------------------------------------------------
     @abc.abstractmethod
     async def state_get(

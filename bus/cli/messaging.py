@@ -1,0 +1,153 @@
+"""`sagabus run`, `sagabus send`, `sagabus publish`."""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import importlib.util
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from bus.cli.app import app
+from bus.client import BusClient
+from bus.contracts import registry
+from bus.daemon import import_package, serve, services_in
+from bus.endpoint import Endpoint
+from bus.errors import ConfigurationError, UnknownMessageType
+from bus.logging import configure_logging
+from bus.runtime import BackgroundTask
+from bus.settings import Settings
+
+DEFAULT_PACKAGE = "handlers"
+"""Where services and contracts are looked for when no module is named."""
+
+
+Handlers = Annotated[
+    list[str] | None,
+    typer.Option("--handlers", help="Package of services (repeatable; default: handlers)."),
+]
+Contracts = Annotated[
+    list[str] | None,
+    typer.Option("--contracts", help="Module of contracts (repeatable; default: handlers)."),
+]
+StoreUrl = Annotated[str | None, typer.Option("--store", help="Store URL [SAGABUS_STORE].")]
+AmqpUrl = Annotated[str | None, typer.Option("--amqp-url", help="RabbitMQ URL [SAGABUS_AMQP_URL].")]
+Prefetch = Annotated[
+    int | None, typer.Option("--prefetch", help="Prefetch per consumer [SAGABUS_PREFETCH].")
+]
+Namespace = Annotated[
+    str | None, typer.Option("--namespace", help="Exchange and queue prefix [SAGABUS_NAMESPACE].")
+]
+LogFormat = Annotated[
+    str | None, typer.Option("--log-format", help="console or json [SAGABUS_LOG_FORMAT].")
+]
+TypeName = Annotated[str, typer.Argument(metavar="TYPE", help="Message type, e.g. CreateOrder.")]
+Data = Annotated[str, typer.Option("--data", help="The payload as a JSON object.")]
+CorrelationId = Annotated[
+    str | None, typer.Option("--correlation-id", help="Conversation or saga instance id.")
+]
+
+
+@app.command()
+def run(
+    handlers: Handlers = None,
+    store: StoreUrl = None,
+    amqp_url: AmqpUrl = None,
+    prefetch: Prefetch = None,
+    namespace: Namespace = None,
+    log_format: LogFormat = None,
+) -> None:
+    """Run the daemon: serve every service found until SIGTERM or SIGINT."""
+    settings = Settings.load(
+        store=store, amqp_url=amqp_url, prefetch=prefetch, namespace=namespace,
+        log_format=log_format,
+    )
+    configure_logging(settings.log_format, settings.log_level)
+    endpoints: list[Endpoint] = []
+    background: list[BackgroundTask] = []
+    for name in handlers or _default_package():
+        endpoints.extend(services_in(import_package(name)))
+    asyncio.run(serve(settings, endpoints, background=background))
+
+
+@app.command()
+def send(
+    type_name: TypeName,
+    data: Data = "{}",
+    correlation_id: CorrelationId = None,
+    contracts: Contracts = None,
+    amqp_url: AmqpUrl = None,
+    namespace: Namespace = None,
+) -> None:
+    """Send a command to the service that handles it."""
+    _dispatch("command", type_name, data, correlation_id, contracts, amqp_url, namespace)
+
+
+@app.command()
+def publish(
+    type_name: TypeName,
+    data: Data = "{}",
+    correlation_id: CorrelationId = None,
+    contracts: Contracts = None,
+    amqp_url: AmqpUrl = None,
+    namespace: Namespace = None,
+) -> None:
+    """Publish an event to every subscriber."""
+    _dispatch("event", type_name, data, correlation_id, contracts, amqp_url, namespace)
+
+
+def _dispatch(
+    kind: str,
+    type_name: str,
+    data: str,
+    correlation_id: str | None,
+    contracts: list[str] | None,
+    amqp_url: str | None,
+    namespace: str | None,
+) -> None:
+    settings = Settings.load(amqp_url=amqp_url, namespace=namespace)
+    configure_logging("console", "error")
+    for name in contracts or _default_package():
+        import_package(name)
+    payload = _json_object(data)
+    _check_type(type_name)
+
+    async def go() -> Any:
+        async with BusClient(settings) as client:
+            if kind == "command":
+                return await client.send_type(type_name, payload, correlation_id=correlation_id)
+            return await client.publish_type(type_name, payload, correlation_id=correlation_id)
+
+    envelope = asyncio.run(go())
+    verb = "sent" if kind == "command" else "published"
+    typer.echo(f"{verb} {envelope.type} {envelope.message_id}")
+
+
+def _default_package() -> list[str]:
+    return [DEFAULT_PACKAGE] if importlib.util.find_spec(DEFAULT_PACKAGE) else []
+
+
+def _json_object(data: str) -> dict[str, Any]:
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ConfigurationError(f"--data is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ConfigurationError(f"--data must be a JSON object, not {type(value).__name__}")
+    return value
+
+
+def _check_type(type_name: str) -> None:
+    if type_name in registry:
+        return
+    known = registry.names()
+    close = difflib.get_close_matches(type_name, known, n=1)
+    if close:
+        hint = f" (did you mean {close[0]}?)"
+    elif known:
+        hint = f" (known: {', '.join(known[:12])}{', ...' if len(known) > 12 else ''})"
+    else:
+        hint = " (no contracts are loaded: name their module with --contracts)"
+    raise UnknownMessageType(f"unknown message type {type_name!r}{hint}")

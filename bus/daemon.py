@@ -1,0 +1,88 @@
+"""The daemon: finds the endpoints, runs the bus until SIGTERM or SIGINT, exits 0.
+
+`sagabus run` is a thin shell over `serve`. Endpoints come from sources: `services_in`
+imports a package with all its submodules and serves every `Service` instance it
+finds; the saga engine adds a source of saga endpoints the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import pkgutil
+import signal
+from collections.abc import Callable, Iterable, Sequence
+from types import ModuleType
+
+from bus.endpoint import Endpoint
+from bus.errors import ConfigurationError
+from bus.logging import get_logger
+from bus.runtime import BackgroundTask, Bus
+from bus.service import Service
+from bus.settings import Settings
+from bus.store import open_store
+
+log = get_logger("sagabus.daemon")
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def import_package(name: str) -> list[ModuleType]:
+    """Imports module `name` and, when it is a package, every module beneath it."""
+    try:
+        root = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and name.startswith(exc.name):
+            raise ConfigurationError(f"cannot import {name!r}: no such module") from None
+        raise ConfigurationError(f"cannot import {name!r}: {exc}") from None
+    except Exception as exc:
+        raise ConfigurationError(f"cannot import {name!r}: {type(exc).__name__}: {exc}") from None
+    modules = [root]
+    path = getattr(root, "__path__", None)
+    if path is not None:
+        for info in pkgutil.walk_packages(path, prefix=f"{name}."):
+            try:
+                modules.append(importlib.import_module(info.name))
+            except Exception as exc:
+                raise ConfigurationError(
+                    f"cannot import {info.name!r}: {type(exc).__name__}: {exc}"
+                ) from None
+    return modules
+
+
+def services_in(modules: Iterable[ModuleType]) -> list[Service]:
+    """Every `Service` instance defined at the top level of `modules`, once each."""
+    found: dict[int, Service] = {}
+    for module in modules:
+        for value in vars(module).values():
+            if isinstance(value, Service):
+                found.setdefault(id(value), value)
+    return list(found.values())
+
+
+async def serve(
+    settings: Settings,
+    endpoints: Sequence[Endpoint],
+    *,
+    background: Sequence[BackgroundTask] = (),
+    on_started: Callable[[Bus], None] | None = None,
+) -> None:
+    """Opens the store, runs a `Bus` until SIGTERM/SIGINT, then stops it cleanly."""
+    if not endpoints:
+        raise ConfigurationError("nothing to serve: no services or sagas were found")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with (
+            open_store(settings.store) as store,
+            Bus(settings, store, endpoints, background=background) as bus,
+        ):
+            if on_started is not None:
+                on_started(bus)
+            await stop.wait()
+            log.info("stopping: finishing in-flight work")
+    finally:
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)

@@ -1,0 +1,166 @@
+"""The outbox relay: moves committed outbox rows to the broker.
+
+Rows reach it three ways: the pipeline hands over the rows it just committed
+(`publish`, the fast path: no second read), anyone may `notify()` it after committing
+rows of their own (the saga engine's timers), and it sweeps the outbox at start-up and
+every `interval` seconds for rows a crash or a broker outage left behind. Each batch is
+published with its confirms awaited together, then marked sent. A command that no
+queue is bound for is parked in `{namespace}.unroutable` with the reason and marked
+sent: it is never retried in a loop, never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from dataclasses import replace
+
+from bus.deadletter import ORIGINAL_EXCHANGE, ORIGINAL_ROUTING_KEY, REASON
+from bus.envelope import Envelope, utcnow
+from bus.logging import get_logger
+from bus.store.base import Store
+from bus.topology import DEFAULT_EXCHANGE, Names
+from bus.transport import Outcome, Publication, Transport, WireMessage
+
+Row = tuple[int, Envelope]
+
+log = get_logger("sagabus.outbox")
+
+
+class OutboxRelay:
+    """interval: seconds between sweeps when nothing notifies (default 1).
+    batch: rows read per sweep step (default 500)."""
+
+    def __init__(
+        self,
+        store: Store,
+        transport: Transport,
+        names: Names,
+        *,
+        interval: float = 1.0,
+        batch: int = 500,
+    ) -> None:
+        self._store = store
+        self._transport = transport
+        self._names = names
+        self._interval = interval
+        self._batch = batch
+        self._wake = asyncio.Event()
+        self._in_flight: set[int] = set()
+        self._sweep_lock = asyncio.Lock()
+        self.published = 0
+        self.parked = 0
+
+    def notify(self) -> None:
+        """Rows were committed: sweep soon. Cheap, safe to call from any task."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Sweeps at once, then on every notify and every `interval`, until cancelled."""
+        while True:
+            self._wake.clear()
+            try:
+                await self.drain()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("outbox sweep failed", error=str(exc), exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval)
+
+    async def drain(self) -> int:
+        """Publishes pending rows until none is left (or some fail); returns how many
+        were sent."""
+        sent_total = 0
+        async with self._sweep_lock:
+            while True:
+                # The rows stay locked (PostgreSQL: FOR UPDATE SKIP LOCKED) while they
+                # are published, so two daemons never publish the same rows.
+                async with self._store.transaction() as tx:
+                    rows = [
+                        r for r in await tx.outbox_pending(self._batch)
+                        if r[0] not in self._in_flight
+                    ]
+                    if not rows:
+                        return sent_total
+                    sent, failed = await self._publish(rows)
+                    if sent:
+                        await tx.outbox_mark_sent(sent)
+                sent_total += len(sent)
+                if failed or len(rows) < self._batch:
+                    return sent_total
+
+    async def publish(self, rows: Sequence[Row]) -> None:
+        """Publishes rows just committed by the caller and marks them sent. Rows whose
+        publish fails stay pending for the next sweep."""
+        rows = [r for r in rows if r[0] not in self._in_flight]
+        if not rows:
+            return
+        ids = [r[0] for r in rows]
+        self._in_flight.update(ids)
+        try:
+            sent, failed = await self._publish(rows)
+            if sent:
+                async with self._store.transaction() as tx:
+                    await tx.outbox_mark_sent(sent)
+        except Exception as exc:
+            # the rows stay pending: the next sweep publishes them again, and the
+            # receivers' inboxes drop the copies
+            log.error("outbox publish failed", error=str(exc), rows=len(rows))
+            failed = len(rows)
+        finally:
+            self._in_flight.difference_update(ids)
+        if failed:
+            self.notify()
+
+    async def _publish(self, rows: Sequence[Row]) -> tuple[list[int], int]:
+        """Publishes `rows`; returns the ids now sent (or parked) and how many failed."""
+        publications = [self._publication(env) for _, env in rows]
+        outcomes = await self._transport.publish(publications)
+        sent: list[int] = []
+        returned: list[tuple[int, Publication]] = []
+        failed = 0
+        for (row_id, _), publication, outcome in zip(rows, publications, outcomes, strict=True):
+            if outcome is Outcome.CONFIRMED:
+                sent.append(row_id)
+            elif outcome is Outcome.RETURNED:
+                returned.append((row_id, publication))
+            else:
+                failed += 1
+        if returned:
+            parked = await self._transport.publish([self._parked(p) for _, p in returned])
+            for (row_id, publication), outcome in zip(returned, parked, strict=True):
+                if outcome is Outcome.CONFIRMED:
+                    sent.append(row_id)
+                    self.parked += 1
+                    log.warning(
+                        "unroutable command parked",
+                        type=publication.routing_key,
+                        message_id=publication.message.message_id,
+                        correlation_id=publication.message.correlation_id,
+                        queue=self._names.unroutable,
+                    )
+                else:
+                    failed += 1
+        self.published += len(sent)
+        return sent, failed
+
+    def _publication(self, envelope: Envelope) -> Publication:
+        exchange, routing_key, mandatory = self._names.route(envelope)
+        return Publication(exchange, routing_key, WireMessage.of(envelope), mandatory)
+
+    def _parked(self, publication: Publication) -> Publication:
+        headers = dict(publication.message.headers)
+        headers[REASON] = (
+            f"unroutable: no queue is bound for {publication.routing_key}"
+            f" on {publication.exchange}"
+        )
+        headers[ORIGINAL_EXCHANGE] = publication.exchange
+        headers[ORIGINAL_ROUTING_KEY] = publication.routing_key
+        headers["x-parked-at"] = utcnow().isoformat()
+        return Publication(
+            DEFAULT_EXCHANGE,
+            self._names.unroutable,
+            replace(publication.message, headers=headers),
+        )

@@ -1,0 +1,326 @@
+"""The pure saga state machine: (instance, input, now) -> new instance + effects.
+
+No I/O, no clock, no randomness: the same instance and input always give the same
+step, so the engine can run it inside a store transaction and retry it freely.
+
+Semantics (DESIGN section 6):
+
+- Entering a state renders and emits its `send` commands and `publish` events, arms
+  its retry timer (`retry:<state>:<entry>:<attempt>`) and its timeout timer
+  (`timeout:<state>:<entry>`); leaving it cancels whatever is still armed.
+- An event tries the current state's `on:` transitions for its type, then the `any:`
+  ones, in order; the first whose `if:` holds is taken. None: the step is not
+  `accepted` and nothing changes (the engine logs it).
+- A retry timer resends the state's commands (not its events) until `attempts` resends
+  were made. A timeout takes the timeout's transition.
+- A transition without `compensate: true` completes the state it leaves. One with it
+  undoes the completed states, latest first, each at most once in the instance's life,
+  then enters `goto`. A compensation with `until:` waits for that event, resending on
+  its retry policy (`compensate:<state>:<attempt>` timers); when the last wait runs out
+  the instance is parked with the reason. While compensating, only the awaited event
+  and the compensation timer are accepted.
+- Final states, and parked instances, accept nothing.
+- Timer names are unique within an instance; a timer that is not armed any more (it
+  fired after being cancelled) is ignored.
+
+Expressions that fail at run time (a field missing from a payload, a wrong type, a guard
+that is not a boolean) never raise out of `handle`: the step parks the instance instead,
+discarding the effects it had computed, with a reason naming the expression. A parked
+instance keeps the state it was in when the input arrived.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from saga_dsl.compiler import Edge, Table
+from saga_dsl.definition import Action, Assignment, StateDefinition, TransitionDefinition
+from saga_dsl.effects import (
+    ArmTimer,
+    CancelTimer,
+    Effect,
+    EventInput,
+    Finished,
+    Input,
+    Parked,
+    PublishEvent,
+    SendCommand,
+    TimerFired,
+)
+from saga_dsl.expressions import EvaluationError
+from saga_dsl.instance import Compensating, SagaInstance
+
+NO_EVENT: Mapping[str, Any] = {}
+
+
+class _Stuck(Exception):
+    """The instance cannot go on: the step parks it with this reason."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """The outcome of one input.
+
+    `instance` is the new instance (the same object when not `accepted`), `effects` what
+    the engine must do, `from_state`/`to_state` the state before and after (`from_state`
+    is None for the step that started the instance).
+    """
+
+    instance: SagaInstance
+    effects: list[Effect]
+    accepted: bool
+    from_state: str | None
+    to_state: str
+
+
+class Machine:
+    """A compiled saga. Build one with `saga_dsl.compile(definition)`.
+
+    Attributes: `name`, `version`, `digest` (SHA-256 of the file's text, so the engine
+    can refuse a changed file whose version did not change), `start_event`, `correlate`
+    (payload field, or None), `listens_to` (every event type the saga reacts to),
+    `states` (name -> `StateDefinition`), `transitions` (every `Edge`), `definition`.
+    """
+
+    def __init__(self, table: Table) -> None:
+        definition = table.definition
+        self.definition = definition
+        self.name = definition.name
+        self.version = definition.version
+        self.digest = definition.digest
+        self.start_event = definition.start_event
+        self.correlate = definition.correlate
+        self.initial = definition.initial
+        self.listens_to: frozenset[str] = table.listens_to
+        self.states: Mapping[str, StateDefinition] = definition.states
+        self.transitions: tuple[Edge, ...] = table.edges
+        self._routes = table.routes
+
+    def __repr__(self) -> str:
+        return f"<Machine {self.name} v{self.version} {len(self.states)} states>"
+
+    def start(self, event: EventInput, now: datetime) -> Step:
+        """Creates an instance from its start event and enters the initial state.
+
+        Raises ValueError if `event` is not the start event (an engine bug); an
+        expression that fails gives a parked instance in the initial state.
+        """
+        if event.type != self.start_event:
+            raise ValueError(f"saga {self.name} starts on {self.start_event}, not {event.type}")
+        fresh = SagaInstance(state=self.initial, status="running", data={})
+        run = _Run(self, fresh, now)
+        try:
+            data = run.assign(fresh.data, self.definition.start_assignments, event.payload)
+            run.instance = fresh.evolve(data=data)
+            run.enter(self.initial)
+        except EvaluationError as exc:
+            parked = _park(fresh, f"start: {exc}")
+            return Step(parked.instance, parked.effects, True, None, self.initial)
+        return Step(run.instance, run.effects, True, None, run.instance.state)
+
+    def handle(self, instance: SagaInstance, given: Input, now: datetime) -> Step:
+        """Applies one event or timer to `instance`. Never raises for bad data."""
+        if instance.status != "running":
+            return _ignored(instance)
+        if instance.state not in self.states:
+            return _park(
+                instance, f"state {instance.state!r} is not in {self.name} v{self.version}"
+            )
+        run = _Run(self, instance, now)
+        try:
+            accepted = run.dispatch(given)
+        except (EvaluationError, _Stuck) as exc:
+            return _park(instance, f"in state {instance.state!r}: {exc}")
+        if not accepted:
+            return _ignored(instance)
+        return Step(run.instance, run.effects, True, instance.state, run.instance.state)
+
+    def routes(self, state: str) -> Mapping[str, tuple[TransitionDefinition, ...]]:
+        """Event type -> transitions tried in `state`, in order (`any:` ones last)."""
+        return self._routes.get(state, {})
+
+
+class _Run:
+    """One step in progress: the instance as it changes, and the effects so far."""
+
+    def __init__(self, machine: Machine, instance: SagaInstance, now: datetime) -> None:
+        self.machine = machine
+        self.instance = instance
+        self.now = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+        self.effects: list[Effect] = []
+
+    def dispatch(self, given: Input) -> bool:
+        if self.instance.compensating is not None:
+            return self.while_compensating(self.instance.compensating, given)
+        if isinstance(given, TimerFired):
+            return self.timer(given.name)
+        for transition in self.machine.routes(self.instance.state).get(given.type, ()):
+            if self.holds(transition, given.payload):
+                self.take(transition, given.payload)
+                return True
+        return False
+
+    def holds(self, transition: TransitionDefinition, payload: Mapping[str, Any]) -> bool:
+        if transition.guard is None:
+            return True
+        result = transition.guard.evaluate(self.context(payload))
+        if not isinstance(result, bool):
+            raise EvaluationError(
+                f"guard {transition.guard.source.strip()!r} gave {result!r}, not true or false"
+            )
+        return result
+
+    def timer(self, name: str) -> bool:
+        if name not in self.instance.timers:
+            return False
+        self.instance = self.instance.evolve(timers=_without(self.instance.timers, name))
+        state = self.machine.states[self.instance.state]
+        if name.startswith("retry:") and state.retry is not None:
+            retries = self.instance.retries + 1
+            self.instance = self.instance.evolve(retries=retries)
+            self.emit(a for a in state.entry if a.kind == "command")
+            if retries < state.retry.attempts:
+                self.arm(
+                    f"retry:{state.name}:{self.instance.entries}:{retries + 1}", state.retry.after
+                )
+            return True
+        if name.startswith("timeout:") and state.timeout is not None:
+            self.take(state.timeout.transition, NO_EVENT)
+            return True
+        return False
+
+    def take(self, transition: TransitionDefinition, payload: Mapping[str, Any]) -> None:
+        data = self.assign(self.instance.data, transition.assignments, payload)
+        for name in self.instance.timers:
+            self.effects.append(CancelTimer(name))
+        self.instance = self.instance.evolve(data=data, timers=())
+        if not transition.compensate:
+            self.instance = self.instance.evolve(
+                completed=(*self.instance.completed, self.instance.state)
+            )
+            self.enter(transition.goto)
+            return
+        pending = tuple(
+            name
+            for name in _latest_first(self.instance.completed)
+            if name not in self.instance.compensated
+            and self.machine.states[name].compensation is not None
+        )
+        self.compensate(Compensating(target=transition.goto, pending=pending))
+
+    def compensate(self, run: Compensating) -> None:
+        """Undoes `run.pending` in order until one has to wait for its `until`."""
+        while run.pending:
+            name = run.pending[0]
+            compensation = self.machine.states[name].compensation
+            assert compensation is not None
+            self.emit(compensation.actions, compensates=name)
+            if compensation.until is not None:
+                self.instance = self.instance.evolve(
+                    compensating=Compensating(run.target, run.pending, waiting=name, attempt=0)
+                )
+                self.arm(f"compensate:{name}:0", compensation.retry.after)
+                return
+            self.instance = self.instance.evolve(compensated=(*self.instance.compensated, name))
+            run = Compensating(run.target, run.pending[1:])
+        self.instance = self.instance.evolve(compensating=None)
+        self.enter(run.target)
+
+    def while_compensating(self, run: Compensating, given: Input) -> bool:
+        name = run.waiting
+        assert name is not None
+        compensation = self.machine.states[name].compensation
+        assert compensation is not None
+        if isinstance(given, EventInput):
+            if given.type != compensation.until:
+                return False
+            for timer in self.instance.timers:
+                self.effects.append(CancelTimer(timer))
+            self.instance = self.instance.evolve(
+                timers=(), compensated=(*self.instance.compensated, name)
+            )
+            self.compensate(Compensating(run.target, run.pending[1:]))
+            return True
+        if given.name not in self.instance.timers:
+            return False
+        self.instance = self.instance.evolve(timers=_without(self.instance.timers, given.name))
+        if run.attempt >= compensation.retry.attempts:
+            raise _Stuck(
+                f"compensation of {name!r} sent {run.attempt + 1} time(s) and "
+                f"{compensation.until} never came"
+            )
+        attempt = run.attempt + 1
+        self.emit(compensation.actions, compensates=name)
+        self.instance = self.instance.evolve(
+            compensating=Compensating(run.target, run.pending, name, attempt)
+        )
+        self.arm(f"compensate:{name}:{attempt}", compensation.retry.after)
+        return True
+
+    def enter(self, name: str) -> None:
+        state = self.machine.states[name]
+        entries = self.instance.entries + 1
+        self.instance = self.instance.evolve(state=name, entries=entries, retries=0, timers=())
+        self.emit(state.entry)
+        if state.end is not None:
+            status = "completed" if state.end == "success" else "failed"
+            self.instance = self.instance.evolve(status=status)
+            self.effects.append(Finished(state.end))
+            return
+        if state.retry is not None:
+            self.arm(f"retry:{name}:{entries}:1", state.retry.after)
+        if state.timeout is not None:
+            self.arm(f"timeout:{name}:{entries}", state.timeout.after)
+
+    def arm(self, name: str, after: Any) -> None:
+        self.instance = self.instance.evolve(timers=(*self.instance.timers, name))
+        self.effects.append(ArmTimer(name, after))
+
+    def emit(self, actions: Iterable[Action], compensates: str | None = None) -> None:
+        context = self.context(NO_EVENT)
+        for action in actions:
+            payload = action.payload.render(context)
+            if action.kind == "command":
+                self.effects.append(SendCommand(action.type, payload, compensates))
+            else:
+                self.effects.append(PublishEvent(action.type, payload, compensates))
+
+    def assign(
+        self,
+        data: dict[str, Any],
+        assignments: tuple[Assignment, ...],
+        payload: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        if not assignments:
+            return data
+        context = self.context(payload, data)
+        return {**data, **{a.name: a.value.render(context) for a in assignments}}
+
+    def context(
+        self, payload: Mapping[str, Any], data: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        saga = self.instance.data if data is None else data
+        return {"event": payload, "saga": saga, "now": self.now}
+
+
+def _ignored(instance: SagaInstance) -> Step:
+    return Step(instance, [], False, instance.state, instance.state)
+
+
+def _park(instance: SagaInstance, reason: str) -> Step:
+    effects: list[Effect] = [CancelTimer(name) for name in instance.timers]
+    effects.append(Parked(reason))
+    parked = instance.evolve(status="parked", park_reason=reason, timers=())
+    return Step(parked, effects, True, instance.state, instance.state)
+
+
+def _without(names: tuple[str, ...], name: str) -> tuple[str, ...]:
+    return tuple(n for n in names if n != name)
+
+
+def _latest_first(completed: tuple[str, ...]) -> list[str]:
+    """Completed states, most recently completed first, each once."""
+    return list(dict.fromkeys(reversed(completed)))

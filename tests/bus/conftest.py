@@ -1,0 +1,122 @@
+"""Fixtures of the bus tests: a namespace per test, a store per test, a bus per test.
+
+Every test that touches RabbitMQ runs in a namespace of its own (`t<hex>`): its
+exchanges are `t<hex>.commands` / `t<hex>.events` and its queues `t<hex>.<endpoint>`,
+so no test ever sees another's messages; the `broker` fixture deletes all of it
+afterwards. Tests are skipped, saying why, when RabbitMQ (or PostgreSQL, for the
+PostgreSQL variants) does not answer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from bus_test_support import (
+    AMQP_URL,
+    PG_URL,
+    TestBroker,
+    postgres_unreachable,
+    rabbitmq_unreachable,
+)
+
+from bus.endpoint import Endpoint
+from bus.runtime import Bus
+from bus.settings import Settings
+from bus.store import Store, open_store
+from bus.topology import Names
+
+
+@pytest.fixture
+def namespace() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def names(namespace: str) -> Names:
+    return Names(namespace)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'bus.db'}"
+
+
+@pytest.fixture(params=["sqlite"])
+async def store_url(request: pytest.FixtureRequest, sqlite_url: str) -> AsyncIterator[str]:
+    """SQLite by default; a test parametrized with `["sqlite", "postgres"]` (indirect)
+    runs on both."""
+    if request.param == "sqlite":
+        yield sqlite_url
+        return
+    reason = await postgres_unreachable()
+    if reason:
+        pytest.skip(reason)
+    schema = f"bus_{uuid.uuid4().hex[:12]}"
+    yield f"{PG_URL}?schema={schema}"
+    conn = await asyncpg.connect(PG_URL)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    async with open_store(store_url) as opened:
+        yield opened
+
+
+@pytest.fixture
+def settings(namespace: str, store_url: str) -> Settings:
+    return Settings(
+        amqp_url=AMQP_URL,
+        store=store_url,
+        namespace=namespace,
+        relay_interval=0.2,
+        prefetch=50,
+        batch_max=25,
+    )
+
+
+@pytest.fixture
+async def broker(names: Names) -> AsyncIterator[TestBroker]:
+    reason = await rabbitmq_unreachable()
+    if reason:
+        pytest.skip(reason)
+    test_broker = TestBroker(names)
+    await test_broker.start()
+    try:
+        yield test_broker
+    finally:
+        await test_broker.cleanup()
+
+
+BusFactory = Callable[..., Awaitable[Bus]]
+
+
+@pytest.fixture
+async def make_bus(
+    broker: TestBroker, settings: Settings, store: Store
+) -> AsyncIterator[BusFactory]:
+    """`bus = await make_bus([ledger, audit])`: a started bus, stopped afterwards."""
+    started: list[Bus] = []
+
+    async def make(endpoints: Sequence[Endpoint], **kwargs: Any) -> Bus:
+        bus = Bus(kwargs.pop("settings", settings), kwargs.pop("store", store), endpoints,
+                  **kwargs)
+        broker.track(bus.topology())
+        await bus.start()
+        started.append(bus)
+        return bus
+
+    yield make
+    for bus in started:
+        if bus.running:
+            await bus.stop()
+
+

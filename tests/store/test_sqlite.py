@@ -1,0 +1,93 @@
+"""The SQLite store: the conformance suite on a file, and what only SQLite has."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+from bus.errors import ConfigurationError
+from bus.store import Store, open_store
+from bus.store.sqlite import BUSY_TIMEOUT_MS, MIGRATIONS, SQLiteStore
+
+from .conformance import StoreConformance
+
+
+class TestSQLiteStore(StoreConformance):
+    @pytest.fixture
+    def store_url(self, tmp_path: Path) -> str:
+        return f"sqlite:///{tmp_path / 'sagabus.db'}"
+
+    async def test_the_file_is_durable_and_shareable(self, store: Store, tmp_path: Path) -> None:
+        assert isinstance(store, SQLiteStore)
+        async with aiosqlite.connect(tmp_path / "sagabus.db") as other:
+            [(mode,)] = await other.execute_fetchall("PRAGMA journal_mode")
+        assert mode == "wal"
+        conn = store._conn  # the pragmas below hold per connection
+        assert conn is not None
+        assert list(await conn.execute_fetchall("PRAGMA synchronous")) == [(2,)]  # FULL
+        assert list(await conn.execute_fetchall("PRAGMA busy_timeout")) == [(BUSY_TIMEOUT_MS,)]
+
+    async def test_a_cancelled_unit_of_work_is_rolled_back(self, store: Store) -> None:
+        inside = asyncio.Event()
+
+        async def stuck() -> None:
+            async with store.transaction() as tx:
+                await tx.inbox_add("payments", "m1")
+                inside.set()
+                await asyncio.Event().wait()
+
+        task = asyncio.create_task(stuck())
+        await inside.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        async with store.transaction() as tx:
+            assert await tx.inbox_add("payments", "m1") is True
+
+    async def test_a_schema_newer_than_this_code_is_refused(self, store_url: str) -> None:
+        async with open_store(store_url) as store:
+            assert isinstance(store, SQLiteStore)
+            async with aiosqlite.connect(store.path) as db:
+                await db.execute(
+                    "INSERT INTO sagabus_schema VALUES (?, '')", (len(MIGRATIONS) + 1,)
+                )
+                await db.commit()
+        with pytest.raises(ConfigurationError, match="upgrade sagabus"):
+            await open_store(store_url).open()
+
+
+async def test_an_in_memory_store_works() -> None:
+    async with open_store("sqlite:///:memory:") as store, store.transaction() as tx:
+        assert await tx.inbox_add("e", "m") is True
+        assert await tx.inbox_add("e", "m") is False
+
+
+async def test_a_relative_path_is_relative_to_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    async with open_store("sqlite:///./data.db"):
+        pass
+    assert (tmp_path / "data.db").is_file()
+
+
+@pytest.mark.parametrize("url", ["sqlite://x.db", "sqlite:///", "sqlite:x.db"])
+def test_a_malformed_url_is_a_configuration_error(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="sqlite:///"):
+        open_store(url)
+
+
+async def test_a_missing_directory_is_reported_in_one_line(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'no' / 'such.db'}")
+    with pytest.raises(ConfigurationError, match=r"cannot open SQLite store .*such\.db"):
+        await store.open()
+
+
+async def test_a_file_that_is_no_database_is_reported_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_bytes(b"these are not the pages you are looking for" * 100)
+    with pytest.raises(ConfigurationError, match="not a database"):
+        await open_store(f"sqlite:///{path}").open()
