@@ -7,11 +7,11 @@ import re
 from bus.errors import ConfigurationError
 
 UNIT_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 
 
 def parse_duration(text: str | float) -> float:
-    """Seconds in `text` (`"200ms"` -> 0.2); a bare number is already seconds."""
+    """Seconds in `text` (`"200ms"` -> 0.2); a bare number (or numeral) is seconds."""
     if isinstance(text, int | float):
         if text < 0:
             raise ConfigurationError(f"duration must not be negative: {text}")
@@ -21,7 +21,7 @@ def parse_duration(text: str | float) -> float:
         raise ConfigurationError(
             f"not a duration: {text!r} (write e.g. 500ms, 10s, 5m, 2h, 1d)"
         )
-    return float(match[1]) * UNIT_MS[match[2]] / 1000
+    return float(match[1]) * UNIT_MS[match[2] or "s"] / 1000
 
 
 def format_duration(seconds: float) -> str:

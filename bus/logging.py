@@ -82,3 +82,12 @@ def configure_logging(log_format: str = "console", level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(max(threshold, logging.WARNING))
+    connection_log = logging.getLogger("aiormq.connection")
+    if _drop_connect_errors not in connection_log.filters:
+        connection_log.addFilter(_drop_connect_errors)
+
+
+def _drop_connect_errors(record: logging.LogRecord) -> bool:
+    """aiormq logs every failed connection attempt; the transport reports them itself,
+    once, with the URL redacted (`BrokerUnavailable`, reconnect warnings)."""
+    return not str(record.msg).startswith("error when creating transport")

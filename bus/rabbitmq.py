@@ -99,16 +99,14 @@ class RabbitMQTransport:
         await self._drop_connection()
 
     async def declare(self, topology: Topology) -> None:
-        if self._connection is None or not self._ready.is_set():
-            raise BrokerUnavailable("not connected to RabbitMQ")
+        await self._wait_ready()
+        assert self._connection is not None
         await self._declare(self._connection, topology)
         self._topologies.append(topology)
 
     async def delete(self, topology: Topology) -> None:
         """Deletes the queues and exchanges of `topology` (tests, tooling)."""
-        if self._connection is None:
-            return
-        channel = await self._connection.channel(publisher_confirms=False)
+        channel = await self._channel()
         try:
             for queue in topology.queues:
                 await channel.queue_delete(queue.name)
@@ -163,9 +161,7 @@ class RabbitMQTransport:
     async def get(self, queue: str) -> Delivery | None:
         """Takes one message from `queue` with an automatic ack, or None when empty
         (dead-letter tooling and tests)."""
-        if self._connection is None:
-            raise BrokerUnavailable("not connected to RabbitMQ")
-        channel = await self._connection.channel(publisher_confirms=False)
+        channel = await self._channel()
         try:
             raw = await channel.get_underlay_channel()
             got = await raw.basic_get(queue, no_ack=True)
@@ -177,14 +173,28 @@ class RabbitMQTransport:
 
     async def queue_depth(self, queue: str) -> int:
         """Messages ready in `queue` (not counting unacknowledged ones)."""
-        if self._connection is None:
-            raise BrokerUnavailable("not connected to RabbitMQ")
-        channel = await self._connection.channel(publisher_confirms=False)
+        channel = await self._channel()
         try:
             declared = await channel.declare_queue(queue, passive=True)
             return int(declared.declaration_result.message_count or 0)
         finally:
             await channel.close()
+
+    async def _channel(self) -> AbstractChannel:
+        """A fresh channel for a one-off operation, once the connection is up."""
+        await self._wait_ready()
+        assert self._connection is not None
+        return await self._connection.channel(publisher_confirms=False)
+
+    async def _wait_ready(self) -> None:
+        if self._ready.is_set():
+            return
+        try:
+            await asyncio.wait_for(self._ready.wait(), self._ready_timeout)
+        except TimeoutError:
+            raise BrokerUnavailable(
+                f"not connected to RabbitMQ at {redact_url(self._url)}"
+            ) from None
 
     def _forget(self, subscription: RabbitMQSubscription) -> None:
         if subscription in self._subscriptions:

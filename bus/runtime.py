@@ -27,7 +27,7 @@ from bus.pipeline import Pipeline
 from bus.rabbitmq import RabbitMQTransport
 from bus.redact import redact_url
 from bus.retention import purge_periodically
-from bus.settings import Settings
+from bus.settings import QueueType, Settings
 from bus.store.base import Store
 from bus.topology import Names, Topology, endpoint_queues, exchanges, unroutable_queue
 from bus.transport import Transport
@@ -87,17 +87,7 @@ class Bus:
 
     def topology(self) -> Topology:
         """Everything this bus declares."""
-        topology = exchanges(self.names) + unroutable_queue(self.names, self.settings.queue_type)
-        for endpoint in self.endpoints:
-            topology = topology + endpoint_queues(
-                self.names,
-                endpoint.name,
-                commands=endpoint.commands,
-                events=endpoint.events,
-                retry=endpoint.retry,
-                queue_type=self.settings.queue_type,
-            )
-        return topology
+        return bus_topology(self.names, self.endpoints, self.settings.queue_type)
 
     async def start(self) -> None:
         await self.transport.connect()
@@ -159,6 +149,21 @@ class Bus:
             except Exception as exc:
                 log.warning("outbox not flushed; the next start sends it", error=str(exc))
         await self.transport.close()
+
+
+def bus_topology(names: Names, endpoints: Sequence[Endpoint], queue_type: QueueType) -> Topology:
+    """The exchanges, the unroutable queue and every endpoint's queues."""
+    topology = exchanges(names) + unroutable_queue(names, queue_type)
+    for endpoint in endpoints:
+        topology = topology + endpoint_queues(
+            names,
+            endpoint.name,
+            commands=endpoint.commands,
+            events=endpoint.events,
+            retry=endpoint.retry,
+            queue_type=queue_type,
+        )
+    return topology
 
 
 def check_endpoints(endpoints: Sequence[Endpoint]) -> None:

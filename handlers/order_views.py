@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bus import Transaction
 from bus.eventsourcing import Projection, RecordedEvent, on
-from bus.store.base import Transaction
 from handlers.messages import OrderCancelled, OrderCompleted, OrderCreated, OrderPaid, OrderShipped
 from handlers.orders import order_stream
 

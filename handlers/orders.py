@@ -20,9 +20,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
-from bus.endpoint import HandlerContext
+from bus import HandlerContext, Service
 from bus.eventsourcing import Aggregate, InvariantViolation, Repository, applies
-from bus.service import Service
 from handlers.messages import (
     CancelOrder,
     CompleteOrder,

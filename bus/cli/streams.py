@@ -181,13 +181,14 @@ def show(
     if point is not None:
         where += f", as of {point.isoformat() if isinstance(point, datetime) else point}"
     table = Table(title=f"stream {stream_id} ({where})", title_justify="left")
-    for column in ("#", "position", "recorded at", "type", "v", "payload"):
-        table.add_column(column, overflow="fold")
+    for column in ("#", "position", "recorded at (UTC)", "type", "v"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("payload", overflow="fold")
     for r in view.events:
         table.add_row(
             str(r.version),
             str(r.position),
-            r.recorded_at.isoformat(timespec="milliseconds"),
+            r.recorded_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
             r.type,
             str(r.schema_version),
             orjson.dumps(r.event.model_dump(mode="json")).decode(),
@@ -280,15 +281,14 @@ def status(
         typer.echo(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode())
         return
     table = Table(title="projections", title_justify="left")
-    for column in ("name", "position", "status", "caught up", "failures", "reason"):
-        table.add_column(column, overflow="fold")
+    for column in ("name", "position", "status", "caught up", "failures"):
+        table.add_column(column, no_wrap=True)
     for r, caught_up in rows:
         table.add_row(
-            r.name,
-            str(r.position),
-            r.status,
-            "yes" if caught_up else "no",
-            str(r.failures),
-            r.reason or "",
+            r.name, str(r.position), r.status, "yes" if caught_up else "no", str(r.failures)
         )
     Console().print(table)
+    # reasons are long: whole lines under the table, never folded into a cell
+    for r, _ in rows:
+        if r.reason:
+            typer.echo(f"{r.name} {'parked' if r.status == 'parked' else 'failing'}: {r.reason}")

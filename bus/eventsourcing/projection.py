@@ -175,7 +175,6 @@ class ProjectionRunner:
             await tx.projection_get(self.name, for_update=True)
             await self.projection.reset(tx)
             await tx.projection_put(ProjectionRecord(name=self.name, position=0))
-        log.info("projection rebuilding", projection=self.name)
         return await self.catch_up()
 
     async def resume(self) -> ProjectionRecord:

@@ -71,7 +71,7 @@ CODEC = RowCodec(time_out=utc, time_in=utc)
 SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 SCHEMA_TABLE = """
-CREATE TABLE IF NOT EXISTS sagabus_schema (
+CREATE TABLE sagabus_schema (
     version integer PRIMARY KEY,
     applied_at timestamptz NOT NULL
 )"""
@@ -286,9 +286,13 @@ async def _migrate(conn: Any, schema: str | None) -> None:
     advisory lock makes a second process opening the same store wait, then find
     nothing left to do."""
     await conn.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK)
-    if schema is not None:
-        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-    await conn.execute(SCHEMA_TABLE)
+    # look before creating: CREATE ... IF NOT EXISTS still wants the CREATE privilege,
+    # which a runtime role on a provisioned schema need not have
+    exists = "SELECT true FROM pg_namespace WHERE nspname = $1"
+    if schema is not None and not await conn.fetchval(exists, schema):
+        await conn.execute(f'CREATE SCHEMA "{schema}"')
+    if await conn.fetchval("SELECT to_regclass('sagabus_schema')") is None:
+        await conn.execute(SCHEMA_TABLE)
     current = await conn.fetchval("SELECT coalesce(max(version), 0) FROM sagabus_schema")
     if current > len(MIGRATIONS):
         raise ConfigurationError(

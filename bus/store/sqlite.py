@@ -184,6 +184,7 @@ class SQLiteStore(Store):
         self.path = database_path(url)
         self._conn: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        self._owner: asyncio.Task[Any] | None = None
 
     async def open(self) -> None:
         if self._conn is not None:
@@ -211,21 +212,30 @@ class SQLiteStore(Store):
         if self._conn is None:
             raise RuntimeError(f"store {self.url} is not open: await store.open() first")
         conn = self._conn
+        if self._owner is not None and self._owner is asyncio.current_task():
+            raise RuntimeError(
+                "a transaction inside a transaction of the same SQLite store would wait "
+                "for itself forever: use tx.savepoint()"
+            )
         async with self._lock:
-            if conn.in_transaction:
-                # a cancelled task may have left its transaction open mid-rollback
-                await conn.rollback()
-            await conn.execute("BEGIN IMMEDIATE")
-            tx = SQLiteTransaction(conn)
+            self._owner = asyncio.current_task()
             try:
-                yield tx
-                await conn.execute("COMMIT")
-            except BaseException:
                 if conn.in_transaction:
+                    # a cancelled task may have left its transaction open mid-rollback
                     await conn.rollback()
-                raise
+                await conn.execute("BEGIN IMMEDIATE")
+                tx = SQLiteTransaction(conn)
+                try:
+                    yield tx
+                    await conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        await conn.rollback()
+                    raise
+                finally:
+                    tx.closed = True
             finally:
-                tx.closed = True
+                self._owner = None
 
 
 async def _configure(conn: aiosqlite.Connection, path: str) -> None:

@@ -62,6 +62,7 @@ class TestBroker:
         self.names = names
         self.transport = RabbitMQTransport(AMQP_URL, name="sagabus-tests")
         self._tracked: list[Topology] = []
+        self._subscriptions: list[Any] = []
         self._probes = 0
 
     async def start(self) -> None:
@@ -76,6 +77,8 @@ class TestBroker:
         self._tracked.append(topology)
 
     async def cleanup(self) -> None:
+        for subscription in self._subscriptions:
+            await subscription.cancel()
         everything = Topology()
         for topology in self._tracked:
             everything = everything + topology
@@ -99,6 +102,7 @@ class TestBroker:
             asyncio.get_running_loop().create_task(subscription.ack([delivery]))
 
         subscription = await self.transport.consume(queue, 100, on_delivery)
+        self._subscriptions.append(subscription)
         return probe
 
     async def publish(self, exchange: str, routing_key: str, message: WireMessage) -> None:

@@ -1,7 +1,8 @@
 """Fixtures of the event-sourcing tests: one store per test, on SQLite and PostgreSQL.
 
 PostgreSQL tests use a schema of their own (`?schema=`), dropped afterwards; they are
-skipped when no server answers at `SAGABUS_TEST_PG` (default: the local one).
+skipped, saying why, when no server answers at `SAGABUS_TEST_POSTGRES` (default: the
+local one).
 """
 
 from __future__ import annotations
@@ -11,21 +12,27 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
 from bus.store import Store, open_store
 
-PG_DSN = os.environ.get("SAGABUS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+PG_DSN = os.environ.get("SAGABUS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+_unreachable: dict[str, str | None] = {}
 
 
-async def _pg_available() -> bool:
-    try:
-        conn = await asyncpg.connect(PG_DSN, timeout=3)
-    except (OSError, asyncpg.PostgresError):
-        return False
-    await conn.close()
-    return True
+async def _pg_unreachable() -> str | None:
+    """Why the PostgreSQL server cannot be used, or None; asked once per session."""
+    if PG_DSN not in _unreachable:
+        try:
+            conn = await asyncpg.connect(PG_DSN, timeout=5)
+        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+            _unreachable[PG_DSN] = f"PostgreSQL unreachable at {PG_DSN}: {exc}"
+        else:
+            await conn.close()
+            _unreachable[PG_DSN] = None
+    return _unreachable[PG_DSN]
 
 
 async def drop_schema(schema: str) -> None:
@@ -42,8 +49,9 @@ async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'es.db'}"
         return
-    if not await _pg_available():
-        pytest.skip(f"PostgreSQL is not reachable at {PG_DSN}")
+    reason = await _pg_unreachable()
+    if reason is not None:
+        pytest.skip(reason)
     schema = f"es_{uuid.uuid4().hex[:12]}"
     yield f"{PG_DSN}?schema={schema}"
     await drop_schema(schema)

@@ -1,7 +1,7 @@
 """A projector process for the crash test: runs `TallyTotals` over a store batch by
 batch, printing `checkpoint N` after each commit and `done N` when caught up.
 
-    python -m eventsourcing.projection_worker STORE_URL BATCH_SIZE [HANG_AT]
+    python -m tests.eventsourcing.projection_worker STORE_URL BATCH_SIZE [HANG_AT]
 
 With HANG_AT, the handler stops forever (holding its open transaction) when it reaches
 the event at that position and prints `inside N` first: the parent kills it there.

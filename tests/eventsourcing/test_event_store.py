@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
 from bus.envelope import Envelope

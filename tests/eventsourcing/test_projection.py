@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from pathlib import Path
@@ -26,8 +25,8 @@ from .domain import (
 )
 from .test_orders import create, deliver
 
-TESTS_DIR = Path(__file__).resolve().parent.parent
-WORKER = f"{Path(__file__).resolve().parent.name}.projection_worker"
+REPO = Path(__file__).resolve().parents[2]
+WORKER = "tests.eventsourcing.projection_worker"
 LINE_TIMEOUT = 60.0
 
 
@@ -223,9 +222,8 @@ async def _worker(url: str, batch_size: int, *hang_at: int) -> asyncio.subproces
         url,
         str(batch_size),
         *map(str, hang_at),
-        cwd=TESTS_DIR,
+        cwd=REPO,
         stdout=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS_DIR), str(TESTS_DIR.parent)])},
     )
 
 

@@ -47,6 +47,16 @@ class TestSQLiteStore(StoreConformance):
         async with store.transaction() as tx:
             assert await tx.inbox_add("payments", "m1") is True
 
+    async def test_a_transaction_inside_another_is_refused_rather_than_hanging(
+        self, store: Store
+    ) -> None:
+        async with store.transaction():
+            with pytest.raises(RuntimeError, match="savepoint"):
+                async with store.transaction():
+                    pass
+        async with store.transaction() as tx:
+            assert await tx.inbox_add("e", "m") is True
+
     async def test_a_schema_newer_than_this_code_is_refused(self, store_url: str) -> None:
         async with open_store(store_url) as store:
             assert isinstance(store, SQLiteStore)

@@ -1,0 +1,154 @@
+"""The saga endpoint: queue `saga.<name>`, bound to every event its saga listens to.
+
+Per delivery, inside the pipeline's unit of work (inbox already checked): find or
+create the instance by correlation, run the machine, save the instance with its
+optimistic version check, append history, arm and cancel timers, and hand the
+outgoing messages to the outbox.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from bus.contracts import Registry, registry
+from bus.endpoint import HandlerContext
+from bus.envelope import Envelope, utcnow
+from bus.errors import DuplicateInstance, SagabusError
+from bus.retry import RetryPolicy
+from bus.store.base import SagaRecord
+from saga_dsl import EventInput, Machine
+from saga_dsl.engine.steps import Cause, instance_of, log, record_step
+
+INSTANCE_NAMESPACE = uuid.UUID("4b3f8f59-4a7e-4d59-9a33-5a6a0b8d1c2e")
+"""Instance ids are derived from (saga, correlation): the same start twice is the same id."""
+
+
+class DefinitionNotLoaded(SagabusError):
+    """An instance started on a definition version that this daemon does not have."""
+
+
+def instance_id(saga: str, correlation: str) -> str:
+    return str(uuid.uuid5(INSTANCE_NAMESPACE, f"{saga}\x00{correlation}"))
+
+
+def endpoint_name(saga: str) -> str:
+    return f"saga.{saga}"
+
+
+class SagaEndpoint:
+    """Serves one saga definition (its `Machine`) on the bus."""
+
+    def __init__(
+        self,
+        machine: Machine,
+        *,
+        retry: RetryPolicy | None = None,
+        contracts: Registry = registry,
+    ) -> None:
+        self.machine = machine
+        self._name = endpoint_name(machine.name)
+        self._retry = retry or RetryPolicy()
+        self.contracts = contracts
+
+    def __repr__(self) -> str:
+        return f"<SagaEndpoint {self._name} v{self.machine.version}>"
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def commands(self) -> frozenset[str]:
+        return frozenset()
+
+    @property
+    def events(self) -> frozenset[str]:
+        return self.machine.listens_to | {self.machine.start_event}
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return self._retry
+
+    async def handle(self, message: Envelope, ctx: HandlerContext) -> None:
+        now = utcnow()
+        given = EventInput(message.type, message.payload, message.message_id)
+        cause = Cause(given, message.message_id, message.traceparent)
+        record = await self._find(message, ctx)
+        if record is None:
+            if message.type != self.machine.start_event:
+                ctx.log.warning(
+                    "event for no instance of this saga: ignored",
+                    saga=self.machine.name, correlate=self._correlation_value(message),
+                )
+                return
+            await self._start(message, ctx, cause)
+            return
+        if record.definition_version != self.machine.version:
+            raise DefinitionNotLoaded(
+                f"instance {record.id} of saga {record.saga} runs on version "
+                f"{record.definition_version}, but version {self.machine.version} is loaded"
+            )
+        instance = instance_of(record)
+        step = self.machine.handle(instance, given, now)
+        if not step.accepted:
+            ctx.log.info(
+                "event not accepted in this state: ignored",
+                saga=record.saga, instance_id=record.id, state=record.state,
+                status=record.status,
+            )
+            return
+        envelopes = await record_step(ctx.tx, record, step, cause, now, self.contracts)
+        self._emit(ctx, envelopes)
+
+    async def _start(self, message: Envelope, ctx: HandlerContext, cause: Cause) -> None:
+        now = utcnow()
+        correlation = self._correlation_value(message) or message.correlation_id \
+            or message.message_id
+        assert isinstance(cause.input, EventInput)
+        step = self.machine.start(cause.input, now)
+        record = SagaRecord(
+            id=instance_id(self.machine.name, correlation),
+            saga=self.machine.name,
+            definition_version=self.machine.version,
+            correlation=correlation,
+            state=step.instance.state,
+            machine={"started_by": message.causation_id},
+        )
+        try:
+            async with ctx.tx.savepoint():
+                envelopes = await record_step(
+                    ctx.tx, record, step, cause, now, self.contracts, created=True
+                )
+        except DuplicateInstance:
+            ctx.log.info("start event for an existing instance: duplicate ignored",
+                         saga=self.machine.name, correlation=correlation)
+            return
+        ctx.log.info("saga started", saga=self.machine.name, instance_id=record.id,
+                     correlation=correlation, state=step.to_state)
+        self._emit(ctx, envelopes)
+
+    async def _find(self, message: Envelope, ctx: HandlerContext) -> SagaRecord | None:
+        if message.correlation_id:
+            record = await ctx.tx.saga_get(message.correlation_id, for_update=True)
+            if record is not None and record.saga == self.machine.name:
+                return record
+        value = self._correlation_value(message)
+        if value is None:
+            return None
+        return await ctx.tx.saga_find(self.machine.name, value, for_update=True)
+
+    def _correlation_value(self, message: Envelope) -> str | None:
+        field = self.machine.correlate
+        if field is None:
+            return None
+        value: Any = message.payload.get(field)
+        return None if value is None else str(value)
+
+    @staticmethod
+    def _emit(ctx: HandlerContext, envelopes: list[Envelope]) -> None:
+        for envelope in envelopes:
+            if envelope.kind == "command":
+                ctx.send(envelope)
+            else:
+                ctx.publish(envelope)

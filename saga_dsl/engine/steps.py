@@ -1,0 +1,169 @@
+"""Carrying out one step of the machine inside a store transaction.
+
+A step's effects become rows in the same transaction that saves the instance: commands
+and events become envelopes for the outbox (correlation_id = the instance id,
+causation_id = the message that caused the step), timers are armed and cancelled in
+the store, and a history row records what came in, where the instance moved and what
+it caused. Nothing here talks to the network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bus.contracts import Registry
+from bus.envelope import Envelope
+from bus.errors import SagabusError
+from bus.logging import get_logger
+from bus.store.base import HistoryRecord, SagaRecord, TimerRecord, Transaction
+from saga_dsl import (
+    ArmTimer,
+    CancelTimer,
+    EventInput,
+    Finished,
+    Input,
+    Parked,
+    PublishEvent,
+    SagaInstance,
+    SendCommand,
+    Step,
+)
+
+log = get_logger("sagabus.saga")
+
+ENGINE_KEYS = frozenset({"started_by"})
+"""Keys the engine keeps beside the machine's bookkeeping: `started_by` is the id of
+the message that caused the start event (what `sagabus send --follow` looks for)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """What made the step happen: a message (with its ids) or a timer."""
+
+    input: Input
+    message_id: str | None = None
+    traceparent: str | None = None
+
+    @property
+    def label(self) -> str:
+        if isinstance(self.input, EventInput):
+            return self.input.type
+        return f"timer {self.input.name}"
+
+
+def instance_of(record: SagaRecord) -> SagaInstance:
+    return SagaInstance.from_json(
+        {"state": record.state, "status": record.status, "data": record.data,
+         "machine": record.machine}
+    )
+
+
+def write_instance(record: SagaRecord, instance: SagaInstance) -> SagaRecord:
+    """`record` carrying `instance` (ids, versions and timestamps kept)."""
+    raw = instance.to_json()
+    record.state = instance.state
+    record.status = instance.status
+    record.data = raw["data"]
+    kept = {k: v for k, v in record.machine.items() if k in ENGINE_KEYS}
+    record.machine = {**raw["machine"], **kept}
+    record.reason = instance.park_reason
+    return record
+
+
+def park(instance: SagaInstance, reason: str) -> Step:
+    """A step that parks `instance` for a human, cancelling its timers."""
+    effects: list[Any] = [CancelTimer(name) for name in instance.timers]
+    effects.append(Parked(reason))
+    parked = instance.evolve(status="parked", park_reason=reason, timers=())
+    return Step(parked, effects, True, instance.state, instance.state)
+
+
+def outgoing(
+    step: Step, record: SagaRecord, cause: Cause, contracts: Registry
+) -> list[Envelope]:
+    """The envelopes of a step's sends and publishes, checked against their contracts.
+
+    Raises `SagabusError` when a payload the saga built does not satisfy its contract;
+    the caller parks the instance with that reason instead of sending garbage.
+    """
+    envelopes = []
+    for effect in step.effects:
+        if not isinstance(effect, SendCommand | PublishEvent):
+            continue
+        kind = "command" if isinstance(effect, SendCommand) else "event"
+        version = 1
+        if effect.type in contracts:
+            contracts.parse(effect.type, contracts.get(effect.type).__version__, effect.payload)
+            version = contracts.get(effect.type).__version__
+        envelopes.append(
+            Envelope(
+                type=effect.type,
+                kind=kind,
+                payload=effect.payload,
+                correlation_id=record.id,
+                causation_id=cause.message_id,
+                traceparent=cause.traceparent,
+                version=version,
+                headers={"saga": record.saga, "saga_state": step.to_state},
+            )
+        )
+    return envelopes
+
+
+async def record_step(
+    tx: Transaction,
+    record: SagaRecord,
+    step: Step,
+    cause: Cause,
+    now: datetime,
+    contracts: Registry,
+    *,
+    created: bool = False,
+) -> list[Envelope]:
+    """Saves the instance, its history row and timers; returns the envelopes to send.
+
+    The instance is saved with its optimistic version check (`ConcurrencyError` when
+    another unit of work wrote it first: the caller's unit is retried, nothing lost).
+    """
+    try:
+        envelopes = outgoing(step, record, cause, contracts)
+    except SagabusError as exc:
+        step = park(step.instance, f"cannot send from state {step.to_state!r}: {exc}")
+        envelopes = []
+    write_instance(record, step.instance)
+    if created:
+        await tx.saga_insert(record)
+    else:
+        await tx.saga_update(record)
+    for effect in step.effects:
+        if isinstance(effect, ArmTimer):
+            await tx.timer_arm(
+                TimerRecord(
+                    instance_id=record.id, saga=record.saga, name=effect.name,
+                    due_at=now + effect.after,
+                )
+            )
+        elif isinstance(effect, CancelTimer):
+            await tx.timer_cancel(record.id, [effect.name])
+        elif isinstance(effect, Finished):
+            log.info("saga finished", saga=record.saga, instance_id=record.id,
+                     outcome=effect.outcome, state=step.to_state)
+        elif isinstance(effect, Parked):
+            log.warning("saga parked", saga=record.saga, instance_id=record.id,
+                        state=step.to_state, reason=effect.reason)
+    await tx.history_append(
+        [
+            HistoryRecord(
+                instance_id=record.id,
+                at=now,
+                input=cause.label,
+                message_id=cause.message_id,
+                from_state=step.from_state,
+                to_state=step.to_state,
+                effects=[effect.to_json() for effect in step.effects],
+            )
+        ]
+    )
+    return envelopes

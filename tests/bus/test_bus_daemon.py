@@ -1,0 +1,189 @@
+"""The daemon and the command line as users run them: subprocesses, signals, exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from bus_test_handlers import LEDGER, BtCharge, BtCharged, audit, ledger
+from bus_test_support import AMQP_URL, TestBroker, state
+
+from bus import BusClient, Settings, Store
+from bus.runtime import bus_topology
+from bus.topology import Names
+
+pytestmark = pytest.mark.integration
+
+HERE = Path(__file__).parent
+SAGABUS = str(Path(sys.executable).parent / "sagabus")
+
+
+def daemon_env(settings: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+        "SAGABUS_AMQP_URL": settings.amqp_url,
+        "SAGABUS_STORE": settings.store,
+        "SAGABUS_NAMESPACE": settings.namespace,
+        "SAGABUS_RELAY_INTERVAL": "0.2",
+    }
+
+
+async def start(args: list[str], settings: Settings, log: Path) -> asyncio.subprocess.Process:
+    with log.open("wb") as out:
+        return await asyncio.create_subprocess_exec(
+            *args, env=daemon_env(settings), stdout=out, stderr=out
+        )
+
+
+async def started(log: Path, process: asyncio.subprocess.Process, timeout: float = 20) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while b"bus started" not in log.read_bytes():
+        if process.returncode is not None or asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"daemon did not start (exit {process.returncode}):\n{log.read_text()}")
+        await asyncio.sleep(0.05)
+
+
+async def stopped(process: asyncio.subprocess.Process, timeout: float = 20) -> int:
+    try:
+        return await asyncio.wait_for(process.wait(), timeout)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_sigkill_after_commit_before_ack_causes_no_second_effect(
+    broker: TestBroker, settings: Settings, store: Store, names: Names, tmp_path: Path,
+    eventually,
+) -> None:
+    broker.track(bus_topology(names, [ledger, audit], settings.queue_type))
+    probe = await broker.probe(events=["BtCharged"])
+    queue = names.queue(LEDGER)
+    crash_log = tmp_path / "crash.log"
+    crashing = await start([sys.executable, str(HERE / "crash_daemon.py")], settings, crash_log)
+    try:
+        await started(crash_log, crashing)
+        charge_id = uuid.uuid4().hex
+        async with BusClient(settings) as client:
+            await client.send(BtCharge(charge_id=charge_id))
+        assert await stopped(crashing) == -signal.SIGKILL
+    finally:
+        if crashing.returncode is None:
+            crashing.kill()
+    # committed, never acknowledged, its event never published
+    assert await state(store, LEDGER, charge_id) == {"count": 1, "runs": 1}
+    async with store.transaction() as tx:
+        assert await tx.outbox_backlog() == 1
+    await eventually(lambda: broker.depth(queue), what="delivery back in the queue")
+    assert probe.received == []
+
+    run_log = tmp_path / "run.log"
+    daemon = await start([SAGABUS, "run", "--handlers", "bus_test_handlers"], settings, run_log)
+    try:
+        await started(run_log, daemon)
+        later = uuid.uuid4().hex
+        async with BusClient(settings) as client:
+            await client.send(BtCharge(charge_id=later))
+        await eventually(lambda: state(store, LEDGER, later), what="later charge handled")
+        assert await state(store, LEDGER, charge_id) == {"count": 1, "runs": 1}
+        await eventually(lambda: len(probe.of_type("BtCharged")) == 2)
+        published = [d.envelope().payload["charge_id"] for d in probe.received]
+        assert sorted(published) == sorted([charge_id, later])
+        daemon.send_signal(signal.SIGTERM)
+        assert await stopped(daemon) == 0, run_log.read_text()
+    finally:
+        if daemon.returncode is None:
+            daemon.kill()
+    assert "bus stopped" in run_log.read_text()
+    assert BtCharged.message_type() == "BtCharged"
+
+
+async def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        SAGABUS, *args,
+        env={**os.environ, "PYTHONPATH": str(HERE), **(env or {})},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+BAD_INPUT = {
+    "malformed JSON": (
+        ["send", "BtCharge", "--data", "{bad", "--contracts", "bus_test_handlers"],
+        "sagabus: error: --data is not valid JSON",
+    ),
+    "JSON that is no object": (
+        ["send", "BtCharge", "--data", "[1]", "--contracts", "bus_test_handlers"],
+        "sagabus: error: --data must be a JSON object, not list",
+    ),
+    "unknown type": (
+        ["send", "BtChrage", "--data", "{}", "--contracts", "bus_test_handlers"],
+        "sagabus: error: unknown message type 'BtChrage' (did you mean BtCharge?)",
+    ),
+    "payload failing the contract": (
+        ["send", "BtCharge", "--data", '{"amount": "lots"}', "--contracts", "bus_test_handlers"],
+        "sagabus: error: BtCharge: charge_id: Field required; amount: Input should be a valid",
+    ),
+    "broker unreachable": (
+        ["send", "BtCharge", "--data", '{"charge_id": "c"}', "--contracts", "bus_test_handlers",
+         "--amqp-url", "amqp://guest:s3cret@127.0.0.1:1/"],
+        "sagabus: error: cannot connect to RabbitMQ at amqp://guest:***@127.0.0.1:1/",
+    ),
+    "malformed AMQP URL": (
+        ["publish", "BtCharged", "--data", "{}", "--amqp-url", "http://guest:s3cret@host/"],
+        "sagabus: error: malformed AMQP URL http://guest:***@host/",
+    ),
+    "daemon with broker unreachable": (
+        ["run", "--handlers", "bus_test_handlers", "--amqp-url", "amqp://u:s3cret@127.0.0.1:1/",
+         "--store", "sqlite:///:memory:"],
+        "sagabus: error: cannot connect to RabbitMQ at amqp://u:***@127.0.0.1:1/",
+    ),
+    "daemon with unknown handlers module": (
+        ["run", "--handlers", "no_such_handlers", "--store", "sqlite:///:memory:"],
+        "sagabus: error: cannot import 'no_such_handlers': no such module",
+    ),
+}
+
+
+async def test_cli_bad_input_exits_2_with_one_line() -> None:
+    results = await asyncio.gather(*(cli(*args) for args, _ in BAD_INPUT.values()))
+    for (case, (_, expected)), (code, out, err) in zip(BAD_INPUT.items(), results, strict=True):
+        assert code == 2, f"{case}: exit {code}\n{err}"
+        assert out == "", case
+        assert len(err.strip().splitlines()) == 1, f"{case}: {err}"
+        assert err.startswith(expected), f"{case}: {err}"
+        assert "s3cret" not in err, case
+
+
+async def test_cli_send_of_unhandled_command_exits_2_unroutable(
+    broker: TestBroker, namespace: str
+) -> None:
+    code, _, err = await cli(
+        "send", "BtCharge", "--data", '{"charge_id": "c"}', "--contracts", "bus_test_handlers",
+        env={"SAGABUS_NAMESPACE": namespace, "SAGABUS_AMQP_URL": AMQP_URL},
+    )
+    assert code == 2
+    assert err.startswith("sagabus: error: no queue is bound for command BtCharge"), err
+
+
+async def test_cli_send_reaches_the_handler(
+    make_bus, store: Store, namespace: str, eventually
+) -> None:
+    await make_bus([ledger])
+    charge_id = uuid.uuid4().hex
+    code, out, err = await cli(
+        "send", "BtCharge", "--data", f'{{"charge_id": "{charge_id}"}}',
+        "--correlation-id", "order-9", "--contracts", "bus_test_handlers",
+        env={"SAGABUS_NAMESPACE": namespace, "SAGABUS_AMQP_URL": AMQP_URL},
+    )
+    assert code == 0, err
+    assert out.startswith("sent BtCharge ")
+    await eventually(lambda: state(store, LEDGER, charge_id))
