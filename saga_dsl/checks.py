@@ -219,12 +219,12 @@ def _maybe_unset(definition: SagaDefinition, report: Report, written: set[str]) 
     for name, state in states.items():
         known = entry[name]
         for action in state.entry:
-            _warn_reads(report, action.payload.expressions(), known, f"entering {name!r}")
+            _warn_reads(report, action.payload.expressions(), known, written, f"entering {name!r}")
         for transition in successors(definition, state):
             reads = [a.value for a in transition.assignments]
             guard = [transition.guard] if transition.guard else []
             expressions = [*guard, *(e for t in reads for e in t.expressions())]
-            _warn_reads(report, expressions, known, f"in state {name!r}")
+            _warn_reads(report, expressions, known, written, f"in state {name!r}")
         if state.compensation is not None:
             leaving = [
                 known | {a.name for a in t.assignments}
@@ -234,18 +234,23 @@ def _maybe_unset(definition: SagaDefinition, report: Report, written: set[str]) 
             when_completed = frozenset.intersection(*leaving) if leaving else known
             for action in state.compensation.actions:
                 expressions = list(action.payload.expressions())
-                _warn_reads(report, expressions, when_completed, f"undoing {name!r}")
+                _warn_reads(report, expressions, when_completed, written, f"undoing {name!r}")
 
 
 def _warn_reads(
-    report: Report, expressions: Iterable[Expression], known: frozenset[str], where: str
+    report: Report,
+    expressions: Iterable[Expression],
+    known: frozenset[str],
+    written: set[str],
+    where: str,
 ) -> None:
     for expression in expressions:
         for reference in expression.references:
-            if reference.root == "saga" and reference.name and reference.name not in known:
+            name = reference.name
+            if reference.root == "saga" and name and name in written and name not in known:
                 report.warning(
                     reference.at,
-                    f"saga.{reference.name} may be unset when {where}: not every path here sets it",
+                    f"saga.{name} may be unset when {where}: not every path here sets it",
                 )
 
 
@@ -322,7 +327,7 @@ def _action(
         return
     contract = registry.get(action.type)
     if contract.__kind__ != wanted:
-        report.error(action.at, f"{action.type!r} is a {contract.__kind__}, not a {wanted}")
+        report.error(action.at, f"{action.type!r} is {_a(contract.__kind__)}, not {_a(wanted)}")
         return
     fields = contract.model_fields
     for key, at in action.fields.items():
@@ -345,3 +350,7 @@ def _correlated(
             f"{event} has no field {definition.correlate!r}: it finds its instance only "
             "through the message's correlation_id",
         )
+
+
+def _a(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Severity = Literal["error", "warning"]
 
@@ -18,8 +18,7 @@ SUGGESTION_CUTOFF = 0.6
 """How alike two names must be (difflib ratio) for "did you mean" to offer one."""
 
 
-@dataclass(frozen=True, order=True)
-class Position:
+class Position(NamedTuple):
     """A place in a source file: 1-based line and column."""
 
     line: int = 1

@@ -65,18 +65,15 @@ def dot(machine: Machine) -> str:
     for edge in machine.transitions:
         source = "any_" if edge.source is None else _node(edge.source)
         style = ", style=dashed" if edge.compensate else ""
-        lines.append(
-            f'    {source} -> {_node(edge.target)} [label="{_dot_escape(_edge_label(edge))}"{style}];'
-        )
+        label = _dot_escape(_edge_label(edge))
+        lines.append(f'    {source} -> {_node(edge.target)} [label="{label}"{style}];')
     lines.append("}")
     return "\n".join(lines) + "\n"
 
 
 def _state_lines(state: StateDefinition) -> list[str]:
     lines = [state.name if state.end is None else f"{state.name} ({state.end})"]
-    lines.extend(
-        f"{'send' if a.kind == 'command' else 'publish'} {a.type}" for a in state.entry
-    )
+    lines.extend(f"{'send' if a.kind == 'command' else 'publish'} {a.type}" for a in state.entry)
     if state.retry is not None:
         lines.append(f"retry {state.retry.attempts}x")
     if state.compensation is not None:

@@ -18,14 +18,15 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
 from saga_dsl.diagnostics import START, Position, Report
 
-MAX_SOURCE_BYTES = 1_048_576
-"""Largest saga file accepted (1 MiB); a bigger one is refused before it is parsed."""
+MAX_SOURCE_BYTES = 524_288
+"""Largest saga file accepted (512 KiB, about 2,000 richly commented states); a bigger
+one is refused before it is parsed, so that no file takes more than a second."""
 
 MAX_DEPTH = 32
 """Deepest nesting of mappings and sequences accepted; a saga needs about eight."""
@@ -57,8 +58,7 @@ class YamlProblem(Exception):
         self.message = message
 
 
-@dataclass(frozen=True)
-class ScalarSource:
+class ScalarSource(NamedTuple):
     """Where a scalar sits, and its raw text when it is on one line."""
 
     at: Position
@@ -192,8 +192,9 @@ class _Builder:
             )
         tag = getattr(event, "tag", None)
         if tag is not None and tag != "!" and tag not in _PLAIN_TAGS:
+            shown = tag.replace("tag:yaml.org,2002:", "!!")
             raise YamlProblem(
-                _mark(event), f"YAML tag {tag!r} is not allowed; saga files hold plain data only"
+                _mark(event), f"YAML tag {shown!r} is not allowed; saga files hold plain data only"
             )
         if isinstance(event, yaml.ScalarEvent):
             self._scalar(event)
@@ -304,7 +305,7 @@ def _explain_syntax_error(text: str, exc: yaml.MarkedYAMLError) -> tuple[Positio
         begun = exc.context_mark
         message += f" ({exc.context} at line {begun.line + 1}, column {begun.column + 1})"
     if mark is not None and 0 <= mark.index < len(text) and text[mark.index] == "\t":
-        return at, message + "; indent with spaces: YAML does not allow tabs"
+        return at, "YAML syntax: a tab character here; indent with spaces, YAML does not allow tabs"
     flow_start = exc.context_mark if exc.context and "flow" in exc.context else None
     if flow_start is not None and mark is not None:
         found = _UNQUOTED_EXPRESSION.search(text, flow_start.index, mark.index + 1)

@@ -31,6 +31,9 @@ from saga_dsl.loader import Document
 
 SCHEMA_ID = "https://sagabus.dev/saga.schema.json"
 
+MAX_STATES = 5_000
+"""Most states one saga may have; more is refused before anything else is checked."""
+
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 """Saga, state and data names: usable as `saga.<name>` in expressions."""
 
@@ -244,6 +247,14 @@ def validate(doc: Document, report: Report) -> SagaFile | None:
         report.error(
             doc.at(()),
             f"a saga file is a mapping (saga:, version:, states:, ...), not {_kind(doc.data)}",
+        )
+        return None
+    states = doc.data.get("states")
+    if isinstance(states, dict) and len(states) > MAX_STATES:
+        beyond = list(states)[MAX_STATES]
+        report.error(
+            doc.key_at(("states", beyond)),
+            f"{len(states):,} states; a saga may have at most {MAX_STATES:,} (split it)",
         )
         return None
     try:

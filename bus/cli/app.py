@@ -22,7 +22,13 @@ app = typer.Typer(
     add_completion=False,
 )
 
-COMMAND_MODULES = ("bus.cli.messaging", "bus.cli.language", "bus.cli.instances")
+COMMAND_MODULES = (
+    "bus.cli.messaging",
+    "bus.cli.language",
+    "bus.cli.instances",
+    "bus.cli.demo",
+    "bus.cli.streams",
+)
 
 EXIT_USAGE = 2
 """Exit code of every failure the user caused (bad URL, bad JSON, broker down, ...)."""

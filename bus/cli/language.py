@@ -60,7 +60,7 @@ def validate(
 @app.command()
 def graph(
     path: Annotated[Path, typer.Argument(help="A saga file.")],
-    format: Annotated[  # noqa: A002 - the option is called --format
+    format: Annotated[
         str, typer.Option("--format", "-f", help=f"One of: {', '.join(FORMATS)}.")
     ] = "mermaid",
     contracts: Annotated[

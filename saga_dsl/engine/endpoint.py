@@ -18,7 +18,7 @@ from bus.errors import DuplicateInstance, SagabusError
 from bus.retry import RetryPolicy
 from bus.store.base import SagaRecord
 from saga_dsl import EventInput, Machine
-from saga_dsl.engine.steps import Cause, instance_of, log, record_step
+from saga_dsl.engine.steps import Cause, instance_of, record_step
 
 INSTANCE_NAMESPACE = uuid.UUID("4b3f8f59-4a7e-4d59-9a33-5a6a0b8d1c2e")
 """Instance ids are derived from (saga, correlation): the same start twice is the same id."""
@@ -79,7 +79,8 @@ class SagaEndpoint:
             if message.type != self.machine.start_event:
                 ctx.log.warning(
                     "event for no instance of this saga: ignored",
-                    saga=self.machine.name, correlate=self._correlation_value(message),
+                    saga=self.machine.name,
+                    correlate=self._correlation_value(message),
                 )
                 return
             await self._start(message, ctx, cause)
@@ -94,7 +95,9 @@ class SagaEndpoint:
         if not step.accepted:
             ctx.log.info(
                 "event not accepted in this state: ignored",
-                saga=record.saga, instance_id=record.id, state=record.state,
+                saga=record.saga,
+                instance_id=record.id,
+                state=record.state,
                 status=record.status,
             )
             return
@@ -103,8 +106,9 @@ class SagaEndpoint:
 
     async def _start(self, message: Envelope, ctx: HandlerContext, cause: Cause) -> None:
         now = utcnow()
-        correlation = self._correlation_value(message) or message.correlation_id \
-            or message.message_id
+        correlation = (
+            self._correlation_value(message) or message.correlation_id or message.message_id
+        )
         assert isinstance(cause.input, EventInput)
         step = self.machine.start(cause.input, now)
         record = SagaRecord(
@@ -121,11 +125,19 @@ class SagaEndpoint:
                     ctx.tx, record, step, cause, now, self.contracts, created=True
                 )
         except DuplicateInstance:
-            ctx.log.info("start event for an existing instance: duplicate ignored",
-                         saga=self.machine.name, correlation=correlation)
+            ctx.log.info(
+                "start event for an existing instance: duplicate ignored",
+                saga=self.machine.name,
+                correlation=correlation,
+            )
             return
-        ctx.log.info("saga started", saga=self.machine.name, instance_id=record.id,
-                     correlation=correlation, state=step.to_state)
+        ctx.log.info(
+            "saga started",
+            saga=self.machine.name,
+            instance_id=record.id,
+            correlation=correlation,
+            state=step.to_state,
+        )
         self._emit(ctx, envelopes)
 
     async def _find(self, message: Envelope, ctx: HandlerContext) -> SagaRecord | None:

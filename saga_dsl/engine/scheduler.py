@@ -91,7 +91,9 @@ class TimerScheduler:
         if endpoint is None or record.definition_version != endpoint.machine.version:
             log.error(
                 "timer of a saga version this daemon does not run: postponed",
-                saga=timer.saga, instance_id=timer.instance_id, timer=timer.name,
+                saga=timer.saga,
+                instance_id=timer.instance_id,
+                timer=timer.name,
                 version=record.definition_version,
             )
             await tx.timer_arm(replace(timer, id=0, due_at=now + UNSERVED_DELAY))

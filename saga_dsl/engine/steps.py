@@ -55,8 +55,12 @@ class Cause:
 
 def instance_of(record: SagaRecord) -> SagaInstance:
     return SagaInstance.from_json(
-        {"state": record.state, "status": record.status, "data": record.data,
-         "machine": record.machine}
+        {
+            "state": record.state,
+            "status": record.status,
+            "data": record.data,
+            "machine": record.machine,
+        }
     )
 
 
@@ -80,9 +84,7 @@ def park(instance: SagaInstance, reason: str) -> Step:
     return Step(parked, effects, True, instance.state, instance.state)
 
 
-def outgoing(
-    step: Step, record: SagaRecord, cause: Cause, contracts: Registry
-) -> list[Envelope]:
+def outgoing(step: Step, record: SagaRecord, cause: Cause, contracts: Registry) -> list[Envelope]:
     """The envelopes of a step's sends and publishes, checked against their contracts.
 
     Raises `SagabusError` when a payload the saga built does not satisfy its contract;
@@ -141,18 +143,30 @@ async def record_step(
         if isinstance(effect, ArmTimer):
             await tx.timer_arm(
                 TimerRecord(
-                    instance_id=record.id, saga=record.saga, name=effect.name,
+                    instance_id=record.id,
+                    saga=record.saga,
+                    name=effect.name,
                     due_at=now + effect.after,
                 )
             )
         elif isinstance(effect, CancelTimer):
             await tx.timer_cancel(record.id, [effect.name])
         elif isinstance(effect, Finished):
-            log.info("saga finished", saga=record.saga, instance_id=record.id,
-                     outcome=effect.outcome, state=step.to_state)
+            log.info(
+                "saga finished",
+                saga=record.saga,
+                instance_id=record.id,
+                outcome=effect.outcome,
+                state=step.to_state,
+            )
         elif isinstance(effect, Parked):
-            log.warning("saga parked", saga=record.saga, instance_id=record.id,
-                        state=step.to_state, reason=effect.reason)
+            log.warning(
+                "saga parked",
+                saga=record.saga,
+                instance_id=record.id,
+                state=step.to_state,
+                reason=effect.reason,
+            )
     await tx.history_append(
         [
             HistoryRecord(
