@@ -31,10 +31,11 @@ from bus.eventsourcing import (
     ProjectionRunner,
     RecordedEvent,
     aggregate_for_stream,
+    registered_aggregates,
     registered_projections,
 )
 from bus.settings import Settings
-from bus.store import ProjectionRecord, Store, open_store
+from bus.store import ProjectionRecord, Store, Transaction, open_store
 
 stream_app = typer.Typer(
     help="Event streams: the events of a stream and the state they rebuild.",
@@ -153,6 +154,17 @@ async def read_stream(url: str, stream_id: str, as_of: AsOf | None) -> StreamVie
     return StreamView(
         stream_id, head, recorded, aggregate.__name__, rebuilt.state.model_dump(mode="json")
     )
+
+
+async def linked_streams(tx: Transaction, key: str) -> list[str]:
+    """The streams named by `key` (e.g. a saga's order id) in every registered
+    aggregate category that has events: `order-<key>` for the order saga."""
+    streams = []
+    for aggregate in registered_aggregates().values():
+        stream_id = aggregate.stream_id(key)
+        if await tx.stream_version(stream_id) > 0:
+            streams.append(stream_id)
+    return streams
 
 
 @stream_app.command("show")

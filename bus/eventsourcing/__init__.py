@@ -11,6 +11,7 @@ from bus.eventsourcing.aggregate import (
     UnappliableEvent,
     aggregate_for_stream,
     applies,
+    registered_aggregates,
 )
 from bus.eventsourcing.event_store import (
     AsOf,
@@ -24,6 +25,7 @@ from bus.eventsourcing.projection import (
     Projection,
     ProjectionRunner,
     on,
+    projection_task,
     registered_projections,
 )
 from bus.eventsourcing.repository import Repository
@@ -44,5 +46,7 @@ __all__ = [
     "aggregate_for_stream",
     "applies",
     "on",
+    "projection_task",
+    "registered_aggregates",
     "registered_projections",
 ]

@@ -165,6 +165,11 @@ def _register(cls: type[Aggregate[Any]]) -> None:
     _aggregates[category] = cls
 
 
+def registered_aggregates() -> dict[str, type[Aggregate[Any]]]:
+    """Every aggregate class with a `category`, by category."""
+    return dict(_aggregates)
+
+
 def aggregate_for_stream(stream_id: str) -> type[Aggregate[Any]] | None:
     """The registered aggregate whose streams `stream_id` belongs to, if any."""
     category, sep, _ = stream_id.partition("-")

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 import structlog
 
@@ -155,10 +155,14 @@ class ProjectionRunner:
             elif outcome != "advanced":
                 return await self.status()
 
-    async def run(self, stop: asyncio.Event, *, poll_interval: float = POLL_INTERVAL) -> None:
-        """Catches up, then follows the log until `stop` is set. A parked projection
-        waits (polling) until someone resumes or rebuilds it; a failing store is logged
-        and tried again at the next poll."""
+    async def run(
+        self, stop: asyncio.Event | None = None, *, poll_interval: float = POLL_INTERVAL
+    ) -> None:
+        """Catches up, then follows the log until `stop` is set (or the task is
+        cancelled: the batch in flight rolls back). A parked projection waits (polling)
+        until someone resumes or rebuilds it; a failing store is logged and tried again
+        at the next poll."""
+        stop = stop or asyncio.Event()
         while not stop.is_set():
             try:
                 await self.catch_up()
@@ -246,6 +250,27 @@ class ProjectionRunner:
                 failure = exc.failure
                 todo = todo[: failure.index]
         return 0, failure
+
+
+class HasStore(Protocol):
+    """What `projection_task` needs of the bus it runs beside."""
+
+    @property
+    def store(self) -> Store: ...
+
+
+def projection_task(
+    projection: Projection, **options: Any
+) -> Callable[[HasStore], Coroutine[Any, Any, None]]:
+    """A background task for `bus.runtime.Bus(background=...)` that keeps `projection`
+    up to date in the bus's store while the bus runs; `options` go to
+    `ProjectionRunner`."""
+
+    async def follow(bus: HasStore) -> None:
+        await ProjectionRunner(bus.store, projection, **options).run()
+
+    follow.__name__ = follow.__qualname__ = f"projection:{projection.name}"
+    return follow
 
 
 _projections: dict[str, type[Projection]] = {}
