@@ -178,6 +178,7 @@ class Pipeline:
         result: BatchResult,
     ) -> list[tuple[Delivery, Envelope, Exception]]:
         failures: list[tuple[Delivery, Envelope, Exception]] = []
+        outgoing: list[Envelope] = []
         async with self._store.transaction() as tx:
             for delivery, envelope, contract in units:
                 with structlog.contextvars.bound_contextvars(
@@ -203,12 +204,14 @@ class Pipeline:
                                 ),
                             )
                             await self.endpoint.handle(envelope, ctx)
-                            sent = ctx.outgoing
-                            if sent:
-                                rows.extend(zip(await tx.outbox_add(sent), sent, strict=True))
-                        result.handled += 1
                     except Exception as exc:
                         failures.append((delivery, envelope, exc))
+                    else:
+                        result.handled += 1
+                        outgoing.extend(ctx.outgoing)
+            # one insert for the whole batch: what failed handlers queued is not in it
+            if outgoing:
+                rows.extend(zip(await tx.outbox_add(outgoing), outgoing, strict=True))
         return failures
 
     async def _publish(

@@ -72,7 +72,7 @@ def _targets_exist(definition: SagaDefinition, report: Report) -> bool:
 def _final_states_are_final(definition: SagaDefinition, report: Report) -> None:
     if not any(s.final for s in definition.states.values()):
         report.error(
-            definition.initial_at,
+            definition.states_at,
             "no final state: mark at least one state with `end: success` or `end: failure`",
         )
     for state in definition.states.values():

@@ -32,6 +32,9 @@ DEFAULT_COMPENSATION_RETRY_ATTEMPTS = 3
 DEFAULT_COMPENSATION_RETRY_AFTER = timedelta(seconds=30)
 """How a compensation waiting for `until` is resent when neither it nor its state says."""
 
+MAX_EXPRESSIONS = 10_000
+"""Most expressions in one saga (a 1,000-state saga has about 5,000)."""
+
 Outcome = Literal["success", "failure"]
 
 
@@ -150,6 +153,7 @@ class SagaDefinition:
     initial: str
     initial_at: Position
     states: Mapping[str, StateDefinition]
+    states_at: Position
     any_on: Mapping[str, tuple[TransitionDefinition, ...]]
     expressions: tuple[ExpressionUse, ...] = ()
 
@@ -171,6 +175,7 @@ class _Builder:
         self.doc = doc
         self.report = report
         self.uses: list[ExpressionUse] = []
+        self.refused = False
 
     def saga(self, model: SagaFile, digest: str) -> SagaDefinition:
         start = model.start
@@ -190,6 +195,7 @@ class _Builder:
             initial=model.initial,
             initial_at=self.doc.at(("initial",)),
             states=states,
+            states_at=self.doc.key_at(("states",)),
             any_on=any_on,
             expressions=tuple(self.uses),
         )
@@ -327,20 +333,28 @@ class _Builder:
         if text.startswith("${") and text.endswith("}"):
             text = text[2:-1]
             skip += 2
+        if self.too_many(path, 1):
+            return None
+        locate = self.doc.locator(path)
         try:
-            expression = compile_expression(text, lambda o: self.doc.point(path, skip + o))
+            expression = compile_expression(text, lambda o: locate(skip + o))
         except ExpressionError as exc:
-            self.report.error(self.doc.point(path, skip + exc.offset), exc.message)
+            self.report.error(locate(skip + exc.offset), exc.message)
             return None
         self.use(expression, event)
         return expression
 
     def value(self, value: Any, path: Loc, event: str | None) -> Template:
         if isinstance(value, str):
+            if "${" not in value:
+                return LiteralValue(value.replace("$${", "${"))
+            if self.too_many(path, value.count("${")):
+                return LiteralValue(value)
+            locate = self.doc.locator(path)
             try:
-                template = compile_text(value, lambda o: self.doc.point(path, o))
+                template = compile_text(value, locate)
             except ExpressionError as exc:
-                self.report.error(self.doc.point(path, exc.offset), exc.message)
+                self.report.error(locate(exc.offset), exc.message)
                 return LiteralValue(value)
             for expression in template.expressions():
                 self.use(expression, event)
@@ -356,6 +370,16 @@ class _Builder:
                 return LiteralValue(value)
             return ListTemplate(elements)
         return LiteralValue(value)
+
+    def too_many(self, path: Loc, more: int) -> bool:
+        if len(self.uses) + more <= MAX_EXPRESSIONS:
+            return False
+        if not self.refused:
+            self.refused = True
+            self.report.error(
+                self.doc.at(path), f"more than {MAX_EXPRESSIONS:,} expressions; split the saga"
+            )
+        return True
 
     def use(self, expression: Expression, event: str | None) -> None:
         if event is None:

@@ -323,16 +323,31 @@ def _only_space_around(parts: list[str | Expression]) -> bool:
 
 
 def _closing_brace(text: str, start: int) -> int | None:
-    """Index of the `}` that closes a `${` whose body starts at `start`."""
-    code = blank_strings(text[start:])
+    """Index of the `}` that closes a `${` whose body starts at `start`.
+
+    Braces inside CEL string literals do not count.
+    """
     depth = 0
-    for offset, ch in enumerate(code):
-        if ch == "{":
+    quote = ""
+    i = start
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == "\\":
+                i += 1
+            elif text.startswith(quote, i):
+                i += len(quote) - 1
+                quote = ""
+        elif ch in "'\"":
+            quote = text[i : i + 3] if text[i : i + 3] in ("'''", '"""') else ch
+            i += len(quote) - 1
+        elif ch == "{":
             depth += 1
         elif ch == "}":
             if depth == 0:
-                return start + offset
+                return i
             depth -= 1
+        i += 1
     return None
 
 

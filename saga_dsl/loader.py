@@ -16,9 +16,9 @@ stream instead, iteratively, so that:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import yaml
 
@@ -27,6 +27,9 @@ from saga_dsl.diagnostics import START, Position, Report
 MAX_SOURCE_BYTES = 524_288
 """Largest saga file accepted (512 KiB, about 2,000 richly commented states); a bigger
 one is refused before it is parsed, so that no file takes more than a second."""
+
+MAX_VALUES = 50_000
+"""Most YAML values (scalars, mappings, lists) in one file: ten times a big saga."""
 
 MAX_DEPTH = 32
 """Deepest nesting of mappings and sequences accepted; a saga needs about eight."""
@@ -39,6 +42,8 @@ _PLAIN_TAGS = {
     "tag:yaml.org,2002:map",
     "tag:yaml.org,2002:seq",
 }
+_ALWAYS_TEXT = frozenset("abcdeghijklmopqrsuvwxyzABCDEGHIJKLMOPQRSUVWXYZ_$\"'/")
+"""First characters no plain null, boolean or number starts with."""
 _NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
 _BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
 _INT = re.compile(r"^[-+]?[0-9]+$")
@@ -58,22 +63,16 @@ class YamlProblem(Exception):
         self.message = message
 
 
-class ScalarSource(NamedTuple):
-    """Where a scalar sits, and its raw text when it is on one line."""
-
-    at: Position
-    raw: str | None
-    style: str | None
-
-
 @dataclass
 class Document:
     """Plain data read from YAML, with the position of every node and key."""
 
     data: Any
+    text: str = ""
     values: dict[Loc, Position] = field(default_factory=dict)
     keys: dict[Loc, Position] = field(default_factory=dict)
-    scalars: dict[Loc, ScalarSource] = field(default_factory=dict)
+    scalars: dict[Loc, tuple[int, int, str | None]] = field(default_factory=dict)
+    """String scalars: (start index, end index, style) in `text`."""
 
     def resolve(self, loc: Sequence[Any]) -> Loc:
         """The longest real path in the data that `loc` names.
@@ -107,16 +106,32 @@ class Document:
         Exact for a one-line plain or quoted scalar without escapes; otherwise the
         position of the scalar itself.
         """
+        return self.locator(loc)(index)
+
+    def locator(self, loc: Sequence[Any]) -> Callable[[int], Position]:
+        """`point` for one string, with the lookups done once."""
         path = self.resolve(loc)
+        at = self.at(path)
+        shift = self._quote_width(path)
+        if shift is None:
+            return lambda _index: at
+        return lambda index: Position(at.line, at.col + shift + index)
+
+    def _quote_width(self, path: Loc) -> int | None:
+        """0 or 1 when the scalar's text is its value (unquoted / quoted), else None."""
         source = self.scalars.get(path)
         value = _get(self.data, path)
-        if source is None or source.raw is None or not isinstance(value, str):
-            return self.at(path)
-        if source.style is None and source.raw == value:
-            return Position(source.at.line, source.at.col + index)
-        if source.style in ("'", '"') and source.raw[1:-1] == value:
-            return Position(source.at.line, source.at.col + 1 + index)
-        return source.at
+        if source is None or not isinstance(value, str):
+            return None
+        start, end, style = source
+        if self.text.find("\n", start, end) >= 0:
+            return None
+        raw = self.text[start:end]
+        if style is None and raw == value:
+            return 0
+        if style in ("'", '"') and raw[1:-1] == value:
+            return 1
+        return None
 
 
 def read_source(raw: bytes, report: Report) -> str | None:
@@ -136,7 +151,7 @@ def parse(text: str, report: Report) -> Document | None:
     if _too_large(len(text.encode("utf-8")), report):
         return None
     try:
-        return _Builder(text).build()
+        return _build(text)
     except YamlProblem as problem:
         report.error(problem.at, problem.message)
     except yaml.MarkedYAMLError as exc:
@@ -152,114 +167,105 @@ def parse(text: str, report: Report) -> Document | None:
     return None
 
 
-class _Builder:
-    """Turns the event stream into data, one event at a time (no recursion)."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.doc = Document(data=None)
-        self.stack: list[tuple[Loc, list[Any] | dict[str, Any]]] = []
-        self.pending_key: list[str | None] = []
-        self.documents = 0
-
-    def build(self) -> Document:
-        for event in yaml.parse(self.text, Loader=_LOADER):
-            self._on(event)
-        return self.doc
-
-    def _on(self, event: yaml.Event) -> None:
-        if isinstance(event, yaml.DocumentStartEvent):
-            self.documents += 1
-            if self.documents > 1:
+def _build(text: str) -> Document:
+    """Turns libyaml's event stream into data, one event at a time (no recursion)."""
+    doc = Document(data=None, text=text)
+    values, keys, scalars = doc.values, doc.keys, doc.scalars
+    # One frame per open collection: [path, container, pending key of a mapping].
+    stack: list[list[Any]] = []
+    documents = 0
+    loader = _LOADER(text)
+    try:
+        while True:
+            event = loader.get_event()
+            kind = type(event)
+            if (
+                kind is yaml.ScalarEvent
+                or kind is yaml.MappingStartEvent
+                or kind is yaml.SequenceStartEvent
+            ):
+                _refuse_anchor_and_tag(event)
+                mark = event.start_mark
+                at = Position(mark.line + 1, mark.column + 1)
+                frame = stack[-1] if stack else None
+                if frame is not None and frame[2] is None and type(frame[1]) is dict:
+                    if kind is not yaml.ScalarEvent:
+                        raise YamlProblem(
+                            at, "mapping keys must be plain names, not mappings or lists"
+                        )
+                    key = event.value
+                    path = (*frame[0], key)
+                    if key in frame[1]:
+                        first = keys[path]
+                        raise YamlProblem(
+                            at,
+                            f"duplicate key {key!r} (first defined at line {first.line}, "
+                            f"column {first.col})",
+                        )
+                    keys[path] = at
+                    frame[2] = key
+                    continue
+                if kind is yaml.ScalarEvent:
+                    style = event.style or None
+                    raw = event.value
+                    value: Any = raw
+                    if style is None and event.tag != "tag:yaml.org,2002:str":
+                        value = _resolve_plain(raw)
+                else:
+                    value = {} if kind is yaml.MappingStartEvent else []
+                if frame is None:
+                    doc.data = value
+                    path = ()
+                elif frame[2] is not None:
+                    frame[1][frame[2]] = value
+                    path = (*frame[0], frame[2])
+                    frame[2] = None
+                else:
+                    path = (*frame[0], len(frame[1]))
+                    frame[1].append(value)
+                values[path] = at
+                if len(values) > MAX_VALUES:
+                    raise YamlProblem(
+                        at, f"more than {MAX_VALUES:,} values in one file; split the saga"
+                    )
+                if kind is yaml.ScalarEvent:
+                    if type(value) is str:
+                        scalars[path] = (mark.index, event.end_mark.index, style)
+                elif len(stack) >= MAX_DEPTH:
+                    raise YamlProblem(at, f"nesting is deeper than {MAX_DEPTH} levels")
+                else:
+                    stack.append([path, value, None])
+            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                stack.pop()
+            elif kind is yaml.AliasEvent:
                 raise YamlProblem(
-                    _mark(event), "a saga file holds one YAML document; found a second `---`"
+                    _mark(event),
+                    "aliases (*name) are not allowed in saga files; write the value out",
                 )
-            return
-        if isinstance(event, yaml.AliasEvent):
-            raise YamlProblem(
-                _mark(event), "aliases (*name) are not allowed in saga files; write the value out"
-            )
-        if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-            self.stack.pop()
-            self.pending_key.pop()
-            return
-        if not isinstance(event, yaml.NodeEvent):
-            return
-        if event.anchor is not None:
-            raise YamlProblem(
-                _mark(event),
-                f"anchors (&{event.anchor}) are not allowed in saga files; write the value out",
-            )
-        tag = getattr(event, "tag", None)
-        if tag is not None and tag != "!" and tag not in _PLAIN_TAGS:
-            shown = tag.replace("tag:yaml.org,2002:", "!!")
-            raise YamlProblem(
-                _mark(event), f"YAML tag {shown!r} is not allowed; saga files hold plain data only"
-            )
-        if isinstance(event, yaml.ScalarEvent):
-            self._scalar(event)
-        elif isinstance(event, yaml.MappingStartEvent):
-            self._open(event, {})
-        elif isinstance(event, yaml.SequenceStartEvent):
-            self._open(event, [])
+            elif kind is yaml.DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    raise YamlProblem(
+                        _mark(event), "a saga file holds one YAML document; found a second `---`"
+                    )
+            elif kind is yaml.StreamEndEvent:
+                return doc
+    finally:
+        loader.dispose()
 
-    def _scalar(self, event: yaml.ScalarEvent) -> None:
-        if self.stack and isinstance(self.stack[-1][1], dict) and self.pending_key[-1] is None:
-            self._key(event)
-            return
-        plain = not event.style and event.tag != "tag:yaml.org,2002:str"
-        value = _resolve_plain(event.value) if plain else event.value
-        path = self._attach(event, value)
-        start, end = event.start_mark, event.end_mark
-        raw = None
-        if start is not None and end is not None and start.line == end.line:
-            raw = self.text[start.index : end.index]
-        self.doc.scalars[path] = ScalarSource(_mark(event), raw, event.style or None)
 
-    def _key(self, event: yaml.ScalarEvent) -> None:
-        parent_path, container = self.stack[-1]
-        assert isinstance(container, dict)
-        key = event.value
-        path = (*parent_path, key)
-        if key in container:
-            first = self.doc.keys[path]
-            raise YamlProblem(
-                _mark(event),
-                f"duplicate key {key!r} (first defined at line {first.line}, column {first.col})",
-            )
-        self.doc.keys[path] = _mark(event)
-        self.pending_key[-1] = key
-
-    def _open(
-        self, event: yaml.CollectionStartEvent, container: list[Any] | dict[str, Any]
-    ) -> None:
-        if self.stack and isinstance(self.stack[-1][1], dict) and self.pending_key[-1] is None:
-            raise YamlProblem(
-                _mark(event), "mapping keys must be plain names, not mappings or lists"
-            )
-        if len(self.stack) >= MAX_DEPTH:
-            raise YamlProblem(_mark(event), f"nesting is deeper than {MAX_DEPTH} levels")
-        path = self._attach(event, container)
-        self.stack.append((path, container))
-        self.pending_key.append(None)
-
-    def _attach(self, event: yaml.NodeEvent, value: Any) -> Loc:
-        if not self.stack:
-            self.doc.data = value
-            path: Loc = ()
-        else:
-            parent_path, container = self.stack[-1]
-            if isinstance(container, dict):
-                key = self.pending_key[-1]
-                assert key is not None
-                container[key] = value
-                self.pending_key[-1] = None
-                path = (*parent_path, key)
-            else:
-                path = (*parent_path, len(container))
-                container.append(value)
-        self.doc.values[path] = _mark(event)
-        return path
+def _refuse_anchor_and_tag(event: Any) -> None:
+    if event.anchor is not None:
+        raise YamlProblem(
+            _mark(event),
+            f"anchors (&{event.anchor}) are not allowed in saga files; write the value out",
+        )
+    tag = event.tag
+    if tag is not None and tag != "!" and tag not in _PLAIN_TAGS:
+        shown = tag.replace("tag:yaml.org,2002:", "!!")
+        raise YamlProblem(
+            _mark(event), f"YAML tag {shown!r} is not allowed; saga files hold plain data only"
+        )
 
 
 def _too_large(size: int, report: Report) -> bool:
@@ -274,6 +280,8 @@ def _too_large(size: int, report: Report) -> bool:
 
 
 def _resolve_plain(value: str) -> Any:
+    if value and value[0] in _ALWAYS_TEXT:
+        return value
     if _NULL.match(value):
         return None
     if value in _BOOL:

@@ -43,6 +43,9 @@ RETRY_DELAY = 1.0
 POLL_INTERVAL = 0.5
 """Seconds `ProjectionRunner.run` waits for new events once it has caught up."""
 
+REASON_CHARS = 500
+"""Characters of the exception message kept in a failed projection's reason."""
+
 log = structlog.get_logger("bus.eventsourcing.projection")
 
 
@@ -207,8 +210,11 @@ class ProjectionRunner:
             failures = 1 if applied else record.failures + 1
             failed = batch[failure.index]
             parked = failures >= self.max_attempts
+            message = str(failure.error)
+            if len(message) > REASON_CHARS:
+                message = message[:REASON_CHARS] + "..."
             reason = (
-                f"{type(failure.error).__name__}: {failure.error} "
+                f"{type(failure.error).__name__}: {message} "
                 f"(at {failed.type} position {failed.position}, stream {failed.stream_id!r} "
                 f"version {failed.version}; {failures} attempt{'s' if failures > 1 else ''})"
             )

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 import bus.cli.streams
 from bus.cli.app import app
+from bus.cli.streams import linked_streams
 from bus.eventsourcing import EventStore, ProjectionRunner
 from bus.store import Store
 from handlers.messages import CompleteOrder, PaymentSucceeded
@@ -145,3 +146,10 @@ def test_an_unknown_projection_is_one_line_and_exit_2(tmp_path: Path) -> None:
     result = run_main("projection", "rebuild", "nope", "--store", url)
     assert result.returncode == 2
     assert result.stderr.startswith("sagabus: error: no projection named 'nope' (known: orders")
+
+
+async def test_linked_streams_finds_the_order_stream_of_a_saga_key(store: Store) -> None:
+    await _order(store)
+    async with store.transaction() as tx:
+        assert await linked_streams(tx, "o1") == ["order-o1"]
+        assert await linked_streams(tx, "o2") == []

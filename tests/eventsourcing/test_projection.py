@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-from bus.eventsourcing import EventStore, ProjectionRunner, RecordedEvent, on
+from bus.eventsourcing import EventStore, ProjectionRunner, RecordedEvent, on, projection_task
 from bus.store import Store, open_store
 from bus.store.base import NewEvent, Transaction
 from handlers.messages import CancelOrder, CompleteOrder, OrderShipped, PaymentSucceeded
@@ -256,3 +259,31 @@ async def test_a_projector_killed_mid_catch_up_ends_with_the_uninterrupted_read_
         assert (await tx.projection_get(TallyTotals.name)).position == last
     assert len(crashed_model) == 40
     assert crashed_model == uninterrupted
+
+
+async def test_a_projection_task_follows_new_events_until_cancelled(
+    store: Store, eventually: Any
+) -> None:
+    follow = projection_task(TallyTotals(), batch_size=10)
+    assert follow.__name__ == "projection:test-tally-totals"
+    task = asyncio.create_task(follow(SimpleNamespace(store=store)))  # stands in for the Bus
+
+    async def checkpoint() -> int:
+        async with store.transaction() as tx:
+            return (await tx.projection_get(TallyTotals.name)).position
+
+    try:
+        [opened] = await _append(store, "tally-t1", [TallyOpened(tally_id="t1", owner="a")], 0)
+        await eventually(lambda: _at(checkpoint, opened), what="the first event projected")
+        [added] = await _append(store, "tally-t1", [TallyAdded(tally_id="t1", by=5)], 1)
+        await eventually(lambda: _at(checkpoint, added), what="a later event projected")
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    async with store.transaction() as tx:
+        assert (await read_model(tx))["t1"]["total"] == 5
+
+
+async def _at(checkpoint: Callable[[], Awaitable[int]], position: int) -> bool:
+    return await checkpoint() == position

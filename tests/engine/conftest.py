@@ -1,0 +1,134 @@
+"""Fixtures of the saga engine tests: real RabbitMQ, SQLite and PostgreSQL.
+
+Every test runs in a namespace of its own (`e<hex>`: exchanges `e<hex>.commands`, queues
+`e<hex>.<endpoint>`) and on a store of its own (a SQLite file, or a PostgreSQL schema
+dropped afterwards); the `broker` fixture deletes the namespace's exchanges and queues
+when the test ends. `store_url` runs each test on both backends. Tests are skipped,
+saying why, when RabbitMQ or PostgreSQL does not answer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import asyncpg
+import pytest
+from engine_support import (
+    AMQP_URL,
+    PG_URL,
+    order_endpoints,
+    order_saga,
+    postgres_unreachable,
+    rabbitmq_unreachable,
+    topology_of,
+)
+
+from bus.endpoint import Endpoint
+from bus.rabbitmq import RabbitMQTransport
+from bus.settings import Settings
+from bus.store import Store, open_store
+from bus.topology import Binding, Names, QueueSpec, Topology
+from bus.transport import Delivery
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def namespace() -> str:
+    return f"e{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'engine.db'}"
+        return
+    reason = await postgres_unreachable()
+    if reason:
+        pytest.skip(reason)
+    schema = f"engine_{uuid.uuid4().hex[:12]}"
+    yield f"{PG_URL}?schema={schema}"
+    conn = await asyncpg.connect(PG_URL)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    async with open_store(store_url) as opened:
+        yield opened
+
+
+@pytest.fixture
+def settings(namespace: str, store_url: str) -> Settings:
+    return Settings(
+        amqp_url=AMQP_URL, store=store_url, namespace=namespace, relay_interval=0.2
+    )
+
+
+@pytest.fixture
+def sagas(tmp_path: Path) -> Path:
+    """The order saga with the default test waits (see `engine_support.Waits`)."""
+    return order_saga(tmp_path / "sagas")
+
+
+@pytest.fixture
+def endpoints(sagas: Path) -> list[Endpoint]:
+    return order_endpoints(sagas)[0]
+
+
+class Broker:
+    """The test's handle on RabbitMQ: probe queues, and deleting everything of the
+    test's namespace afterwards."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.names = Names(settings.namespace)
+        self.settings = settings
+        self.transport = RabbitMQTransport(AMQP_URL, name="sagabus-tests")
+        self.tracked: list[Topology] = []
+
+    def track(self, topology: Topology) -> None:
+        self.tracked.append(topology)
+
+    async def probe(self, *events: str) -> str:
+        """A queue bound to `events`; read it with `take_all`."""
+        queue = f"{self.names.namespace}.probe{len(self.tracked)}"
+        topology = Topology(queues=(QueueSpec(
+            queue, bindings=tuple(Binding(self.names.events, e) for e in events)
+        ),))
+        self.track(topology)
+        await self.transport.declare(topology)
+        return queue
+
+    async def take_all(self, queue: str) -> list[Delivery]:
+        taken = []
+        while (delivery := await self.transport.get(queue)) is not None:
+            taken.append(delivery)
+        return taken
+
+    async def cleanup(self) -> None:
+        everything = Topology()
+        for topology in self.tracked:
+            everything = everything + topology
+        await self.transport.delete(everything)
+        await self.transport.close()
+
+
+@pytest.fixture
+async def broker(settings: Settings, endpoints: Sequence[Endpoint]) -> AsyncIterator[Broker]:
+    """RabbitMQ for this test; the namespace's exchanges and queues are deleted after."""
+    reason = await rabbitmq_unreachable()
+    if reason:
+        pytest.skip(reason)
+    broker = Broker(settings)
+    await broker.transport.connect()
+    broker.track(topology_of(settings, endpoints))
+    await broker.transport.declare(topology_of(settings, []))
+    try:
+        yield broker
+    finally:
+        await broker.cleanup()

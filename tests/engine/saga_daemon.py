@@ -1,0 +1,27 @@
+"""The daemon the engine tests run as a subprocess: the example services of `handlers`
+and the sagas of `$SAGABUS_TEST_SAGAS` with their timer scheduler, configured by the
+`SAGABUS_*` environment like `sagabus run`, stopped by SIGTERM (or killed)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from bus import Settings, open_store
+from bus.daemon import import_package, serve, services_in
+from bus.logging import configure_logging
+from saga_dsl.engine.wiring import saga_runtime
+
+
+async def main() -> None:
+    settings = Settings.load()
+    configure_logging(settings.log_format, settings.log_level)
+    runtime = saga_runtime(os.environ["SAGABUS_TEST_SAGAS"])
+    async with open_store(settings.store) as store:
+        await runtime.pin(store)
+    services = services_in(import_package("handlers"))
+    await serve(settings, [*services, *runtime.endpoints], background=[runtime.scheduler])
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
