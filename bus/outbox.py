@@ -7,6 +7,12 @@ every `interval` seconds for rows a crash or a broker outage left behind. Each b
 published with its confirms awaited together, then marked sent. A command that no
 queue is bound for is parked in `{namespace}.unroutable` with the reason and marked
 sent: it is never retried in a loop, never lost.
+
+Marking rows sent costs a transaction; on the fast path it rides along with the next
+unit of work instead (`take_unmarked` / `settle_marks`), and rows nobody picks up
+within `MARK_DELAY` are marked by the relay itself. Until then the rows are in flight:
+sweeps skip them. A crash in between only means they are sent again at start-up, and
+the receivers' inboxes drop the copies.
 """
 
 from __future__ import annotations
@@ -26,6 +32,10 @@ from bus.transport import Outcome, Publication, Transport, WireMessage
 Row = tuple[int, Envelope]
 
 log = get_logger("sagabus.outbox")
+
+MARK_DELAY = 0.05
+"""Seconds published rows wait for a unit of work to mark them sent before the relay
+marks them in a transaction of its own."""
 
 
 class OutboxRelay:
@@ -48,6 +58,9 @@ class OutboxRelay:
         self._batch = batch
         self._wake = asyncio.Event()
         self._in_flight: set[int] = set()
+        self._unmarked: list[int] = []
+        self._mark_timer: asyncio.TimerHandle | None = None
+        self._marking: asyncio.Task[None] | None = None
         self._sweep_lock = asyncio.Lock()
         self.published = 0
         self.parked = 0
@@ -92,8 +105,9 @@ class OutboxRelay:
                     return sent_total
 
     async def publish(self, rows: Sequence[Row]) -> None:
-        """Publishes rows just committed by the caller and marks them sent. Rows whose
-        publish fails stay pending for the next sweep."""
+        """Publishes rows just committed by the caller. Confirmed rows are marked sent
+        later (see the module docstring); rows whose publish fails stay pending for the
+        next sweep."""
         rows = [r for r in rows if r[0] not in self._in_flight]
         if not rows:
             return
@@ -101,18 +115,67 @@ class OutboxRelay:
         self._in_flight.update(ids)
         try:
             sent, failed = await self._publish(rows)
-            if sent:
-                async with self._store.transaction() as tx:
-                    await tx.outbox_mark_sent(sent)
         except Exception as exc:
-            # the rows stay pending: the next sweep publishes them again, and the
-            # receivers' inboxes drop the copies
             log.error("outbox publish failed", error=str(exc), rows=len(rows))
-            failed = len(rows)
-        finally:
-            self._in_flight.difference_update(ids)
+            sent, failed = [], len(rows)
+        unsent = set(ids).difference(sent)
+        self._in_flight.difference_update(unsent)
+        if sent:
+            self._unmarked.extend(sent)
+            self._schedule_marking()
         if failed:
             self.notify()
+
+    def take_unmarked(self) -> list[int]:
+        """Rows published and confirmed but not yet marked sent: the caller marks them
+        in its transaction, then calls `settle_marks`."""
+        ids, self._unmarked = self._unmarked, []
+        return ids
+
+    def settle_marks(self, ids: Sequence[int], *, committed: bool) -> None:
+        """After the transaction that marked `ids` ended: forget them, or (rolled back)
+        take them back to be marked again."""
+        if committed:
+            self._in_flight.difference_update(ids)
+        elif ids:
+            self._unmarked.extend(ids)
+            self._schedule_marking()
+
+    async def mark_unmarked(self) -> None:
+        """Marks sent, in a transaction of its own, the rows no unit of work took."""
+        ids = self.take_unmarked()
+        if not ids:
+            return
+        committed = False
+        try:
+            async with self._store.transaction() as tx:
+                await tx.outbox_mark_sent(ids)
+            committed = True
+        except Exception as exc:
+            log.warning("marking outbox rows sent failed; retrying", error=str(exc))
+        finally:
+            self.settle_marks(ids, committed=committed)
+
+    def _schedule_marking(self) -> None:
+        if self._mark_timer is None:
+            self._mark_timer = asyncio.get_running_loop().call_later(
+                MARK_DELAY, self._start_marking
+            )
+
+    def _start_marking(self) -> None:
+        self._mark_timer = None
+        if self._unmarked and (self._marking is None or self._marking.done()):
+            self._marking = asyncio.create_task(self.mark_unmarked(), name="outbox-marks")
+
+    async def close(self) -> None:
+        """Marks what is left to mark; the relay can be used again afterwards."""
+        if self._mark_timer is not None:
+            self._mark_timer.cancel()
+            self._mark_timer = None
+        if self._marking is not None:
+            await asyncio.gather(self._marking, return_exceptions=True)
+            self._marking = None
+        await self.mark_unmarked()
 
     async def _publish(self, rows: Sequence[Row]) -> tuple[list[int], int]:
         """Publishes `rows`; returns the ids now sent (or parked) and how many failed."""

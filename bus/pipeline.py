@@ -35,11 +35,15 @@ from bus.envelope import Envelope, PoisonMessage, utcnow
 from bus.errors import ContractViolation, UnknownVersion
 from bus.logging import get_logger
 from bus.outbox import OutboxRelay, Row
-from bus.store.base import Store
+from bus.store.base import Store, Transaction
 from bus.topology import Names
 from bus.transport import Delivery, Outcome, Publication, Subscription, Transport
 
 log = get_logger("sagabus.pipeline")
+
+Unit = tuple[Delivery, Envelope, Message | None]
+"""A delivery to handle: as received, decoded, and parsed into its contract."""
+Failure = tuple[Delivery, Envelope, Exception]
 
 COMMIT_BACKOFF = (0.1, 5.0)
 """First and longest pause (seconds) after a batch failed to commit."""
@@ -137,7 +141,7 @@ class Pipeline:
         result = BatchResult()
         now = utcnow()
         outgoing: list[tuple[Delivery, Publication]] = []
-        units: list[tuple[Delivery, Envelope, Message | None]] = []
+        units: list[Unit] = []
         for delivery in batch:
             try:
                 envelope, contract = self._decode(delivery)
@@ -150,7 +154,7 @@ class Pipeline:
         rows: list[Row] = []
         if units:
             try:
-                failures = await self._commit(units, rows, result)
+                rows, failures = await self._commit(units, result)
             except Exception as exc:
                 await self._requeue_after_commit_failure(batch, exc)
                 result.requeued = len(batch)
@@ -172,47 +176,62 @@ class Pipeline:
         return result
 
     async def _commit(
-        self,
-        units: Sequence[tuple[Delivery, Envelope, Message | None]],
-        rows: list[Row],
-        result: BatchResult,
-    ) -> list[tuple[Delivery, Envelope, Exception]]:
-        failures: list[tuple[Delivery, Envelope, Exception]] = []
-        outgoing: list[Envelope] = []
-        async with self._store.transaction() as tx:
-            for delivery, envelope, contract in units:
-                with structlog.contextvars.bound_contextvars(
-                    endpoint=self.endpoint.name,
-                    message_id=envelope.message_id,
-                    correlation_id=envelope.correlation_id,
-                ):
+        self, units: Sequence[Unit], result: BatchResult
+    ) -> tuple[list[Row], list[Failure]]:
+        """Steps 2-4 for every unit of the batch, in one transaction."""
+        marks = self._relay.take_unmarked()
+        committed = False
+        try:
+            async with self._store.transaction() as tx:
+                failures: list[Failure] = []
+                outgoing: list[Envelope] = []
+                for delivery, envelope, contract in units:
                     try:
-                        async with tx.savepoint():
-                            if not await tx.inbox_add(self.queue, envelope.message_id):
-                                result.duplicates += 1
-                                self._log.debug("duplicate skipped", message_id=envelope.message_id)
-                                continue
-                            ctx = HandlerContext(
-                                endpoint=self.endpoint.name,
-                                tx=tx,
-                                message=envelope,
-                                contract=contract,
-                                log=self._log.bind(
-                                    message_id=envelope.message_id,
-                                    correlation_id=envelope.correlation_id,
-                                    type=envelope.type,
-                                ),
-                            )
-                            await self.endpoint.handle(envelope, ctx)
+                        sent = await self._handle(tx, envelope, contract)
                     except Exception as exc:
                         failures.append((delivery, envelope, exc))
+                        continue
+                    if sent is None:
+                        result.duplicates += 1
                     else:
                         result.handled += 1
-                        outgoing.extend(ctx.outgoing)
-            # one insert for the whole batch: what failed handlers queued is not in it
-            if outgoing:
-                rows.extend(zip(await tx.outbox_add(outgoing), outgoing, strict=True))
-        return failures
+                        outgoing.extend(sent)
+                # one insert for the batch; what failed handlers queued is not in it
+                ids = await tx.outbox_add(outgoing) if outgoing else []
+                if marks:
+                    await tx.outbox_mark_sent(marks)
+            committed = True
+        finally:
+            self._relay.settle_marks(marks, committed=committed)
+        return list(zip(ids, outgoing, strict=True)), failures
+
+    async def _handle(
+        self, tx: Transaction, envelope: Envelope, contract: Message | None
+    ) -> list[Envelope] | None:
+        """One unit of work in its savepoint: the envelopes it queued, or None for a
+        duplicate. An exception leaves nothing of it behind."""
+        with structlog.contextvars.bound_contextvars(
+            endpoint=self.endpoint.name,
+            message_id=envelope.message_id,
+            correlation_id=envelope.correlation_id,
+        ):
+            async with tx.savepoint():
+                if not await tx.inbox_add(self.queue, envelope.message_id):
+                    self._log.debug("duplicate skipped", message_id=envelope.message_id)
+                    return None
+                ctx = HandlerContext(
+                    endpoint=self.endpoint.name,
+                    tx=tx,
+                    message=envelope,
+                    contract=contract,
+                    log=self._log.bind(
+                        message_id=envelope.message_id,
+                        correlation_id=envelope.correlation_id,
+                        type=envelope.type,
+                    ),
+                )
+                await self.endpoint.handle(envelope, ctx)
+                return ctx.outgoing
 
     async def _publish(
         self, outgoing: Sequence[tuple[Delivery, Publication]], rows: Sequence[Row]

@@ -143,11 +143,12 @@ class Bus:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if flush:
-            try:
+        try:
+            await self.relay.close()
+            if flush:
                 await self.relay.drain()
-            except Exception as exc:
-                log.warning("outbox not flushed; the next start sends it", error=str(exc))
+        except Exception as exc:
+            log.warning("outbox not flushed; the next start sends it", error=str(exc))
         await self.transport.close()
 
 

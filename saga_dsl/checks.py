@@ -27,16 +27,16 @@ from saga_dsl.expressions import Expression
 
 def run(definition: SagaDefinition, report: Report, registry: Registry | None = None) -> None:
     """Runs every check; problems go to `report`."""
-    if not _targets_exist(definition, report):
-        return
+    written = _never_set(definition, report)
     _final_states_are_final(definition, report)
-    _graph(definition, report)
     _unguarded_shadowing(definition, report)
-    _compensations_possible(definition, report)
-    _saga_data(definition, report)
     _retries_have_commands(definition, report)
     if registry is not None and registry.names():
         _contracts(definition, report, registry)
+    if _targets_exist(definition, report):
+        _graph(definition, report)
+        _compensations_possible(definition, report)
+        _maybe_unset(definition, report, written)
 
 
 def successors(definition: SagaDefinition, state: StateDefinition) -> list[TransitionDefinition]:
@@ -175,7 +175,8 @@ def _all_edges(definition: SagaDefinition) -> dict[str, set[str]]:
     }
 
 
-def _saga_data(definition: SagaDefinition, report: Report) -> None:
+def _never_set(definition: SagaDefinition, report: Report) -> set[str]:
+    """Reports `saga.x` reads that no `set:` writes; returns the names written."""
     written = {a.name for a in definition.start_assignments}
     for transition in definition.transitions():
         written.update(a.name for a in transition.assignments)
@@ -187,7 +188,7 @@ def _saga_data(definition: SagaDefinition, report: Report) -> None:
                     f"saga.{reference.name} is read but never set (no `set:` writes it)"
                     f"{suggest(reference.name, written)}",
                 )
-    _maybe_unset(definition, report, written)
+    return written
 
 
 def _maybe_unset(definition: SagaDefinition, report: Report, written: set[str]) -> None:

@@ -80,6 +80,31 @@ class Reference:
     at: Position
 
 
+class Scope:
+    """What expressions read: the event payload, the saga data and now.
+
+    Handing data to CEL costs more than evaluating a guard, so each combination of
+    roots an expression reads (`event`, `saga`, `now`) is converted once per scope.
+    """
+
+    def __init__(self, event: Mapping[str, Any], saga: Mapping[str, Any], now: datetime) -> None:
+        self.event = event
+        self.saga = saga
+        self.now = now
+        self._converted: dict[frozenset[str], Any] = {}
+
+    def for_cel(self, roots: frozenset[str]) -> Any:
+        converted = self._converted.get(roots)
+        if converted is None:
+            values = {"event": self.event, "saga": self.saga, "now": self.now}
+            try:
+                converted = cel.Context({name: values[name] for name in roots})
+            except Exception as exc:  # data CEL cannot hold (it came from JSON, so rare)
+                raise EvaluationError(f"data cannot be handed to CEL: {exc}") from None
+            self._converted[roots] = converted
+        return converted
+
+
 @dataclass(frozen=True, eq=False)
 class Expression:
     """A compiled CEL expression and what it reads."""
@@ -89,13 +114,14 @@ class Expression:
     references: tuple[Reference, ...]
     at: Position = START
 
-    def roots(self) -> frozenset[str]:
-        return frozenset(r.root for r in self.references)
+    roots: frozenset[str] = frozenset()
 
-    def evaluate(self, context: Mapping[str, Any]) -> Any:
+    def evaluate(self, scope: Scope) -> Any:
         """The JSON value of the expression; raises `EvaluationError`."""
         try:
-            result = self.program.execute(dict(context))
+            result = self.program.execute(scope.for_cel(self.roots))
+        except EvaluationError:
+            raise
         except Exception as exc:  # the CEL library raises many kinds; all mean "cannot"
             raise EvaluationError(f"{self.source.strip()!r}: {_explain(exc)}") from None
         return to_json_value(result, self.source)
@@ -138,13 +164,14 @@ def compile_expression(source: str, locate: Locator | None = None) -> Expression
         for m in _REFERENCE.finditer(code)
         if m.group(1) not in bound
     )
-    return Expression(source, program, references, where(0))
+    roots = frozenset(program.variables()) & ROOTS
+    return Expression(source, program, references, where(0), roots)
 
 
 class Template:
     """A value with expressions in it; `render` gives the JSON value."""
 
-    def render(self, context: Mapping[str, Any]) -> Any:
+    def render(self, scope: Scope) -> Any:
         raise NotImplementedError
 
     def expressions(self) -> Iterator[Expression]:
@@ -155,7 +182,7 @@ class Template:
 class Literal(Template):
     value: Any
 
-    def render(self, context: Mapping[str, Any]) -> Any:
+    def render(self, scope: Scope) -> Any:
         return self.value
 
 
@@ -165,8 +192,8 @@ class Whole(Template):
 
     expression: Expression
 
-    def render(self, context: Mapping[str, Any]) -> Any:
-        return self.expression.evaluate(context)
+    def render(self, scope: Scope) -> Any:
+        return self.expression.evaluate(scope)
 
     def expressions(self) -> Iterator[Expression]:
         yield self.expression
@@ -178,10 +205,10 @@ class Text(Template):
 
     parts: tuple[str | Expression, ...]
 
-    def render(self, context: Mapping[str, Any]) -> Any:
+    def render(self, scope: Scope) -> Any:
         out = []
         for part in self.parts:
-            out.append(part if isinstance(part, str) else _as_text(part.evaluate(context)))
+            out.append(part if isinstance(part, str) else _as_text(part.evaluate(scope)))
         return "".join(out)
 
     def expressions(self) -> Iterator[Expression]:
@@ -194,8 +221,8 @@ class Text(Template):
 class MappingTemplate(Template):
     items: tuple[tuple[str, Template], ...]
 
-    def render(self, context: Mapping[str, Any]) -> Any:
-        return {key: value.render(context) for key, value in self.items}
+    def render(self, scope: Scope) -> Any:
+        return {key: value.render(scope) for key, value in self.items}
 
     def expressions(self) -> Iterator[Expression]:
         for _key, value in self.items:
@@ -206,8 +233,8 @@ class MappingTemplate(Template):
 class ListTemplate(Template):
     items: tuple[Template, ...]
 
-    def render(self, context: Mapping[str, Any]) -> Any:
-        return [value.render(context) for value in self.items]
+    def render(self, scope: Scope) -> Any:
+        return [value.render(scope) for value in self.items]
 
     def expressions(self) -> Iterator[Expression]:
         for value in self.items:

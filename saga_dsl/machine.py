@@ -50,7 +50,7 @@ from saga_dsl.effects import (
     SendCommand,
     TimerFired,
 )
-from saga_dsl.expressions import EvaluationError
+from saga_dsl.expressions import EvaluationError, Scope
 from saga_dsl.instance import Compensating, SagaInstance
 
 NO_EVENT: Mapping[str, Any] = {}
@@ -113,7 +113,7 @@ class Machine:
         fresh = SagaInstance(state=self.initial, status="running", data={})
         run = _Run(self, fresh, now)
         try:
-            data = run.assign(fresh.data, self.definition.start_assignments, event.payload)
+            data = run.assign(self.definition.start_assignments, event.payload)
             run.instance = fresh.evolve(data=data)
             run.enter(self.initial)
         except EvaluationError as exc:
@@ -151,6 +151,7 @@ class _Run:
         self.instance = instance
         self.now = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
         self.effects: list[Effect] = []
+        self._scope: Scope | None = None
 
     def dispatch(self, given: Input) -> bool:
         if self.instance.compensating is not None:
@@ -166,7 +167,7 @@ class _Run:
     def holds(self, transition: TransitionDefinition, payload: Mapping[str, Any]) -> bool:
         if transition.guard is None:
             return True
-        result = transition.guard.evaluate(self.context(payload))
+        result = transition.guard.evaluate(self.scope(payload))
         if not isinstance(result, bool):
             raise EvaluationError(
                 f"guard {transition.guard.source.strip()!r} gave {result!r}, not true or false"
@@ -193,7 +194,7 @@ class _Run:
         return False
 
     def take(self, transition: TransitionDefinition, payload: Mapping[str, Any]) -> None:
-        data = self.assign(self.instance.data, transition.assignments, payload)
+        data = self.assign(transition.assignments, payload)
         for name in self.instance.timers:
             self.effects.append(CancelTimer(name))
         self.instance = self.instance.evolve(data=data, timers=())
@@ -280,30 +281,30 @@ class _Run:
         self.effects.append(ArmTimer(name, after))
 
     def emit(self, actions: Iterable[Action], compensates: str | None = None) -> None:
-        context = self.context(NO_EVENT)
+        scope = self.scope(NO_EVENT)
         for action in actions:
-            payload = action.payload.render(context)
+            payload = action.payload.render(scope)
             if action.kind == "command":
                 self.effects.append(SendCommand(action.type, payload, compensates))
             else:
                 self.effects.append(PublishEvent(action.type, payload, compensates))
 
     def assign(
-        self,
-        data: dict[str, Any],
-        assignments: tuple[Assignment, ...],
-        payload: Mapping[str, Any],
+        self, assignments: tuple[Assignment, ...], payload: Mapping[str, Any]
     ) -> dict[str, Any]:
+        """The saga data after `set:`; every value sees the data as it was before."""
+        data = self.instance.data
         if not assignments:
             return data
-        context = self.context(payload, data)
-        return {**data, **{a.name: a.value.render(context) for a in assignments}}
+        scope = self.scope(payload)
+        return {**data, **{a.name: a.value.render(scope) for a in assignments}}
 
-    def context(
-        self, payload: Mapping[str, Any], data: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        saga = self.instance.data if data is None else data
-        return {"event": payload, "saga": saga, "now": self.now}
+    def scope(self, payload: Mapping[str, Any]) -> Scope:
+        """What expressions see now; converted for CEL once per payload and data."""
+        scope = self._scope
+        if scope is None or scope.event is not payload or scope.saga is not self.instance.data:
+            scope = self._scope = Scope(payload, self.instance.data, self.now)
+        return scope
 
 
 def _ignored(instance: SagaInstance) -> Step:

@@ -84,7 +84,7 @@ def _fresh_sqlite(url: str) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
-async def _demo(settings: Settings, count: int, sagas: Path, timeout: float) -> None:
+async def _demo(settings: Settings, count: int, sagas: Path, limit: float) -> None:
     import handlers.messages as m
 
     console = Console()
@@ -107,7 +107,7 @@ async def _demo(settings: Settings, count: int, sagas: Path, timeout: float) -> 
                         items=[item], amount=path.amount,
                     )
                 )
-            finished = await _watch(store, client, count, timeout, console)
+            finished = await _watch(store, client, count, limit, console)
             elapsed = time.monotonic() - started
             effects = await _effects(store)
     _report(console, plan, finished, elapsed, effects)
@@ -124,12 +124,12 @@ async def _clear_topology(settings: Settings, bus: Bus) -> None:
 
 
 async def _watch(
-    store: Store, client: BusClient, count: int, timeout: float, console: Console
+    store: Store, client: BusClient, count: int, limit: float, console: Console
 ) -> list[SagaRecord]:
     import handlers.messages as m
 
     reviewed: set[str] = set()
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + limit
     with Progress(
         "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), console=console, transient=False,
@@ -148,7 +148,7 @@ async def _watch(
                 return done
             if time.monotonic() > deadline:
                 raise DemoFailed(
-                    f"only {len(done)} of {count} orders finished within {timeout:g}s"
+                    f"only {len(done)} of {count} orders finished within {limit:g}s"
                 )
             await asyncio.sleep(0.2)
 
@@ -197,7 +197,11 @@ def _report(
     console.print(table)
     want_charges = sum(p.charged for p in plan)
     want_refunds = sum(p.refunded for p in plan)
-    quantiles = statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else latencies * 99
+    quantiles = (
+        statistics.quantiles(latencies, n=100, method="inclusive")
+        if len(latencies) > 1
+        else latencies * 99
+    )
     console.print(
         f"{len(plan)} sagas in {elapsed:.2f}s: {len(plan) / elapsed:.1f} sagas/s; "
         f"OrderCreated to final state p50 {quantiles[49]:.3f}s, "

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, get_args
 
@@ -12,6 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bus.cli.app import app
+from bus.cli.streams import linked_streams
+from bus.daemon import import_package
 from bus.errors import SagabusError
 from bus.settings import Settings
 from bus.store import HistoryRecord, SagaRecord, TimerRecord, open_store
@@ -21,6 +25,8 @@ StoreUrl = Annotated[str | None, typer.Option("--store", help="Store URL [SAGABU
 Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 STATUSES: tuple[str, ...] = get_args(SagaStatus)
+TIMER_EFFECTS = frozenset({"arm_timer", "cancel_timer"})
+"""Left out of the history table (they are in `--json`): the table shows messages."""
 
 
 class InstanceNotFound(SagabusError):
@@ -35,20 +41,23 @@ def status(
 ) -> None:
     """Show one saga instance: state, data, timers and its whole history."""
     settings = Settings.load(store=store)
-    record, timers, history = asyncio.run(_status(settings.store, instance))
+    if importlib.util.find_spec("handlers") is not None:
+        import_package("handlers")  # the aggregates whose streams a saga links to
+    view = asyncio.run(_status(settings.store, instance))
     if json:
         typer.echo(
             orjson.dumps(
                 {
-                    "instance": _record_json(record),
-                    "timers": [_timer_json(t) for t in timers],
-                    "history": [_history_json(h) for h in history],
+                    "instance": _record_json(view.record),
+                    "timers": [_timer_json(t) for t in view.timers],
+                    "history": [_history_json(h) for h in view.history],
+                    "streams": view.streams,
                 },
                 option=orjson.OPT_INDENT_2,
             ).decode()
         )
         return
-    _print_status(record, timers, history)
+    _print_status(view)
 
 
 @app.command("list")
@@ -79,9 +88,15 @@ def list_instances(
     Console().print(table)
 
 
-async def _status(
-    url: str, key: str
-) -> tuple[SagaRecord, list[TimerRecord], list[HistoryRecord]]:
+@dataclass(frozen=True)
+class InstanceView:
+    record: SagaRecord
+    timers: list[TimerRecord]
+    history: list[HistoryRecord]
+    streams: list[str]
+
+
+async def _status(url: str, key: str) -> InstanceView:
     async with open_store(url) as store, store.transaction() as tx:
         record = await tx.saga_get(key)
         if record is None:
@@ -91,7 +106,12 @@ async def _status(
                     break
         if record is None:
             raise InstanceNotFound(f"no saga instance has id or correlation {key!r}")
-        return record, await tx.timers_of(record.id), await tx.history(record.id)
+        return InstanceView(
+            record,
+            await tx.timers_of(record.id),
+            await tx.history(record.id),
+            await linked_streams(tx, record.correlation),
+        )
 
 
 async def _list(url: str, saga: str | None, state: str | None, limit: int) -> list[SagaRecord]:
@@ -101,9 +121,8 @@ async def _list(url: str, saga: str | None, state: str | None, limit: int) -> li
         return await tx.saga_list(saga=saga, state=state, limit=limit)
 
 
-def _print_status(
-    record: SagaRecord, timers: list[TimerRecord], history: list[HistoryRecord]
-) -> None:
+def _print_status(view: InstanceView) -> None:
+    record = view.record
     console = Console()
     console.print(f"[bold]{record.saga}[/] v{record.definition_version}  instance {record.id}")
     console.print(f"correlation  {record.correlation}")
@@ -111,13 +130,16 @@ def _print_status(
     if record.reason:
         console.print(f"reason       [yellow]{record.reason}[/]")
     console.print(f"data         {orjson.dumps(record.data).decode()}")
-    for timer in timers:
+    for timer in view.timers:
         console.print(f"timer        {timer.name} due {_when(timer.due_at)}")
-    table = Table("time", "input", "from -> to", "sent / published / timers", title="history")
-    for row in history:
+    for stream in view.streams:
+        console.print(f"stream       {stream} (sagabus stream show {stream})")
+    table = Table("time", "input", "from -> to", "sent / published", title="history")
+    for row in view.history:
+        shown = [_effect_text(e) for e in row.effects if e.get("effect") not in TIMER_EFFECTS]
         table.add_row(
-            _when(row.at), row.input, f"{row.from_state or '(start)'} -> {row.to_state}",
-            ", ".join(_effect_text(e) for e in row.effects),
+            row.at.strftime("%H:%M:%S.%f")[:-3], row.input,
+            f"{row.from_state or '(start)'} -> {row.to_state}", ", ".join(shown),
         )
     console.print(table)
 
@@ -127,10 +149,6 @@ def _effect_text(effect: dict[str, Any]) -> str:
     if kind in ("send", "publish"):
         undo = f" (undo {effect['compensates']})" if effect.get("compensates") else ""
         return f"{kind} {effect['type']}{undo}"
-    if kind == "arm_timer":
-        return f"arm {effect['name']} +{effect['after']:g}s"
-    if kind == "cancel_timer":
-        return f"cancel {effect['name']}"
     if kind == "finished":
         return f"finished: {effect['outcome']}"
     if kind == "parked":

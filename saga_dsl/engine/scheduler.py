@@ -1,14 +1,19 @@
 """Durable timers: the scheduler that fires the `retry` and `timeout` timers of sagas.
 
-Timers live in the store, so they survive a restart. Each firing runs in one
-transaction: the timer row is locked and deleted, the instance advanced and saved, its
-messages written to the outbox. On PostgreSQL, timers due are taken with
-`FOR UPDATE SKIP LOCKED`, so several daemons share the work and each timer fires once.
+Timers live in the store, so they survive a restart. The due timers are read, then
+fired one instance at a time, each in its own transaction that locks the instance
+first, the way a saga endpoint does: the instance, then its timers. (Taking the timer
+rows first and then their instances, as a batch, deadlocks on PostgreSQL with an
+endpoint that holds an instance and cancels its timers.) Inside that transaction the
+timer is looked up again and fired only if it is still there, then deleted, the
+instance advanced and saved and its messages written to the outbox; so with several
+daemons on one PostgreSQL store each timer fires once, whoever reads it first.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -73,17 +78,51 @@ class TimerScheduler:
         return max(0.0, min(self.poll_interval, (due - utcnow()).total_seconds()))
 
     async def fire_due(self, store: Store, now: datetime | None = None) -> int:
-        """Fires the timers due at `now` (default: now) in one transaction; returns how
-        many were taken."""
+        """Fires the timers due at `now` (default: now), one transaction per instance;
+        returns how many fired here (not counting those another daemon fired first).
+
+        Raises the first error after trying every instance: the timers that failed stay
+        armed and are tried again.
+        """
         now = now or utcnow()
         async with store.transaction() as tx:
-            timers = await tx.timers_due(now, BATCH)
+            due = await tx.timers_due(now, BATCH)
+        by_instance: dict[str, list[TimerRecord]] = defaultdict(list)
+        for timer in due:
+            by_instance[timer.instance_id].append(timer)
+        fired = 0
+        error: Exception | None = None
+        for instance_id, timers in by_instance.items():
+            try:
+                async with store.transaction() as tx:
+                    fired += await self._fire_instance(tx, instance_id, timers, now)
+            except Exception as exc:
+                log.warning(
+                    "timers of an instance not fired; they stay armed",
+                    instance_id=instance_id, error=f"{type(exc).__name__}: {exc}",
+                )
+                error = error or exc
+        if error is not None and not fired:
+            raise error
+        return fired
+
+    async def _fire_instance(
+        self, tx: Transaction, instance_id: str, timers: Sequence[TimerRecord], now: datetime
+    ) -> int:
+        if await tx.saga_get(instance_id, for_update=True) is None:
             for timer in timers:
+                await tx.timer_delete(timer.id)
+            return 0
+        armed = {t.id for t in await tx.timers_of(instance_id) if t.due_at <= now}
+        fired = 0
+        for timer in timers:
+            if timer.id in armed:
+                await tx.timer_delete(timer.id)
                 await self._fire(tx, timer, now)
-        return len(timers)
+                fired += 1
+        return fired
 
     async def _fire(self, tx: Transaction, timer: TimerRecord, now: datetime) -> None:
-        await tx.timer_delete(timer.id)
         endpoint = self.endpoints.get(timer.saga)
         record = await tx.saga_get(timer.instance_id, for_update=True)
         if record is None:

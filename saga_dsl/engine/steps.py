@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bus.contracts import Registry
+from bus.contracts import MessageKind, Registry
 from bus.envelope import Envelope
 from bus.errors import SagabusError
 from bus.logging import get_logger
@@ -94,7 +94,7 @@ def outgoing(step: Step, record: SagaRecord, cause: Cause, contracts: Registry) 
     for effect in step.effects:
         if not isinstance(effect, SendCommand | PublishEvent):
             continue
-        kind = "command" if isinstance(effect, SendCommand) else "event"
+        kind: MessageKind = "command" if isinstance(effect, SendCommand) else "event"
         version = 1
         if effect.type in contracts:
             contracts.parse(effect.type, contracts.get(effect.type).__version__, effect.payload)

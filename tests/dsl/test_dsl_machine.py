@@ -114,7 +114,9 @@ def test_happy_path_completes_with_the_tracking_number(order_machine: Machine) -
     step = event(order_machine, step, "OrderShipped", tracking_number="T-9")
     assert step.instance.status == "completed"
     assert step.instance.completed == ("awaiting_payment", "reserving_inventory", "shipping")
-    assert SendCommand("CompleteOrder", {"order_id": "o-1", "tracking_number": "T-9"}) in step.effects
+    assert (
+        SendCommand("CompleteOrder", {"order_id": "o-1", "tracking_number": "T-9"}) in step.effects
+    )
     assert step.effects[-1] == Finished("success")
     assert step.instance.timers == ()
     assert {e.name for e in step.effects if isinstance(e, CancelTimer)} == {
@@ -136,9 +138,9 @@ def test_review_rejection_refunds_then_cancels(order_machine: Machine) -> None:
     assert sent(step) == [("RefundPayment", "awaiting_payment")]
     step = event(order_machine, step, "PaymentRefunded", payment_id="p-1", amount=20_000.0)
     assert step.instance.state == "cancelled"
-    assert SendCommand("CancelOrder", {"order_id": "o-1", "reason": "rejected in review: fraud"}) in (
-        step.effects
-    )
+    assert SendCommand(
+        "CancelOrder", {"order_id": "o-1", "reason": "rejected in review: fraud"}
+    ) in (step.effects)
 
 
 def test_declined_payment_cancels_without_compensating(order_machine: Machine) -> None:
@@ -151,7 +153,9 @@ def test_declined_payment_cancels_without_compensating(order_machine: Machine) -
 def test_missing_stock_refunds_the_payment_and_waits_for_the_refund(
     order_machine: Machine,
 ) -> None:
-    step = event(order_machine, paid(order_machine), "InventoryUnavailable", sku="OOS-1", reason="none")
+    step = event(
+        order_machine, paid(order_machine), "InventoryUnavailable", sku="OOS-1", reason="none"
+    )
     assert sent(step) == [("RefundPayment", "awaiting_payment")]
     assert step.instance.compensating is not None
     ignored = event(order_machine, step, "InventoryReserved")
@@ -183,7 +187,9 @@ def test_silent_shipper_is_retried_then_everything_is_undone_latest_first(
 
 
 def test_a_refund_that_never_comes_parks_the_instance(order_machine: Machine) -> None:
-    step = event(order_machine, paid(order_machine), "InventoryUnavailable", sku="OOS-1", reason="x")
+    step = event(
+        order_machine, paid(order_machine), "InventoryUnavailable", sku="OOS-1", reason="x"
+    )
     for _ in range(2):
         step = fire(order_machine, step, "compensate:")
         assert sent(step) == [("RefundPayment", "awaiting_payment")]

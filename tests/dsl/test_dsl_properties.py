@@ -131,8 +131,7 @@ class Observer:
         self.expected_undo = [
             name
             for name in latest_first
-            if self.machine.states[name].compensation is not None
-            and name not in before.compensated
+            if self.machine.states[name].compensation is not None and name not in before.compensated
         ]
 
     def follow(self, step: Step) -> None:
@@ -184,7 +183,9 @@ def test_a_finished_instance_never_changes_again(
     step = order_machine.start(start, NOW)
     finished: SagaInstance | None = None
     for _ in range(60):
-        step = order_machine.handle(step.instance, data.draw(inputs(order_machine, step.instance)), NOW)
+        step = order_machine.handle(
+            step.instance, data.draw(inputs(order_machine, step.instance)), NOW
+        )
         if finished is not None:
             assert step.instance is finished and not step.accepted
         elif step.instance.status != "running":

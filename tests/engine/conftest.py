@@ -18,6 +18,7 @@ import pytest
 from engine_support import (
     AMQP_URL,
     PG_URL,
+    Broker,
     order_endpoints,
     order_saga,
     postgres_unreachable,
@@ -26,13 +27,8 @@ from engine_support import (
 )
 
 from bus.endpoint import Endpoint
-from bus.rabbitmq import RabbitMQTransport
 from bus.settings import Settings
 from bus.store import Store, open_store
-from bus.topology import Binding, Names, QueueSpec, Topology
-from bus.transport import Delivery
-
-pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
@@ -79,43 +75,6 @@ def sagas(tmp_path: Path) -> Path:
 @pytest.fixture
 def endpoints(sagas: Path) -> list[Endpoint]:
     return order_endpoints(sagas)[0]
-
-
-class Broker:
-    """The test's handle on RabbitMQ: probe queues, and deleting everything of the
-    test's namespace afterwards."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.names = Names(settings.namespace)
-        self.settings = settings
-        self.transport = RabbitMQTransport(AMQP_URL, name="sagabus-tests")
-        self.tracked: list[Topology] = []
-
-    def track(self, topology: Topology) -> None:
-        self.tracked.append(topology)
-
-    async def probe(self, *events: str) -> str:
-        """A queue bound to `events`; read it with `take_all`."""
-        queue = f"{self.names.namespace}.probe{len(self.tracked)}"
-        topology = Topology(queues=(QueueSpec(
-            queue, bindings=tuple(Binding(self.names.events, e) for e in events)
-        ),))
-        self.track(topology)
-        await self.transport.declare(topology)
-        return queue
-
-    async def take_all(self, queue: str) -> list[Delivery]:
-        taken = []
-        while (delivery := await self.transport.get(queue)) is not None:
-            taken.append(delivery)
-        return taken
-
-    async def cleanup(self) -> None:
-        everything = Topology()
-        for topology in self.tracked:
-            everything = everything + topology
-        await self.transport.delete(everything)
-        await self.transport.close()
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ from bus.runtime import Bus, bus_topology
 from bus.settings import Settings
 from bus.store import SagaRecord, Store
 from bus.store.base import HistoryRecord
-from bus.topology import Names, QueueSpec, Topology, exchanges
+from bus.topology import Binding, Names, QueueSpec, Topology, exchanges
 from bus.transport import Delivery, Outcome, Publication, Subscription, Transport
 from handlers.inventory import RESERVATIONS, STOCK
 from handlers.notifications import SENT
@@ -55,12 +55,20 @@ FINAL_STATES = frozenset({"completed", "cancelled"})
 @dataclass(frozen=True)
 class Waits:
     """The order saga's waits for a test: payment and stock get long timeouts (a late
-    answer must not race a timeout here), shipping short ones (the silent shipper)."""
+    answer must not race a timeout here), shipping short ones (the silent shipper).
+    `payment_retry` also paces the wait for a refund's confirmation (a compensation
+    retries like its state)."""
 
     shipping_retry: str = "500ms"
     shipping_timeout: str = "2s"
+    payment_retry: str = "2s"
     slow_timeout: str = "60s"
     review_timeout: str = "60s"
+
+
+BUSY = Waits(shipping_retry="1s", shipping_timeout="8s", payment_retry="5s")
+"""Waits for a 200-saga burst on two cores: a shipper that answers is never given up on
+across a restart, and a payment or refund answered within 15 s is not resent twice."""
 
 
 class _Yaml12Loader(yaml.SafeLoader):
@@ -88,6 +96,7 @@ def order_saga(directory: Path, waits: Waits = Waits()) -> Path:
     for name in ("awaiting_payment", "reserving_inventory"):
         states[name]["timeout"]["after"] = waits.slow_timeout
     states["manual_review"]["timeout"]["after"] = waits.review_timeout
+    states["awaiting_payment"]["retry"]["after"] = waits.payment_retry
     states["shipping"]["retry"]["after"] = waits.shipping_retry
     states["shipping"]["timeout"]["after"] = waits.shipping_timeout
     directory.mkdir(parents=True, exist_ok=True)
@@ -286,7 +295,9 @@ def assert_outcomes(
             continue
         assert reservation == {"items": {o.path.sku: o.quantity},
                                "released": o.path.released}, o
-    assert effects.taken() == effects.held(), "stock does not add up"
+    assert effects.taken() == effects.held(), (
+        f"stock does not add up: taken {effects.taken()}, held {effects.held()}"
+    )
     expected_held: Counter[str] = Counter()
     for o in orders:
         if o.path.reserved and not o.path.released:
@@ -339,6 +350,43 @@ def topology_of(settings: Settings, endpoints: Sequence[Endpoint]) -> Topology:
         + exchanges(names)
         + Topology(queues=(QueueSpec(names.unroutable),))
     )
+
+
+class Broker:
+    """The test's handle on RabbitMQ: probe queues, and deleting everything of the
+    test's namespace afterwards."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.names = Names(settings.namespace)
+        self.settings = settings
+        self.transport = RabbitMQTransport(AMQP_URL, name="sagabus-tests")
+        self.tracked: list[Topology] = []
+
+    def track(self, topology: Topology) -> None:
+        self.tracked.append(topology)
+
+    async def probe(self, *events: str) -> str:
+        """A queue bound to `events`; read it with `take_all`."""
+        queue = f"{self.names.namespace}.probe{len(self.tracked)}"
+        topology = Topology(queues=(QueueSpec(
+            queue, bindings=tuple(Binding(self.names.events, e) for e in events)
+        ),))
+        self.track(topology)
+        await self.transport.declare(topology)
+        return queue
+
+    async def take_all(self, queue: str) -> list[Delivery]:
+        taken = []
+        while (delivery := await self.transport.get(queue)) is not None:
+            taken.append(delivery)
+        return taken
+
+    async def cleanup(self) -> None:
+        everything = Topology()
+        for topology in self.tracked:
+            everything = everything + topology
+        await self.transport.delete(everything)
+        await self.transport.close()
 
 
 async def dead_letters(settings: Settings, endpoints: Sequence[Endpoint]) -> dict[str, int]:

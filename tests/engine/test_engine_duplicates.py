@@ -7,9 +7,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import Broker
 from engine_support import (
     AMQP_URL,
+    Broker,
     DuplicatingTransport,
     all_finished,
     assert_outcomes,

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import Broker
 from engine_support import (
     APPROVED,
     COMPLETED,
@@ -15,6 +14,7 @@ from engine_support import (
     REJECTED,
     SHIPPING_ATTEMPTS,
     SILENT_SHIPPER,
+    Broker,
     Path_,
     all_finished,
     assert_outcomes,

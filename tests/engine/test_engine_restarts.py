@@ -7,9 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import Broker
 from engine_support import (
+    BUSY,
     SILENT_SHIPPER,
+    Broker,
     Daemon,
     Waits,
     all_finished,
@@ -44,7 +45,7 @@ async def test_sigkill_mid_way_through_200_sagas_then_restart_finishes_each_once
     eventually,
 ) -> None:
     # shipping waits long enough that a restart does not time out a shipper that answers
-    sagas = order_saga(tmp_path / "sagas-crash", Waits(shipping_retry="1s", shipping_timeout="8s"))
+    sagas = order_saga(tmp_path / "sagas-crash", BUSY)
     orders = plan(SAGAS, prefix="crash")
     daemon = Daemon(settings, sagas, tmp_path / "daemon.log")
     try:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import Broker
 from engine_support import (
+    BUSY,
     SHIPPING_ATTEMPTS,
+    Broker,
     Daemon,
-    Waits,
     all_finished,
     assert_outcomes,
     dead_letters,
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.integration
 async def test_two_daemons_share_200_sagas_each_effect_and_timer_once(
     broker: Broker, settings: Settings, store: Store, endpoints: list[Endpoint], tmp_path: Path
 ) -> None:
-    sagas = order_saga(tmp_path / "sagas", Waits(shipping_retry="1s", shipping_timeout="4s"))
+    sagas = order_saga(tmp_path / "sagas", BUSY)
     orders = plan(200, prefix="pair")
     daemons = [Daemon(settings, sagas, tmp_path / f"daemon{n}.log") for n in (1, 2)]
     try:
