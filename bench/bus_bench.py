@@ -157,14 +157,16 @@ async def raw_round_trip(n: int, prefetch: int) -> float:
         await (await consumer_channel.get_queue(commands.name)).consume(handle)
         await (await consumer_channel.get_queue(replies.name)).consume(count)
         await done.wait()
-        seconds = time.perf_counter() - started
-        await consumer_channel.close()
-        await commands.delete(if_unused=False, if_empty=False)
-        await replies.delete(if_unused=False, if_empty=False)
-        await events.delete()
-        return n / seconds
+        return n / (time.perf_counter() - started)
     finally:
+        # handlers may still be acking: close the connection before deleting
         await connection.close()
+        cleanup = await aio_pika.connect(AMQP_URL)
+        channel = await cleanup.channel()
+        await channel.queue_delete(f"{prefix}.commands")
+        await channel.queue_delete(f"{prefix}.replies")
+        await channel.exchange_delete(f"{prefix}.events")
+        await cleanup.close()
 
 
 # -- sagabus ----------------------------------------------------------------------------

@@ -100,9 +100,7 @@ def per_call(fn: Callable[[], Any], calls: int) -> float:
 
 def time_handle(machine: Machine, calls: int) -> dict[str, float]:
     started = machine.start(EventInput("OrderCreated", ORDER), NOW).instance
-    paid = EventInput(
-        "PaymentSucceeded", {"order_id": "o-1", "payment_id": "p-1", "amount": 25.0}
-    )
+    paid = EventInput("PaymentSucceeded", {"order_id": "o-1", "payment_id": "p-1", "amount": 25.0})
     ignored = EventInput("OrderShipped", {"order_id": "o-1", "tracking_number": "T"})
     retry = TimerFired(started.timers[0])
 

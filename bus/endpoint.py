@@ -112,8 +112,11 @@ class HandlerContext:
                 message, correlation_id=correlation_id, headers=dict(headers or {})
             )
         if envelope.kind != kind:
-            verb = "send" if kind == "command" else "publish"
-            raise TypeError(f"ctx.{verb}() takes a {kind}; {envelope.type} is a {envelope.kind}")
+            verb, wanted, got = (
+                ("send", "a command", "an event") if kind == "command"
+                else ("publish", "an event", "a command")
+            )
+            raise TypeError(f"ctx.{verb}() takes {wanted}; {envelope.type} is {got}")
         envelope = envelope.caused_by(self.message)
         self._outgoing.append(envelope)
         return envelope

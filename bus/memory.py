@@ -273,12 +273,6 @@ class InMemoryBroker:
         """Messages waiting in retry tiers."""
         return sum(len(q.ready) for q in self._queues.values() if q.delays)
 
-    def next_expiry(self) -> float | None:
-        """Seconds (on the broker's clock) until the next retry-tier message expires."""
-        due = [q.ready[0].expires_at for q in self._queues.values() if q.delays and q.ready]
-        known = [d for d in due if d is not None]
-        return max(0.0, min(known) - self.now()) if known else None
-
     def describe(self) -> str:
         """One line per queue that holds or owes something (for failure messages)."""
         lines = [
@@ -320,6 +314,18 @@ class InMemoryBroker:
         self._skipped += seconds
         return sum(self._expire(name) for name in list(self._queues))
 
+    def skip_to_next_expiry(self) -> int:
+        """Moves the clock to the moment the next message of a retry tier expires (not
+        backwards) and dead-letters what expires then. Returns how many."""
+        due = [m.expires_at for q in self._queues.values() if q.delays for m in q.ready]
+        known = [at for at in due if at is not None]
+        if not known:
+            return 0
+        upto = min(known)
+        self._skipped = max(self._skipped, upto - asyncio.get_running_loop().time())
+        # `upto` itself, not the clock read back: float rounding must not leave it unexpired
+        return sum(self._expire(name, upto) for name in list(self._queues))
+
     def _arm_expiry(self, queue: _Queue) -> None:
         if queue.expiry is not None:
             queue.expiry.cancel()
@@ -332,14 +338,14 @@ class InMemoryBroker:
             head.expires_at - self._skipped, self._expire, queue.spec.name
         )
 
-    def _expire(self, name: str) -> int:
+    def _expire(self, name: str, upto: float | None = None) -> int:
         queue = self._queues.get(name)
         if queue is None:
             return 0
         if queue.expiry is not None:
             queue.expiry.cancel()
             queue.expiry = None
-        now = self.now()
+        now = self.now() if upto is None else max(self.now(), upto)
         expired = 0
         # one TTL per queue: messages expire in queue order, from the head
         while queue.ready and (at := queue.ready[0].expires_at) is not None and at <= now:

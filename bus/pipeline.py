@@ -15,6 +15,9 @@ delivery (DESIGN sections 4 and 10):
    their confirms awaited;
 6. the batch is acknowledged (one `multiple` ack when it can be).
 
+Steps 5-6 of one batch overlap with steps 1-4 of the next (the broker's confirms are
+awaited while the store works); acknowledgements stay in batch order.
+
 A batch that fails to commit goes back to the queue whole, after a pause: nothing of it
 was done, so nothing is lost and nothing is done twice.
 """
@@ -47,6 +50,16 @@ Failure = tuple[Delivery, Envelope, Exception]
 
 COMMIT_BACKOFF = (0.1, 5.0)
 """First and longest pause (seconds) after a batch failed to commit."""
+
+
+@dataclass(slots=True)
+class Settlement:
+    """A committed batch, waiting for steps 5-6: what to publish, then to acknowledge."""
+
+    batch: Sequence[Delivery]
+    outgoing: list[tuple[Delivery, Publication]]
+    rows: list[Row]
+    result: BatchResult
 
 
 @dataclass(slots=True)
@@ -90,10 +103,13 @@ class Pipeline:
         self._buffer: asyncio.Queue[Delivery] = asyncio.Queue()
         self._subscription: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
+        self._settling: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
         self._stopping = False
         self._commit_failures = 0
+        self.poisoned = 0
+        """Poison messages dead-lettered since start (also counted in their log lines)."""
         self._log = log.bind(endpoint=endpoint.name)
 
     async def start(self) -> None:
@@ -109,12 +125,17 @@ class Pipeline:
         if self._subscription is not None:
             await self._subscription.cancel()
         await self._idle.wait()
+        if self._settling is not None:
+            await asyncio.gather(self._settling, return_exceptions=True)
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
     async def _run(self) -> None:
+        """Takes batches one after another. While a batch's messages are published and
+        it is acknowledged (steps 5-6), the next batch is already handled and committed
+        (steps 1-4); its own steps 5-6 wait for the previous ones, so acks stay in order."""
         while not self._stopping:
             batch = [await self._buffer.get()]
             self._idle.clear()
@@ -124,7 +145,12 @@ class Pipeline:
                     # deliveries read from the socket together arrive one task apart
                     await asyncio.sleep(0)
                     self._take_available(batch)
-                await self.process(batch)
+                settlement = await self._work(batch)
+                if self._settling is not None:
+                    await self._settling
+                    self._settling = None
+                if settlement is not None:
+                    self._settling = asyncio.create_task(self._settle_or_requeue(settlement))
             except Exception as exc:
                 self._log.error("batch failed unexpectedly", error=str(exc), exc_info=True)
                 if self._subscription is not None:
@@ -138,6 +164,14 @@ class Pipeline:
 
     async def process(self, batch: Sequence[Delivery]) -> BatchResult:
         """Runs one batch through steps 1-6 (see the module docstring)."""
+        settlement = await self._work(batch)
+        if settlement is None:
+            return BatchResult(requeued=len(batch))
+        await self._settle(settlement)
+        return settlement.result
+
+    async def _work(self, batch: Sequence[Delivery]) -> Settlement | None:
+        """Steps 1-4; None when the batch did not commit and went back to the queue."""
         result = BatchResult()
         now = utcnow()
         outgoing: list[tuple[Delivery, Publication]] = []
@@ -157,13 +191,16 @@ class Pipeline:
                 rows, failures = await self._commit(units, result)
             except Exception as exc:
                 await self._requeue_after_commit_failure(batch, exc)
-                result.requeued = len(batch)
-                return result
+                return None
             for delivery, envelope, error in failures:
                 outgoing.append((delivery, self._failure(delivery, envelope, error, now, result)))
         self._commit_failures = 0
+        return Settlement(batch, outgoing, rows, result)
 
-        unsettled = await self._publish(outgoing, rows)
+    async def _settle(self, settlement: Settlement) -> None:
+        """Steps 5-6: publish what the batch produced, then acknowledge it."""
+        batch, result = settlement.batch, settlement.result
+        unsettled = await self._publish(settlement.outgoing, settlement.rows)
         if result.duplicates:
             self._relay.notify()
         if self._subscription is not None:
@@ -173,7 +210,15 @@ class Pipeline:
                 back = [d for d in batch if id(d) in unsettled]
                 await self._subscription.requeue(back)
                 result.requeued = len(back)
-        return result
+
+    async def _settle_or_requeue(self, settlement: Settlement) -> None:
+        try:
+            await self._settle(settlement)
+        except Exception as exc:
+            # committed already: a redelivery is a duplicate and only re-sends the outbox
+            self._log.error("settling a batch failed", error=str(exc), exc_info=True)
+            if self._subscription is not None:
+                await self._subscription.requeue(settlement.batch)
 
     async def _commit(
         self, units: Sequence[Unit], result: BatchResult
@@ -279,9 +324,11 @@ class Pipeline:
 
     def _poison(self, delivery: Delivery, poison: PoisonMessage, now: datetime) -> Publication:
         message = delivery.message
+        self.poisoned += 1
         self._log.warning(
             "poison message dead-lettered",
             reason=poison.reason,
+            poison_total=self.poisoned,
             message_id=message.message_id,
             correlation_id=message.correlation_id,
             type=message.type,

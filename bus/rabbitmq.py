@@ -272,10 +272,9 @@ class RabbitMQTransport:
         # A declaration the broker refuses closes its channel: use a channel of its own.
         channel = await connection.channel(publisher_confirms=False)
         try:
-            exchanges = {}
-            for spec_ in topology.exchanges:
-                exchanges[spec_.name] = await channel.declare_exchange(
-                    spec_.name, aio_pika.ExchangeType(spec_.kind), durable=True
+            for exchange in topology.exchanges:
+                await channel.declare_exchange(
+                    exchange.name, aio_pika.ExchangeType(exchange.kind), durable=True
                 )
             for queue_spec in topology.queues:
                 queue = await channel.declare_queue(
@@ -320,6 +319,9 @@ class RabbitMQSubscription:
         channel.close_callbacks.add(watch)
         await channel.set_qos(prefetch_count=self._prefetch)
         raw = await channel.get_underlay_channel()
+        # the broker cancels a consumer whose queue was deleted: rebuilding the
+        # connection declares the queue again and resumes
+        raw.on_consumer_cancel_callbacks.add(lambda _: watch(None, None))
         self._channel, self._raw, self._outstanding = channel, raw, set()
         ok = await raw.basic_consume(self._queue, self._deliver, no_ack=False)
         self._consumer_tag = ok.consumer_tag
@@ -337,11 +339,15 @@ class RabbitMQSubscription:
         self._on_delivery(_delivery(message, token=(message.channel, tag)))
 
     def _current_tags(self, deliveries: Sequence[Delivery]) -> list[int]:
+        """Tags of the deliveries still unsettled on the current channel (a tag from a
+        lost channel, or one settled already, must never reach the broker)."""
         raw = self._raw
         if raw is None or raw.is_closed:
             return []
         return sorted(
-            d.token[1] for d in deliveries if d.token is not None and d.token[0] is raw
+            d.token[1]
+            for d in deliveries
+            if d.token is not None and d.token[0] is raw and d.token[1] in self._outstanding
         )
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:

@@ -221,11 +221,8 @@ def _maybe_unset(definition: SagaDefinition, report: Report, written: set[str]) 
         known = entry[name]
         for action in state.entry:
             _warn_reads(report, action.payload.expressions(), known, written, f"entering {name!r}")
-        for transition in successors(definition, state):
-            reads = [a.value for a in transition.assignments]
-            guard = [transition.guard] if transition.guard else []
-            expressions = [*guard, *(e for t in reads for e in t.expressions())]
-            _warn_reads(report, expressions, known, written, f"in state {name!r}")
+        for transition in state.transitions():
+            _warn_reads(report, _read_by(transition), known, written, f"in state {name!r}")
         if state.compensation is not None:
             leaving = [
                 known | {a.name for a in t.assignments}
@@ -236,6 +233,16 @@ def _maybe_unset(definition: SagaDefinition, report: Report, written: set[str]) 
             for action in state.compensation.actions:
                 expressions = list(action.payload.expressions())
                 _warn_reads(report, expressions, when_completed, written, f"undoing {name!r}")
+    everywhere = [entry[name] for name, state in states.items() if not state.final]
+    known_anywhere = frozenset.intersection(*everywhere) if everywhere else frozenset()
+    for options in definition.any_on.values():
+        for transition in options:
+            _warn_reads(report, _read_by(transition), known_anywhere, written, "in `any:`")
+
+
+def _read_by(transition: TransitionDefinition) -> list[Expression]:
+    guard = [transition.guard] if transition.guard else []
+    return [*guard, *(e for a in transition.assignments for e in a.value.expressions())]
 
 
 def _warn_reads(

@@ -55,7 +55,7 @@ def dot(machine: Machine) -> str:
     ]
     for state in machine.states.values():
         label = "\\n".join(_dot_escape(line) for line in _state_lines(state))
-        shape = ", shape=doublecircle" if state.final else ""
+        shape = ", peripheries=2" if state.final else ""
         lines.append(f'    {_node(state.name)} [label="{label}"{shape}];')
     if any(edge.source is None for edge in machine.transitions):
         lines.append(f'    any_ [label="{_ANY}", shape=box, style=dotted];')
@@ -98,7 +98,14 @@ def _node(name: str) -> str:
 
 
 def _mermaid_text(text: str) -> str:
-    replacements = {"&": "#amp;", '"': "#quot;", "<": "#lt;", ">": "#gt;", "|": "#124;"}
+    replacements = {
+        "#": "#35;",
+        "&": "#amp;",
+        '"': "#quot;",
+        "<": "#lt;",
+        ">": "#gt;",
+        "|": "#124;",
+    }
     return "".join(replacements.get(ch, ch) for ch in text)
 
 

@@ -33,11 +33,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from saga_dsl.compiler import Edge, Table
-from saga_dsl.definition import Action, Assignment, StateDefinition, TransitionDefinition
+from saga_dsl.definition import (
+    Action,
+    Assignment,
+    CompensationDefinition,
+    StateDefinition,
+    TransitionDefinition,
+)
 from saga_dsl.effects import (
     ArmTimer,
     CancelTimer,
@@ -116,7 +122,7 @@ class Machine:
             data = run.assign(self.definition.start_assignments, event.payload)
             run.instance = fresh.evolve(data=data)
             run.enter(self.initial)
-        except EvaluationError as exc:
+        except (EvaluationError, _Stuck) as exc:
             parked = _park(fresh, f"start: {exc}")
             return Step(parked.instance, parked.effects, True, None, self.initial)
         return Step(run.instance, run.effects, True, None, run.instance.state)
@@ -125,10 +131,9 @@ class Machine:
         """Applies one event or timer to `instance`. Never raises for bad data."""
         if instance.status != "running":
             return _ignored(instance)
-        if instance.state not in self.states:
-            return _park(
-                instance, f"state {instance.state!r} is not in {self.name} v{self.version}"
-            )
+        unknown = _unknown_states(instance, self.states)
+        if unknown:
+            return _park(instance, f"state {unknown!r} is not in {self.name} v{self.version}")
         run = _Run(self, instance, now)
         try:
             accepted = run.dispatch(given)
@@ -216,8 +221,7 @@ class _Run:
         """Undoes `run.pending` in order until one has to wait for its `until`."""
         while run.pending:
             name = run.pending[0]
-            compensation = self.machine.states[name].compensation
-            assert compensation is not None
+            compensation = self.compensation_of(name)
             self.emit(compensation.actions, compensates=name)
             if compensation.until is not None:
                 self.instance = self.instance.evolve(
@@ -232,9 +236,9 @@ class _Run:
 
     def while_compensating(self, run: Compensating, given: Input) -> bool:
         name = run.waiting
-        assert name is not None
-        compensation = self.machine.states[name].compensation
-        assert compensation is not None
+        if name is None:
+            raise _Stuck("the compensation run waits for nothing (damaged bookkeeping)")
+        compensation = self.compensation_of(name)
         if isinstance(given, EventInput):
             if given.type != compensation.until:
                 return False
@@ -261,6 +265,12 @@ class _Run:
         self.arm(f"compensate:{name}:{attempt}", compensation.retry.after)
         return True
 
+    def compensation_of(self, name: str) -> CompensationDefinition:
+        compensation = self.machine.states[name].compensation
+        if compensation is None:
+            raise _Stuck(f"state {name!r} has no compensation in this version of the saga")
+        return compensation
+
     def enter(self, name: str) -> None:
         state = self.machine.states[name]
         entries = self.instance.entries + 1
@@ -276,7 +286,7 @@ class _Run:
         if state.timeout is not None:
             self.arm(f"timeout:{name}:{entries}", state.timeout.after)
 
-    def arm(self, name: str, after: Any) -> None:
+    def arm(self, name: str, after: timedelta) -> None:
         self.instance = self.instance.evolve(timers=(*self.instance.timers, name))
         self.effects.append(ArmTimer(name, after))
 
@@ -316,6 +326,15 @@ def _park(instance: SagaInstance, reason: str) -> Step:
     effects.append(Parked(reason))
     parked = instance.evolve(status="parked", park_reason=reason, timers=())
     return Step(parked, effects, True, instance.state, instance.state)
+
+
+def _unknown_states(instance: SagaInstance, states: Mapping[str, StateDefinition]) -> str | None:
+    """A state the instance refers to that this machine lacks (a foreign instance)."""
+    named = [instance.state, *instance.completed, *instance.compensated]
+    if instance.compensating is not None:
+        run = instance.compensating
+        named += [run.target, *run.pending, *([run.waiting] if run.waiting else [])]
+    return next((name for name in named if name not in states), None)
 
 
 def _without(names: tuple[str, ...], name: str) -> tuple[str, ...]:

@@ -19,6 +19,7 @@ import saga_dsl
 from bus.cli.app import app
 from bus.contracts import Registry, registry
 from saga_dsl.graph import FORMATS, render
+from saga_dsl.loading import SAGA_SUFFIXES
 from saga_dsl.schema import json_schema_text
 
 EXIT_INVALID = 1
@@ -41,9 +42,12 @@ def validate(
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml")))
+            files.extend(sorted(p for p in path.iterdir() if p.suffix in SAGA_SUFFIXES))
         else:
             files.append(path)
+    if not files:
+        typer.echo("sagabus: error: no saga files (*.yaml, *.yml) to check", err=True)
+        raise typer.Exit(EXIT_INVALID)
     loaded = saga_dsl.load_files(files, registry=_contracts(contracts))
     for diagnostic in loaded.diagnostics:
         typer.echo(str(diagnostic))
@@ -53,7 +57,7 @@ def validate(
         f"{len(files)} file(s) checked: {errors} error(s), {warnings} warning(s)",
         err=True,
     )
-    if errors or not files:
+    if errors:
         raise typer.Exit(EXIT_INVALID)
 
 

@@ -41,9 +41,11 @@ class KillAfterCommit(Store):
 async def main() -> None:
     settings = Settings.load()
     configure_logging(settings.log_format, settings.log_level)
-    async with KillAfterCommit(open_store(settings.store)) as store:
-        async with Bus(settings, store, [ledger, audit]):
-            await asyncio.Event().wait()
+    async with (
+        KillAfterCommit(open_store(settings.store)) as store,
+        Bus(settings, store, [ledger, audit]),
+    ):
+        await asyncio.Event().wait()
 
 
 if __name__ == "__main__":

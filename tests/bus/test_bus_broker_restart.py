@@ -28,17 +28,17 @@ pytestmark = [
 MESSAGES = 300
 
 
-async def rabbitmqctl(*args: str, timeout: float = 60) -> None:
+async def rabbitmqctl(*args: str, within: float = 60) -> None:
     process = await asyncio.create_subprocess_exec(
         "rabbitmqctl", *args,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )
-    _, err = await asyncio.wait_for(process.communicate(), timeout)
+    _, err = await asyncio.wait_for(process.communicate(), within)
     assert process.returncode == 0, f"rabbitmqctl {' '.join(args)}: {err.decode()}"
 
 
-async def wait_for_port(host: str, port: int, timeout: float) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def wait_for_port(host: str, port: int, within: float) -> None:
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         try:
             _, writer = await asyncio.open_connection(host, port)
@@ -55,7 +55,10 @@ async def wait_for_port(host: str, port: int, timeout: float) -> None:
 async def publish_until_confirmed(producer: RabbitMQTransport, publication: Publication) -> None:
     """What a careful producer does: the same message (same message_id) again until the
     broker confirms it; the consumer's inbox drops copies."""
-    while (await producer.publish([publication]))[0] is not Outcome.CONFIRMED:
+    while True:
+        [outcome] = await producer.publish([publication])
+        if outcome is Outcome.CONFIRMED:
+            return
         await asyncio.sleep(0.1)
 
 
@@ -92,7 +95,7 @@ async def test_broker_app_restart_during_consumption_loses_nothing(
         finally:
             await rabbitmqctl("start_app")
             await rabbitmqctl("await_startup")
-            await wait_for_port("127.0.0.1", 5672, timeout=60)
+            await wait_for_port("127.0.0.1", 5672, within=60)
         await asyncio.wait_for(producing, 90)
         done = await eventually(
             lambda: _all_charged(charged, ids), timeout=60, what="every charge handled"

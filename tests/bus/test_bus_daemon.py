@@ -41,23 +41,32 @@ async def start(args: list[str], settings: Settings, log: Path) -> asyncio.subpr
         )
 
 
-async def started(log: Path, process: asyncio.subprocess.Process, timeout: float = 20) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while b"bus started" not in log.read_bytes():
+def has_started(log: Path) -> bool:
+    return b"bus started" in log.read_bytes()
+
+
+async def started(log: Path, process: asyncio.subprocess.Process, within: float = 20) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not has_started(log):
         if process.returncode is not None or asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"daemon did not start (exit {process.returncode}):\n{log.read_text()}")
+            pytest.fail(f"daemon did not start (exit {process.returncode}):\n{read(log)}")
         await asyncio.sleep(0.05)
 
 
-async def stopped(process: asyncio.subprocess.Process, timeout: float = 20) -> int:
+def read(log: Path) -> str:
+    return log.read_text()
+
+
+async def stopped(process: asyncio.subprocess.Process, within: float = 20) -> int:
     try:
-        return await asyncio.wait_for(process.wait(), timeout)
+        return await asyncio.wait_for(process.wait(), within)
     finally:
         if process.returncode is None:
             process.kill()
             await process.wait()
 
 
+@pytest.mark.parametrize("store_url", ["sqlite", "postgres"], indirect=True)
 async def test_sigkill_after_commit_before_ack_causes_no_second_effect(
     broker: TestBroker, settings: Settings, store: Store, names: Names, tmp_path: Path,
     eventually,
@@ -96,11 +105,11 @@ async def test_sigkill_after_commit_before_ack_causes_no_second_effect(
         published = [d.envelope().payload["charge_id"] for d in probe.received]
         assert sorted(published) == sorted([charge_id, later])
         daemon.send_signal(signal.SIGTERM)
-        assert await stopped(daemon) == 0, run_log.read_text()
+        assert await stopped(daemon) == 0, read(run_log)
     finally:
         if daemon.returncode is None:
             daemon.kill()
-    assert "bus stopped" in run_log.read_text()
+    assert "bus stopped" in read(run_log)
     assert BtCharged.message_type() == "BtCharged"
 
 

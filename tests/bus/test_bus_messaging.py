@@ -11,7 +11,6 @@ from bus_test_handlers import (
     AUDIT,
     LEDGER,
     BtCharge,
-    BtCharged,
     BtNobodyHandlesThis,
     audit,
     ledger,

@@ -47,3 +47,9 @@ def test_a_missing_file_is_an_error_not_a_traceback() -> None:
 def test_an_unimportable_contracts_module_warns_and_validates_without_it() -> None:
     outcome = sagabus("validate", "--contracts", "no_such_module_here", str(SHOWCASE))
     assert outcome.exit_code == 0
+
+
+def test_a_directory_without_sagas_is_an_error(tmp_path: Path) -> None:
+    outcome = sagabus("validate", str(tmp_path))
+    assert outcome.exit_code == 1
+    assert "no saga files" in outcome.output

@@ -36,7 +36,7 @@ def test_dot_uses_dashed_edges_for_compensation(order_machine: Machine) -> None:
     assert text.startswith('digraph "order_processing" {')
     assert 's_shipping -> s_cancelled [label="after 6s / compensate", style=dashed];' in text
     assert 's_shipping -> s_completed [label="OrderShipped"];' in text
-    assert text.count("doublecircle") == 2
+    assert text.count("peripheries=2") == 2
 
 
 def test_labels_are_escaped_for_each_format() -> None:

@@ -315,3 +315,13 @@ def test_instances_and_effects_survive_a_json_round_trip(order_machine: Machine)
 
 def test_the_same_input_gives_the_same_step(order_machine: Machine) -> None:
     assert shipping(order_machine) == shipping(order_machine)
+
+
+def test_an_instance_naming_unknown_states_is_parked_not_crashed(order_machine: Machine) -> None:
+    raw = start(order_machine).instance.to_json()
+    raw["machine"]["compensating"] = {"target": "gone", "pending": ["awaiting_payment"]}
+    raw["machine"]["completed"] = ["awaiting_payment"]
+    instance = SagaInstance.from_json(raw)
+    step = order_machine.handle(instance, EventInput("PaymentRefunded", {"order_id": "o-1"}), NOW)
+    assert step.instance.status == "parked"
+    assert step.instance.park_reason == "state 'gone' is not in order_processing v1"

@@ -22,6 +22,7 @@ from typing import Any
 
 import aiormq
 import asyncpg
+import engine_contracts  # noqa: F401  (the test sagas' contracts must be registered)
 import pytest
 import yaml
 
@@ -39,7 +40,7 @@ from bus.transport import Delivery, Outcome, Publication, Subscription, Transpor
 from handlers.inventory import RESERVATIONS, STOCK
 from handlers.notifications import SENT
 from handlers.payments import CHARGES, REFUNDS
-from saga_dsl.engine.wiring import saga_runtime
+from saga_dsl.engine.wiring import SagaRuntime, saga_runtime
 
 AMQP_URL = os.environ.get("SAGABUS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 PG_URL = os.environ.get("SAGABUS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -336,7 +337,7 @@ async def postgres_unreachable() -> str | None:
     return None
 
 
-def order_endpoints(sagas: Path) -> tuple[list[Endpoint], Any]:
+def order_endpoints(sagas: Path) -> tuple[list[Endpoint], SagaRuntime]:
     """The example services and the saga runtime of `sagas` (what a daemon serves)."""
     runtime = saga_runtime(sagas)
     services: list[Endpoint] = list(services_in(import_package("handlers")))
@@ -448,14 +449,14 @@ DAEMON = HERE / "saga_daemon.py"
 def daemon_env(settings: Settings, sagas: Path) -> dict[str, str]:
     return {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join([str(REPO), str(HERE), os.environ.get("PYTHONPATH", "")]),
         "SAGABUS_AMQP_URL": settings.amqp_url,
         "SAGABUS_STORE": settings.store,
         "SAGABUS_NAMESPACE": settings.namespace,
-        "SAGABUS_RELAY_INTERVAL": "0.2",
         "SAGABUS_LOG_FORMAT": "json",
         "SAGABUS_LOG_LEVEL": "info",
         "SAGABUS_TEST_SAGAS": str(sagas),
+        "SAGABUS_TEST_IMPORTS": "engine_contracts",
     }
 
 

@@ -1,0 +1,479 @@
+"""The test harness: your services and sagas on an in-memory bus, with a record of what
+was sent, published and consumed, for your own unit tests (no RabbitMQ needed).
+
+    async with BusHarness(services=[payments]) as h:
+        await h.send(ProcessPayment(order_id="o-1", amount=12.5))
+        await h.wait_idle()
+        [paid] = h.published_of(PaymentSucceeded)
+        assert await h.state("payments.charges", "o-1") is not None
+
+The harness runs the real `Bus` (pipelines, inbox, outbox relay, retries, dead letters)
+on an `InMemoryTransport` and a store (SQLite in memory unless told otherwise). It
+differs from a daemon in two ways, both for repeatable tests: retry delays are skipped
+by `wait_idle` (`skip_delays=False` waits them out), and saga timers fire only when
+`fire_timers` is called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from bus import deadletter
+from bus.client import BusClient
+from bus.contracts import Message, Registry, registry
+from bus.endpoint import Endpoint, HandlerContext
+from bus.envelope import Envelope, PoisonMessage, decode, utcnow
+from bus.memory import InMemoryBroker, InMemoryTransport
+from bus.retry import RetryPolicy
+from bus.runtime import BackgroundTask, Bus
+from bus.settings import Settings
+from bus.store import HistoryRecord, SagaRecord, Store, open_store
+from bus.transport import Outcome, WireMessage
+
+if TYPE_CHECKING:
+    from saga_dsl.engine.scheduler import TimerScheduler
+
+M = TypeVar("M", bound=Message)
+
+IN_MEMORY_URL = "amqp://in-memory/"
+"""The broker URL the harness's settings name (nothing connects to it)."""
+
+IDLE_TIMEOUT = 10.0
+"""Seconds `wait_idle` waits by default before it fails, saying what is still pending."""
+
+MAX_TIMER_FIRINGS = 10_000
+"""Firings one `fire_timers` call makes at most (a saga re-arming timers forever)."""
+
+STORE_POLL = 0.01
+"""Seconds between looks at the outbox while only the store has work left (the broker
+announces its own changes; the store does not)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """A handler raised: the pipeline retries the message or dead-letters it."""
+
+    endpoint: str
+    envelope: Envelope
+    error: Exception
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message in a dead-letter queue (or parked as unroutable), as it lies there."""
+
+    queue: str
+    message: WireMessage
+
+    @property
+    def type(self) -> str | None:
+        return self.message.type
+
+    @property
+    def message_id(self) -> str | None:
+        return self.message.message_id
+
+    @property
+    def reason(self) -> str:
+        return str(self.message.headers.get(deadletter.REASON, ""))
+
+    @property
+    def attempts(self) -> int:
+        """Failed runs of the handler (0 for poison and unroutable messages)."""
+        return int(self.message.headers.get(deadletter.ATTEMPTS, 0))
+
+    @property
+    def exception_type(self) -> str | None:
+        value = self.message.headers.get(deadletter.EXCEPTION_TYPE)
+        return None if value is None else str(value)
+
+    @property
+    def headers(self) -> Mapping[str, Any]:
+        return self.message.headers
+
+    def envelope(self) -> Envelope:
+        """The message decoded; raises `PoisonMessage` for one that cannot be."""
+        envelope = _decode(self.message)
+        if isinstance(envelope, PoisonMessage):
+            raise envelope
+        return envelope
+
+
+class BusHarness:
+    """An in-memory bus for tests (see the module docstring); an async context manager.
+
+    services: the endpoints to serve (`Service`s, or any `Endpoint`), or the name of a
+        package whose `Service`s to serve, as `sagabus run --handlers` finds them.
+    sagas: a directory of saga files to run beside the services (default: none).
+    store: a store URL (default `sqlite:///:memory:`), or an open `Store`, which stays
+        yours (the harness does not close it).
+    settings: bus settings (default: the defaults, with the store above).
+    skip_delays: `wait_idle` moves the broker's clock over retry delays rather than
+        waiting them out (default True).
+    idle_timeout: seconds `wait_idle` waits at most by default (10).
+    background: more `BackgroundTask`s for the bus (a projection, say).
+    contracts: the registry of message contracts (default: the process-wide one).
+    """
+
+    def __init__(
+        self,
+        *,
+        services: Sequence[Endpoint] | str = (),
+        sagas: str | Path | None = None,
+        store: str | Store = "sqlite:///:memory:",
+        settings: Settings | None = None,
+        skip_delays: bool = True,
+        idle_timeout: float = IDLE_TIMEOUT,
+        background: Sequence[BackgroundTask] = (),
+        contracts: Registry = registry,
+    ) -> None:
+        self._services = services
+        self._sagas = sagas
+        self._given_store = store if isinstance(store, Store) else None
+        url = store.url if isinstance(store, Store) else store
+        self.settings = settings or Settings(amqp_url=IN_MEMORY_URL, store=url)
+        self.skip_delays = skip_delays
+        self.idle_timeout = idle_timeout
+        self._background = tuple(background)
+        self._contracts = contracts
+        self.broker = InMemoryBroker()
+        self.transport = InMemoryTransport(self.broker)
+        """The harness's own connection, for raw publications (`transport.publish`)."""
+        self._store: Store | None = None
+        self._bus: Bus | None = None
+        self._client: BusClient | None = None
+        self._scheduler: TimerScheduler | None = None
+        self._consumed: list[tuple[str, Envelope]] = []
+        self._faults: list[Fault] = []
+        self._journal_from = 0
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def __aenter__(self) -> BusHarness:
+        store = self._given_store or open_store(self.settings.store)
+        if self._given_store is None:
+            await store.open()
+        self._store = store
+        try:
+            endpoints = [*self._endpoints()]
+            if self._sagas is not None:
+                endpoints.extend(await self._saga_endpoints(store))
+            recorded = [_Recorded(e, self._consumed, self._faults) for e in endpoints]
+            self._bus = Bus(
+                self.settings,
+                store,
+                recorded,
+                background=self._background,
+                transport=InMemoryTransport(self.broker),
+                contracts=self._contracts,
+            )
+            await self._bus.start()
+            await self.transport.connect()
+            self._client = BusClient(
+                self.settings, transport=self.transport, contracts=self._contracts
+            )
+            await self._client.__aenter__()
+        except BaseException:
+            await self._shutdown()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        client, self._client = self._client, None
+        bus, self._bus = self._bus, None
+        store, self._store = self._store, None
+        try:
+            if client is not None:
+                await client.__aexit__(None, None, None)
+            if bus is not None:
+                await bus.stop()
+        finally:
+            if store is not None and self._given_store is None:
+                await store.close()
+
+    def _endpoints(self) -> list[Endpoint]:
+        if isinstance(self._services, str):
+            from bus.daemon import import_package, services_in
+
+            return list(services_in(import_package(self._services)))
+        return list(self._services)
+
+    async def _saga_endpoints(self, store: Store) -> list[Endpoint]:
+        # the harness is a composition root, like the daemon: it may load the sagas
+        from saga_dsl.engine.wiring import saga_runtime
+
+        assert self._sagas is not None
+        runtime = saga_runtime(self._sagas, contracts=self._contracts)
+        await runtime.pin(store)
+        self._scheduler = runtime.scheduler
+        return list(runtime.endpoints)
+
+    # -- what the harness runs -----------------------------------------------------------
+    @property
+    def bus(self) -> Bus:
+        if self._bus is None:
+            raise RuntimeError("the harness is not running: use `async with BusHarness(...)`")
+        return self._bus
+
+    @property
+    def store(self) -> Store:
+        """The store the bus runs on: open transactions on it to look at state."""
+        if self._store is None:
+            raise RuntimeError("the harness is not running: use `async with BusHarness(...)`")
+        return self._store
+
+    @property
+    def client(self) -> BusClient:
+        if self._client is None:
+            raise RuntimeError("the harness is not running: use `async with BusHarness(...)`")
+        return self._client
+
+    # -- sending in ----------------------------------------------------------------------
+    async def send(
+        self,
+        command: Message,
+        *,
+        correlation_id: str | None = None,
+        headers: Mapping[str, Any] | None = None,
+    ) -> Envelope:
+        """Sends a command as `BusClient.send` does (`Unroutable` when no endpoint of the
+        harness handles it); returns the envelope sent."""
+        return await self.client.send(command, correlation_id=correlation_id, headers=headers)
+
+    async def publish(
+        self,
+        event: Message,
+        *,
+        correlation_id: str | None = None,
+        headers: Mapping[str, Any] | None = None,
+    ) -> Envelope:
+        """Publishes an event as `BusClient.publish` does; returns the envelope."""
+        return await self.client.publish(event, correlation_id=correlation_id, headers=headers)
+
+    async def dispatch(self, envelope: Envelope) -> Envelope:
+        """Publishes a ready envelope again, ids and all (a duplicate delivery)."""
+        return await self.client.dispatch(envelope)
+
+    # -- waiting -------------------------------------------------------------------------
+    async def wait_idle(self, within: float | None = None) -> None:
+        """Returns once nothing is left to do: every consumed queue is empty, no
+        delivery is unsettled, the outbox is sent, and no retry is waiting (with
+        `skip_delays`, retries waiting out their delay are let through at once).
+        Raises `TimeoutError`, saying what is still pending, after `within` seconds
+        (default `idle_timeout`)."""
+        limit = self.idle_timeout if within is None else within
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        broker = self.broker
+        while True:
+            seen = broker.version
+            poll: float | None = None
+            if broker.quiet:
+                backlog = await self._outbox_backlog()
+                if backlog and await self.bus.relay.drain():
+                    continue
+                if backlog:
+                    poll = STORE_POLL
+                elif broker.version == seen:
+                    if not broker.delayed():
+                        return
+                    if self.skip_delays:
+                        broker.skip_to_next_expiry()
+                        continue
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(
+                    f"the bus was not idle within {limit:g}s: {broker.describe()};"
+                    f" {await self._outbox_backlog()} outbox row(s) unsent"
+                )
+            wait = remaining if poll is None else min(remaining, poll)
+            try:
+                await asyncio.wait_for(broker.changed(seen), wait)
+            except TimeoutError:
+                continue
+
+    async def _outbox_backlog(self) -> int:
+        async with self.store.transaction() as tx:
+            return await tx.outbox_backlog()
+
+    async def fire_timers(self, advance: timedelta = timedelta(0)) -> int:
+        """Fires the saga timers due within `advance` from now, as if that much time
+        passed: in the order they come due, each at its due time, the bus left to go
+        idle after each (so a reply that cancels a later timer is seen first). Returns
+        how many fired."""
+        if self._scheduler is None:
+            raise RuntimeError("no sagas are running: BusHarness(sagas=DIRECTORY) runs them")
+        await self.wait_idle()
+        until = utcnow() + advance
+        fired = 0
+        for _ in range(MAX_TIMER_FIRINGS):
+            async with self.store.transaction() as tx:
+                due = await tx.next_timer_due()
+            if due is None or due > until:
+                return fired
+            fired += await self._scheduler.fire_due(self.store, max(due, utcnow()))
+            await self.bus.relay.drain()
+            await self.wait_idle()
+        raise RuntimeError(
+            f"saga timers kept coming due: {MAX_TIMER_FIRINGS} fired within {advance}"
+        )
+
+    # -- what happened ------------------------------------------------------------------
+    @property
+    def sent(self) -> list[Envelope]:
+        """Commands that reached a queue, in order (from the client, handlers, sagas)."""
+        return self._journal(self.bus.names.commands)
+
+    @property
+    def published(self) -> list[Envelope]:
+        """Events published, in order, whether anyone subscribed or not."""
+        return self._journal(self.bus.names.events)
+
+    @property
+    def consumed(self) -> list[Envelope]:
+        """Messages a handler ran on and returned from, in order (duplicates that the
+        inbox dropped and runs that raised are not here)."""
+        return [envelope for _, envelope in self._consumed]
+
+    @property
+    def faults(self) -> list[Fault]:
+        """Every run of a handler that raised, in order."""
+        return list(self._faults)
+
+    def consumed_by(self, endpoint: str) -> list[Envelope]:
+        """What the endpoint `endpoint` (a service name, or `saga.<name>`) consumed."""
+        return [envelope for name, envelope in self._consumed if name == endpoint]
+
+    def sent_of(self, contract: type[M]) -> list[M]:
+        """The commands of type `contract` sent, as models."""
+        return self._models(self.sent, contract)
+
+    def published_of(self, contract: type[M]) -> list[M]:
+        """The events of type `contract` published, as models."""
+        return self._models(self.published, contract)
+
+    def consumed_of(self, contract: type[M]) -> list[M]:
+        """The messages of type `contract` consumed, as models."""
+        return self._models(self.consumed, contract)
+
+    @property
+    def dead_letters(self) -> list[DeadLetter]:
+        """What lies in the dead-letter queues now (`<queue>.dlq`), queue by queue."""
+        return [
+            DeadLetter(queue, message)
+            for queue in self.broker.queue_names()
+            if queue.endswith(".dlq")
+            for message in self.broker.messages(queue)
+        ]
+
+    @property
+    def unroutable(self) -> list[DeadLetter]:
+        """Commands handlers or sagas sent that no endpoint handles, parked by the
+        outbox relay in the `unroutable` queue."""
+        queue = self.bus.names.unroutable
+        return [DeadLetter(queue, message) for message in self.broker.messages(queue)]
+
+    def clear(self) -> None:
+        """Forgets what was sent, published, consumed and faulted so far (queues keep
+        their messages: dead letters stay)."""
+        self._journal_from = len(self.broker.journal)
+        self._consumed.clear()
+        self._faults.clear()
+
+    def _journal(self, exchange: str) -> list[Envelope]:
+        found = []
+        for routed in self.broker.journal[self._journal_from :]:
+            publication = routed.publication
+            if publication.exchange != exchange or routed.outcome is not Outcome.CONFIRMED:
+                continue
+            envelope = _decode(publication.message)
+            if not isinstance(envelope, PoisonMessage):
+                found.append(envelope)
+        return found
+
+    def _models(self, envelopes: Sequence[Envelope], contract: type[M]) -> list[M]:
+        name = contract.message_type()
+        models = []
+        for envelope in envelopes:
+            if envelope.type != name:
+                continue
+            model = self._contracts.parse(name, envelope.version, envelope.payload)
+            if isinstance(model, contract):
+                models.append(model)
+        return models
+
+    # -- state ---------------------------------------------------------------------------
+    async def state(self, namespace: str, key: str) -> dict[str, Any] | None:
+        """A service's document (`tx.state_get`), or None."""
+        async with self.store.transaction() as tx:
+            return await tx.state_get(namespace, key)
+
+    async def saga(self, saga: str, correlation: str) -> SagaRecord | None:
+        """The instance of saga `saga` correlated by `correlation`, or None."""
+        async with self.store.transaction() as tx:
+            return await tx.saga_find(saga, correlation)
+
+    async def history(self, instance: SagaRecord | str) -> list[HistoryRecord]:
+        """The steps of a saga instance (a record or its id), oldest first."""
+        instance_id = instance.id if isinstance(instance, SagaRecord) else instance
+        async with self.store.transaction() as tx:
+            return await tx.history(instance_id)
+
+
+class _Recorded:
+    """An endpoint whose handled messages and failures the harness writes down."""
+
+    def __init__(
+        self, endpoint: Endpoint, consumed: list[tuple[str, Envelope]], faults: list[Fault]
+    ) -> None:
+        self._endpoint = endpoint
+        self._consumed = consumed
+        self._faults = faults
+
+    def __repr__(self) -> str:
+        return repr(self._endpoint)
+
+    @property
+    def name(self) -> str:
+        return self._endpoint.name
+
+    @property
+    def commands(self) -> frozenset[str]:
+        return self._endpoint.commands
+
+    @property
+    def events(self) -> frozenset[str]:
+        return self._endpoint.events
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return self._endpoint.retry
+
+    async def handle(self, message: Envelope, ctx: HandlerContext) -> None:
+        try:
+            await self._endpoint.handle(message, ctx)
+        except Exception as exc:
+            self._faults.append(Fault(self.name, message, exc))
+            raise
+        self._consumed.append((self.name, message))
+
+
+def _decode(message: WireMessage) -> Envelope | PoisonMessage:
+    try:
+        return decode(
+            body=message.body,
+            message_id=message.message_id,
+            type_=message.type,
+            correlation_id=message.correlation_id,
+            timestamp=message.timestamp,
+            headers=dict(message.headers),
+        )
+    except PoisonMessage as poison:
+        return poison

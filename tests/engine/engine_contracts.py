@@ -1,0 +1,17 @@
+"""Contracts of the test sagas under `sagas/` (types prefixed `Et`, so they never clash
+with a real service's). Importing this module registers them."""
+
+from __future__ import annotations
+
+from bus.contracts import Event
+
+
+class EtParcelRegistered(Event):
+    parcel_id: str
+
+
+class EtParcelWeighed(Event):
+    """`kilos` may be missing: the parcel saga's expression cannot read such a payload."""
+
+    parcel_id: str
+    kilos: float | None = None

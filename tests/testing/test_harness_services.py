@@ -1,0 +1,211 @@
+"""The harness runs services on the in-memory bus and records what moved: round trips,
+duplicates dropped by the inbox, retries, dead letters, poison and unroutable commands."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from harness_services import (
+    LEDGER,
+    TILLS,
+    HtDeposit,
+    HtDeposited,
+    HtNobodyHandlesThis,
+    TillJammed,
+    ledger,
+    tills,
+)
+
+from bus import HandlerContext, Service, Unroutable, open_store
+from bus.deadletter import (
+    EXCEPTION_MESSAGE,
+    FIRST_FAILURE,
+    LAST_FAILURE,
+    ORIGIN_QUEUE,
+    ORIGINAL_EXCHANGE,
+    ORIGINAL_ROUTING_KEY,
+    TRACEBACK,
+)
+from bus.testing import BusHarness
+from bus.transport import Publication, WireMessage
+from handlers.messages import PaymentSucceeded, ProcessPayment
+from handlers.payments import CHARGES, payments
+
+
+@pytest.fixture
+async def harness() -> AsyncIterator[BusHarness]:
+    async with BusHarness(services=[tills, ledger]) as h:
+        yield h
+
+
+async def test_command_round_trip_publishes_the_reply_in_the_same_conversation() -> None:
+    async with BusHarness(services=[payments]) as h:
+        sent = await h.send(ProcessPayment(order_id="o-1", amount=12.5), correlation_id="c-1")
+        await h.wait_idle()
+        [paid] = h.published_of(PaymentSucceeded)
+        assert (paid.order_id, paid.amount) == ("o-1", 12.5)
+        [reply] = h.published
+        assert reply.correlation_id == "c-1"
+        assert reply.causation_id == sent.message_id
+        assert [e.message_id for e in h.consumed] == [sent.message_id]
+        assert h.consumed_of(ProcessPayment) == [ProcessPayment(order_id="o-1", amount=12.5)]
+        charge = await h.state(CHARGES, "o-1")
+        assert charge is not None and charge["payment_id"] == paid.payment_id
+
+
+async def test_an_event_reaches_its_subscriber_by_choreography(harness: BusHarness) -> None:
+    await harness.send(HtDeposit(deposit_id="d-1", amount=5))
+    await harness.send(HtDeposit(deposit_id="d-1", amount=7))
+    await harness.wait_idle()
+    assert [e.type for e in harness.consumed_by(LEDGER)] == ["HtDeposited", "HtDeposited"]
+    assert await harness.state(LEDGER, "d-1") == {"total": 12.0}
+
+
+async def test_duplicate_delivery_deposits_once(harness: BusHarness) -> None:
+    sent = await harness.send(HtDeposit(deposit_id="d-1"))
+    await harness.wait_idle()
+    await harness.dispatch(sent)  # the same message_id again
+    await harness.wait_idle()
+    assert [e.message_id for e in harness.sent] == [sent.message_id, sent.message_id]
+    assert len(harness.consumed_of(HtDeposit)) == 1
+    assert await harness.state(TILLS, "d-1") == {"count": 1, "runs": 1}
+    assert await harness.state(LEDGER, "d-1") == {"total": 1.0}
+
+
+async def test_a_failing_handler_is_retried_after_its_delay_then_succeeds(
+    harness: BusHarness,
+) -> None:
+    await harness.send(HtDeposit(deposit_id="d-1", fail_times=2))
+    await harness.wait_idle()
+    assert [type(f.error) for f in harness.faults] == [TillJammed, TillJammed]
+    assert await harness.state(TILLS, "d-1") == {"count": 1, "runs": 3}
+    assert harness.published_of(HtDeposited) == [HtDeposited(deposit_id="d-1", amount=1.0)]
+    tiers = [r.publication.routing_key for r in harness.broker.journal
+             if r.publication.exchange == ""]
+    assert tiers == ["tills.retry.200ms", "tills.retry.300ms"]
+    assert harness.dead_letters == []
+
+
+async def test_retry_delays_are_waited_out_when_not_skipped() -> None:
+    loop = asyncio.get_running_loop()
+    async with BusHarness(services=[tills], skip_delays=False) as h:
+        started = loop.time()
+        await h.send(HtDeposit(deposit_id="d-1", fail_times=2))
+        await h.wait_idle(within=5)
+        assert loop.time() - started >= 0.5  # 200ms, then 300ms
+        assert await h.state(TILLS, "d-1") == {"count": 1, "runs": 3}
+
+
+async def test_the_last_failure_ends_in_the_dlq_saying_why(harness: BusHarness) -> None:
+    sent = await harness.send(HtDeposit(deposit_id="d-1", always_fail=True))
+    await harness.wait_idle()
+    assert len(harness.faults) == 3
+    assert harness.consumed == []
+    [dead] = harness.dead_letters
+    assert (dead.queue, dead.message_id, dead.attempts) == ("tills.dlq", sent.message_id, 3)
+    assert dead.reason.startswith("failed 3 attempt(s): TillJammed: till jammed on d-1")
+    assert dead.exception_type == "harness_services.TillJammed"
+    headers = dead.headers
+    assert headers[ORIGINAL_EXCHANGE] == "sagabus.commands"
+    assert headers[ORIGINAL_ROUTING_KEY] == "HtDeposit"
+    assert headers[ORIGIN_QUEUE] == "tills"
+    assert headers[EXCEPTION_MESSAGE] == "till jammed on d-1 (run 3)"
+    assert "TillJammed" in headers[TRACEBACK]
+    assert headers[FIRST_FAILURE] <= headers[LAST_FAILURE]
+    assert dead.envelope().payload["deposit_id"] == "d-1"
+    assert await harness.state(TILLS, "d-1") is None
+
+
+def wire(body: bytes, *, type_: str = "HtDeposit", message_id: str | None = "m-1",
+         version: int = 1) -> WireMessage:
+    return WireMessage(body=body, message_id=message_id, type=type_,
+                       headers={"version": version, "kind": "command"})
+
+
+GOOD = b'{"deposit_id": "d-1"}'
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        (wire(b"{not json"), "poison: body is not JSON"),
+        (wire(GOOD, type_="HtNoSuchType"), "poison: unknown message type 'HtNoSuchType'"),
+        (wire(b'{"deposit_id": 7}'), "poison: HtDeposit: deposit_id: Input should be"),
+        (wire(GOOD, message_id=None), "poison: missing message_id"),
+        (wire(GOOD, version=2), "poison: HtDeposit version 2 is newer than the known version 1"),
+    ],
+    ids=["not-json", "unknown-type", "invalid-payload", "no-message-id", "newer-version"],
+)
+async def test_poison_goes_to_the_dlq_at_once_and_the_service_keeps_serving(
+    harness: BusHarness, message: WireMessage, reason: str
+) -> None:
+    await harness.transport.publish([Publication("sagabus.commands", "HtDeposit", message)])
+    await harness.send(HtDeposit(deposit_id="d-2"))
+    await harness.wait_idle()
+    [dead] = harness.dead_letters
+    assert dead.reason.startswith(reason)
+    assert dead.message.body == message.body
+    assert harness.faults == []
+    assert await harness.state(TILLS, "d-2") == {"count": 1, "runs": 1}
+
+
+async def test_sending_a_command_no_service_handles_raises_at_the_sender(
+    harness: BusHarness,
+) -> None:
+    with pytest.raises(Unroutable, match="HtNobodyHandlesThis"):
+        await harness.send(HtNobodyHandlesThis(deposit_id="d-1"))
+    assert harness.sent == []
+
+
+async def test_a_handlers_command_no_service_handles_is_parked_by_the_relay(
+    harness: BusHarness,
+) -> None:
+    await harness.send(HtDeposit(deposit_id="d-1", then_send_unhandled=True))
+    await harness.wait_idle()
+    [parked] = harness.unroutable
+    assert parked.type == "HtNobodyHandlesThis"
+    assert parked.reason == (
+        "unroutable: no queue is bound for HtNobodyHandlesThis on sagabus.commands"
+    )
+    assert [e.type for e in harness.sent] == ["HtDeposit"]
+    assert harness.published_of(HtDeposited) == [HtDeposited(deposit_id="d-1", amount=1.0)]
+
+
+async def test_wait_idle_names_what_is_still_in_flight_when_it_gives_up() -> None:
+    release = asyncio.Event()
+    slow = Service("slow")
+
+    @slow.handles(HtDeposit)
+    async def stall(cmd: HtDeposit, ctx: HandlerContext) -> None:
+        await release.wait()
+
+    async with BusHarness(services=[slow]) as h:
+        await h.send(HtDeposit(deposit_id="d-1"))
+        with pytest.raises(TimeoutError, match=r"not idle within 0.2s: slow: 0 ready, 1 unacked"):
+            await h.wait_idle(within=0.2)
+        release.set()
+        await h.wait_idle()
+        assert len(h.consumed) == 1
+
+
+async def test_clear_forgets_the_record_but_not_the_dead_letters(harness: BusHarness) -> None:
+    await harness.send(HtDeposit(deposit_id="d-1", always_fail=True))
+    await harness.wait_idle()
+    harness.clear()
+    assert (harness.sent, harness.published, harness.consumed, harness.faults) == ([], [], [], [])
+    assert len(harness.dead_letters) == 1
+    await harness.send(HtDeposit(deposit_id="d-2"))
+    await harness.wait_idle()
+    assert [e.payload["deposit_id"] for e in harness.sent] == ["d-2"]
+
+
+async def test_a_store_of_your_own_stays_open_after_the_harness() -> None:
+    async with open_store("sqlite:///:memory:") as store:
+        async with BusHarness(services=[tills], store=store) as h:
+            await h.send(HtDeposit(deposit_id="d-1"))
+            await h.wait_idle()
+            assert h.store is store
+        async with store.transaction() as tx:
+            assert await tx.state_get(TILLS, "d-1") == {"count": 1, "runs": 1}
