@@ -178,7 +178,9 @@ class InMemoryBroker:
         outcomes = []
         for publication in publications:
             outcome, queues = self._route(publication)
-            self.journal.append(Routed(publication, outcome, queues))
+            message = publication.message
+            kept = replace(message, headers=copy.deepcopy(dict(message.headers)))
+            self.journal.append(Routed(replace(publication, message=kept), outcome, queues))
             outcomes.append(outcome)
         return outcomes
 

@@ -3,7 +3,8 @@
 Rows reach it three ways: the pipeline hands over the rows it just committed
 (`publish`, the fast path: no second read), anyone may `notify()` it after committing
 rows of their own (the saga engine's timers), and it sweeps the outbox at start-up and
-every `interval` seconds for rows a crash or a broker outage left behind. Each batch is
+every `interval` seconds for rows a crash or a broker outage left behind (rows younger
+than `SWEEP_MIN_AGE` are left to whoever is publishing them). Each batch is
 published with its confirms awaited together, then marked sent. A command that no
 queue is bound for is parked in `{namespace}.unroutable` with the reason and marked
 sent: it is never retried in a loop, never lost.
@@ -18,9 +19,9 @@ the receivers' inboxes drop the copies.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import timedelta
 
 from bus.deadletter import ORIGINAL_EXCHANGE, ORIGINAL_ROUTING_KEY, REASON
 from bus.envelope import Envelope, utcnow
@@ -32,6 +33,10 @@ from bus.transport import Outcome, Publication, Transport, WireMessage
 Row = tuple[int, Envelope]
 
 log = get_logger("sagabus.outbox")
+
+SWEEP_MIN_AGE = 5.0
+"""Seconds a row must have waited before a periodic sweep takes it: younger rows are
+being published by whoever committed them (this daemon or another one)."""
 
 MARK_DELAY = 0.05
 """Seconds published rows wait for a unit of work to mark them sent before the relay
@@ -70,38 +75,52 @@ class OutboxRelay:
         self._wake.set()
 
     async def run(self) -> None:
-        """Sweeps at once, then on every notify and every `interval`, until cancelled."""
+        """Sweeps at once, then on every notify and every `interval`, until cancelled.
+        A notify sweeps everything pending; a periodic sweep only rows older than
+        `SWEEP_MIN_AGE`, so it does not race another daemon publishing its own rows."""
+        min_age = 0.0
         while True:
             self._wake.clear()
             try:
-                await self.drain()
+                await self.drain(min_age=min_age)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.error("outbox sweep failed", error=str(exc), exc_info=True)
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(self._wake.wait(), self._interval)
+                min_age = 0.0
+            except TimeoutError:
+                min_age = SWEEP_MIN_AGE
 
-    async def drain(self) -> int:
-        """Publishes pending rows until none is left (or some fail); returns how many
-        were sent."""
+    async def drain(self, *, min_age: float = 0.0) -> int:
+        """Publishes pending rows (created at least `min_age` seconds ago) until none is
+        left or some fail; returns how many were sent."""
         sent_total = 0
         async with self._sweep_lock:
             while True:
-                # The rows stay locked (PostgreSQL: FOR UPDATE SKIP LOCKED) while they
-                # are published, so two daemons never publish the same rows.
                 async with self._store.transaction() as tx:
-                    rows = [
-                        r for r in await tx.outbox_pending(self._batch)
-                        if r[0] not in self._in_flight
-                    ]
-                    if not rows:
-                        return sent_total
+                    pending = await tx.outbox_pending(self._batch)
+                cutoff = utcnow() - timedelta(seconds=min_age)
+                rows = [
+                    r for r in pending
+                    if r[0] not in self._in_flight and r[1].timestamp <= cutoff
+                ]
+                if not rows:
+                    return sent_total
+                # no transaction stays open while the broker confirms: on SQLite it
+                # would stop every writer, for as long as a broker outage lasts
+                ids = [r[0] for r in rows]
+                self._in_flight.update(ids)
+                try:
                     sent, failed = await self._publish(rows)
                     if sent:
-                        await tx.outbox_mark_sent(sent)
+                        async with self._store.transaction() as tx:
+                            await tx.outbox_mark_sent(sent)
+                finally:
+                    self._in_flight.difference_update(ids)
                 sent_total += len(sent)
-                if failed or len(rows) < self._batch:
+                if failed or len(pending) < self._batch:
                     return sent_total
 
     async def publish(self, rows: Sequence[Row]) -> None:

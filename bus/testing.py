@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from bus import deadletter
 from bus.client import BusClient
 from bus.contracts import Message, Registry, registry
+from bus.daemon import import_package, services_in
 from bus.endpoint import Endpoint, HandlerContext
 from bus.envelope import Envelope, PoisonMessage, decode, utcnow
 from bus.memory import InMemoryBroker, InMemoryTransport
@@ -33,6 +34,7 @@ from bus.retry import RetryPolicy
 from bus.runtime import BackgroundTask, Bus
 from bus.settings import Settings
 from bus.store import HistoryRecord, SagaRecord, Store, open_store
+from bus.topology import Names
 from bus.transport import Outcome, WireMessage
 
 if TYPE_CHECKING:
@@ -112,7 +114,8 @@ class BusHarness:
     sagas: a directory of saga files to run beside the services (default: none).
     store: a store URL (default `sqlite:///:memory:`), or an open `Store`, which stays
         yours (the harness does not close it).
-    settings: bus settings (default: the defaults, with the store above).
+    settings: bus settings such as `namespace`, `prefetch`, `batch_max` (default: the
+        defaults); their `store` and `amqp_url` are not used.
     skip_delays: `wait_idle` moves the broker's clock over retry delays rather than
         waiting them out (default True).
     idle_timeout: seconds `wait_idle` waits at most by default (10).
@@ -132,11 +135,17 @@ class BusHarness:
         background: Sequence[BackgroundTask] = (),
         contracts: Registry = registry,
     ) -> None:
+        if not isinstance(services, str | Sequence):
+            raise TypeError(
+                f"services takes a list of endpoints or a package name, not {services!r}"
+            )
         self._services = services
         self._sagas = sagas
         self._given_store = store if isinstance(store, Store) else None
         url = store.url if isinstance(store, Store) else store
-        self.settings = settings or Settings(amqp_url=IN_MEMORY_URL, store=url)
+        base = settings or Settings()
+        self.settings = base.model_copy(update={"amqp_url": IN_MEMORY_URL, "store": url})
+        self.names = Names(self.settings.namespace)
         self.skip_delays = skip_delays
         self.idle_timeout = idle_timeout
         self._background = tuple(background)
@@ -154,8 +163,9 @@ class BusHarness:
 
     # -- lifecycle -----------------------------------------------------------------------
     async def __aenter__(self) -> BusHarness:
-        store = self._given_store or open_store(self.settings.store)
-        if self._given_store is None:
+        store = self._given_store
+        if store is None:
+            store = open_store(self.settings.store)
             await store.open()
         self._store = store
         try:
@@ -163,7 +173,7 @@ class BusHarness:
             if self._sagas is not None:
                 endpoints.extend(await self._saga_endpoints(store))
             recorded = [_Recorded(e, self._consumed, self._faults) for e in endpoints]
-            self._bus = Bus(
+            bus = Bus(
                 self.settings,
                 store,
                 recorded,
@@ -171,7 +181,8 @@ class BusHarness:
                 transport=InMemoryTransport(self.broker),
                 contracts=self._contracts,
             )
-            await self._bus.start()
+            await bus.start()  # it cleans up after itself when it fails
+            self._bus = bus
             await self.transport.connect()
             self._client = BusClient(
                 self.settings, transport=self.transport, contracts=self._contracts
@@ -200,8 +211,6 @@ class BusHarness:
 
     def _endpoints(self) -> list[Endpoint]:
         if isinstance(self._services, str):
-            from bus.daemon import import_package, services_in
-
             return list(services_in(import_package(self._services)))
         return list(self._services)
 
@@ -272,6 +281,7 @@ class BusHarness:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit
         broker = self.broker
+        backlog = 0
         while True:
             seen = broker.version
             poll: float | None = None
@@ -289,9 +299,10 @@ class BusHarness:
                         continue
             remaining = deadline - loop.time()
             if remaining <= 0:
+                # not the store: a stuck handler may hold its transaction
+                unsent = f"; {backlog} outbox row(s) unsent" if backlog else ""
                 raise TimeoutError(
-                    f"the bus was not idle within {limit:g}s: {broker.describe()};"
-                    f" {await self._outbox_backlog()} outbox row(s) unsent"
+                    f"the bus was not idle within {limit:g}s: {broker.describe()}{unsent}"
                 )
             wait = remaining if poll is None else min(remaining, poll)
             try:
@@ -329,12 +340,12 @@ class BusHarness:
     @property
     def sent(self) -> list[Envelope]:
         """Commands that reached a queue, in order (from the client, handlers, sagas)."""
-        return self._journal(self.bus.names.commands)
+        return self._journal(self.names.commands)
 
     @property
     def published(self) -> list[Envelope]:
         """Events published, in order, whether anyone subscribed or not."""
-        return self._journal(self.bus.names.events)
+        return self._journal(self.names.events)
 
     @property
     def consumed(self) -> list[Envelope]:
@@ -377,7 +388,7 @@ class BusHarness:
     def unroutable(self) -> list[DeadLetter]:
         """Commands handlers or sagas sent that no endpoint handles, parked by the
         outbox relay in the `unroutable` queue."""
-        queue = self.bus.names.unroutable
+        queue = self.names.unroutable
         return [DeadLetter(queue, message) for message in self.broker.messages(queue)]
 
     def clear(self) -> None:

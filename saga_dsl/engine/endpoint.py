@@ -85,7 +85,10 @@ class SagaEndpoint:
                 return
             await self._start(message, ctx, cause)
             return
-        if record.definition_version != self.machine.version:
+        # a finished or parked instance ignores everything, whatever its version: only a
+        # running one needs the definition it started on (retried: another daemon may
+        # have it)
+        if record.status == "running" and record.definition_version != self.machine.version:
             raise DefinitionNotLoaded(
                 f"instance {record.id} of saga {record.saga} runs on version "
                 f"{record.definition_version}, but version {self.machine.version} is loaded"

@@ -125,7 +125,7 @@ class TimerScheduler:
     async def _fire(self, tx: Transaction, timer: TimerRecord, now: datetime) -> None:
         endpoint = self.endpoints.get(timer.saga)
         record = await tx.saga_get(timer.instance_id, for_update=True)
-        if record is None:
+        if record is None or record.status != "running":
             return
         if endpoint is None or record.definition_version != endpoint.machine.version:
             log.error(

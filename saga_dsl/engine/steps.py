@@ -76,12 +76,13 @@ def write_instance(record: SagaRecord, instance: SagaInstance) -> SagaRecord:
     return record
 
 
-def park(instance: SagaInstance, reason: str) -> Step:
-    """A step that parks `instance` for a human, cancelling its timers."""
+def park(instead_of: Step, instance: SagaInstance, reason: str) -> Step:
+    """The step that parks `instance` (as it was before `instead_of`) for a human, with
+    `reason`, cancelling its timers; nothing of `instead_of` is carried out."""
     effects: list[Any] = [CancelTimer(name) for name in instance.timers]
     effects.append(Parked(reason))
     parked = instance.evolve(status="parked", park_reason=reason, timers=())
-    return Step(parked, effects, True, instance.state, instance.state)
+    return Step(parked, effects, True, instead_of.from_state, instance.state)
 
 
 def outgoing(step: Step, record: SagaRecord, cause: Cause, contracts: Registry) -> list[Envelope]:
@@ -132,7 +133,10 @@ async def record_step(
     try:
         envelopes = outgoing(step, record, cause, contracts)
     except SagabusError as exc:
-        step = park(step.instance, f"cannot send from state {step.to_state!r}: {exc}")
+        # like the machine's own parking: the instance stays where the input found it
+        # (a new instance: in its first state, no timer armed), its timers cancelled
+        before = step.instance.evolve(timers=()) if created else instance_of(record)
+        step = park(step, before, f"cannot send from state {step.to_state!r}: {exc}")
         envelopes = []
     write_instance(record, step.instance)
     if created:

@@ -148,3 +148,9 @@ class TestBroker:
 async def state(store: Store, namespace: str, key: str) -> dict[str, Any] | None:
     async with store.transaction() as tx:
         return await tx.state_get(namespace, key)
+
+
+async def backlog(store: Store, rows: int) -> bool:
+    """True when `rows` outbox rows are unsent."""
+    async with store.transaction() as tx:
+        return await tx.outbox_backlog() == rows

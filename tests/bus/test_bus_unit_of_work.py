@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 from bus_test_handlers import LEDGER, BtCharge, BtCharged, ledger
-from bus_test_support import TestBroker, state
+from bus_test_support import TestBroker, backlog, state
 
 from bus import Bus, BusClient, Envelope, Settings, Store, Transaction, Unroutable
 from bus.errors import SagabusError
@@ -73,12 +73,7 @@ async def test_relay_publishes_rows_committed_elsewhere_when_notified(
     [received] = await eventually(lambda: probe.received, timeout=5)
     assert received.message.message_id == envelope.message_id
     assert received.message.correlation_id == "saga-1"
-    await eventually(lambda: _backlog_empty(store), timeout=5)
-
-
-async def _backlog_empty(store: Store) -> bool:
-    async with store.transaction() as tx:
-        return await tx.outbox_backlog() == 0
+    await eventually(lambda: backlog(store, 0), timeout=5)
 
 
 async def test_outbox_left_by_a_previous_run_is_sent_at_start(

@@ -3,7 +3,9 @@ with a real service's). Importing this module registers them."""
 
 from __future__ import annotations
 
-from bus.contracts import Event
+from pydantic import Field
+
+from bus.contracts import Command, Event
 
 
 class EtParcelRegistered(Event):
@@ -15,3 +17,10 @@ class EtParcelWeighed(Event):
 
     parcel_id: str
     kilos: float | None = None
+
+
+class EtLabelParcel(Command):
+    """A label for a parcel; a weight that is not positive is refused by the contract."""
+
+    parcel_id: str
+    grams: float = Field(gt=0)

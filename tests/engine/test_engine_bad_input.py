@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import structlog
 from engine_contracts import EtParcelRegistered, EtParcelWeighed
 from engine_support import (
     APPROVED,
@@ -16,6 +18,7 @@ from engine_support import (
     HERE,
     Broker,
     Daemon,
+    Eventually,
     Order,
     all_finished,
     assert_outcomes,
@@ -31,11 +34,14 @@ from engine_support import (
 
 import handlers.messages as m
 from bus.client import BusClient
-from bus.endpoint import Endpoint
+from bus.contracts import Message
+from bus.endpoint import Endpoint, HandlerContext
+from bus.envelope import Envelope, utcnow
 from bus.errors import ConfigurationError
 from bus.settings import Settings
 from bus.store import SagaRecord, Store
 from saga_dsl.engine.definitions import InvalidSagas
+from saga_dsl.engine.endpoint import DefinitionNotLoaded, SagaEndpoint
 from saga_dsl.engine.wiring import saga_runtime
 
 pytestmark = pytest.mark.integration
@@ -67,7 +73,7 @@ async def record_of(store: Store, saga: str, correlation: str) -> SagaRecord | N
 
 
 async def test_event_for_no_instance_is_logged_and_the_daemon_serves_on(
-    daemon: tuple[Daemon, list[Endpoint]], settings: Settings, store: Store, eventually
+    daemon: tuple[Daemon, list[Endpoint]], settings: Settings, store: Store, eventually: Eventually
 ) -> None:
     running, _ = daemon
     async with BusClient(settings) as client:
@@ -85,7 +91,7 @@ async def test_event_for_no_instance_is_logged_and_the_daemon_serves_on(
 
 
 async def test_event_the_state_does_not_accept_leaves_the_instance_unchanged(
-    daemon: tuple[Daemon, list[Endpoint]], settings: Settings, store: Store, eventually
+    daemon: tuple[Daemon, list[Endpoint]], settings: Settings, store: Store, eventually: Eventually
 ) -> None:
     running, _ = daemon
     order = Order("reviewed-1", APPROVED)
@@ -116,7 +122,7 @@ async def test_event_the_state_does_not_accept_leaves_the_instance_unchanged(
 
 
 async def test_unreadable_payload_parks_the_instance_with_the_reason(
-    daemon: tuple[Daemon, list[Endpoint]], settings: Settings, store: Store, eventually
+    daemon: tuple[Daemon, list[Endpoint]], settings: Settings, store: Store, eventually: Eventually
 ) -> None:
     running, _ = daemon
     async with BusClient(settings) as client:
@@ -177,3 +183,77 @@ async def test_changed_file_with_unchanged_version_is_refused(
     )
     saga.write_text(saga.read_text().replace("version: 1", "version: 2"))
     await saga_runtime(sagas).pin(store)
+
+
+async def handle(endpoint: SagaEndpoint, store: Store, message: Message) -> list[Envelope]:
+    """Runs `message` through the saga endpoint in one unit of work (no broker); returns
+    what it would send."""
+    envelope = Envelope.of(message)
+    async with store.transaction() as tx:
+        ctx = HandlerContext(
+            endpoint=endpoint.name, tx=tx, message=envelope, contract=message,
+            log=structlog.get_logger(),
+        )
+        await endpoint.handle(envelope, ctx)
+    return ctx.outgoing
+
+
+async def test_message_its_contract_refuses_parks_the_instance_where_it_was(
+    store: Store,
+) -> None:
+    [endpoint] = saga_runtime(TEST_SAGAS / "labels").endpoints
+    for parcel in ("p-light", "p-negative"):
+        await handle(endpoint, store, EtParcelRegistered(parcel_id=parcel))
+    [label] = await handle(endpoint, store, EtParcelWeighed(parcel_id="p-light", kilos=0.5))
+    assert (label.type, label.payload) == ("EtLabelParcel", {"parcel_id": "p-light",
+                                                              "grams": 500.0})
+
+    assert await handle(endpoint, store, EtParcelWeighed(parcel_id="p-negative", kilos=-1)) == []
+    record = await record_of(store, "parcel_labelling", "p-negative")
+    assert record is not None
+    assert (record.status, record.state) == ("parked", "weighing")
+    assert record.data == {"parcel_id": "p-negative"}
+    assert record.reason is not None
+    assert record.reason.startswith("cannot send from state 'labelled': EtLabelParcel: grams:")
+    async with store.transaction() as tx:
+        assert await tx.timers_of(record.id) == []
+    last = (await history(store, record))[-1]
+    assert (last.input, last.from_state, last.to_state) == ("EtParcelWeighed", "weighing",
+                                                            "weighing")
+    assert last.effects == [
+        {"effect": "cancel_timer", "name": "timeout:weighing:1"},
+        {"effect": "parked", "reason": record.reason},
+    ]
+
+
+async def test_instance_on_a_version_no_longer_loaded_is_reported_not_run(
+    store: Store, tmp_path: Path
+) -> None:
+    sagas = tmp_path / "sagas"
+    shutil.copytree(TEST_SAGAS / "labels", sagas)
+    [v1] = saga_runtime(sagas).endpoints
+    for parcel in ("p-done", "p-open"):
+        await handle(v1, store, EtParcelRegistered(parcel_id=parcel))
+    await handle(v1, store, EtParcelWeighed(parcel_id="p-done", kilos=1))
+    saga = sagas / "parcel_labelling.yaml"
+    saga.write_text(saga.read_text().replace("version: 1", "version: 2")
+                    .replace("after: 1h", "after: 2h"))
+    v2 = saga_runtime(sagas)
+    [endpoint] = v2.endpoints
+
+    # a finished instance ignores a late event whatever its version
+    done = await record_of(store, "parcel_labelling", "p-done")
+    assert await handle(endpoint, store, EtParcelWeighed(parcel_id="p-done", kilos=3)) == []
+    assert await record_of(store, "parcel_labelling", "p-done") == done
+
+    # a running one is not run on a definition it did not start on
+    running = await record_of(store, "parcel_labelling", "p-open")
+    assert running is not None
+    with pytest.raises(DefinitionNotLoaded, match=r"runs on version 1, but version 2 is loaded"):
+        await handle(endpoint, store, EtParcelWeighed(parcel_id="p-open", kilos=1))
+    later = utcnow() + timedelta(hours=3)
+    assert await v2.scheduler.fire_due(store, later) == 1  # postponed, not fired
+    assert await record_of(store, "parcel_labelling", "p-open") == running
+    async with store.transaction() as tx:
+        [timer] = await tx.timers_of(running.id)
+    assert timer.name == "timeout:weighing:1" and timer.due_at > later

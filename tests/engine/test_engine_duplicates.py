@@ -3,15 +3,22 @@ effects are counted once (inbox deduplication on every endpoint, the saga's incl
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from pathlib import Path
 
+import asyncpg
 import pytest
 from engine_support import (
     AMQP_URL,
+    COMPLETED,
+    PG_URL,
     Broker,
     DuplicatingTransport,
+    Eventually,
+    Order,
     all_finished,
+    assert_each_input_once,
     assert_outcomes,
     create_order,
     dead_letters,
@@ -22,12 +29,15 @@ from engine_support import (
     side_effects,
 )
 
+import handlers.messages as m
 from bus.client import BusClient
-from bus.endpoint import Endpoint
+from bus.endpoint import Endpoint, HandlerContext
+from bus.envelope import Envelope
 from bus.rabbitmq import RabbitMQTransport
 from bus.settings import Settings
-from bus.store import Store
+from bus.store import Store, open_store
 from bus.topology import Names
+from saga_dsl.engine.wiring import saga_runtime
 
 pytestmark = pytest.mark.integration
 
@@ -54,9 +64,74 @@ async def test_every_message_delivered_twice_changes_nothing(
         if queue == saga_queue
     })
     assert to_saga and min(to_saga.values()) >= 2, "every event reached the saga twice"
+    await assert_each_input_once(store, records)
     for record in records.values():
-        steps = await history(store, record)
-        caused = Counter(step.message_id for step in steps if step.message_id)
-        assert set(caused.values()) == {1}, f"a message moved {record.correlation} twice"
-        assert sends(steps, "ProcessPayment") == 1
+        assert sends(await history(store, record), "ProcessPayment") == 1
     assert await dead_letters(settings, endpoints) == {}
+
+
+class RecordingLog:
+    """Stands in for a handler's logger; keeps the events it was given."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def info(self, event: str, **_: object) -> None:
+        self.events.append(event)
+
+    warning = error = debug = info
+
+
+async def test_one_start_event_twice_at_once_makes_one_instance(
+    store: Store, store_url: str, sagas: Path, eventually: Eventually
+) -> None:
+    """Two OrderCreated for one order (different message ids, so no inbox catches it) in
+    two transactions at once: the second finds the instance (SQLite serialises writers)
+    or, on PostgreSQL, runs into the unique (saga, correlation) and is dropped."""
+    [endpoint] = saga_runtime(sagas).endpoints
+    order = Order("twice-1", COMPLETED)
+    item = m.OrderItem(sku=order.path.sku, quantity=1, unit_price=order.path.amount)
+    created = m.OrderCreated(order_id=order.order_id, customer_id="c", items=[item],
+                             amount=order.path.amount)
+    logs = (RecordingLog(), RecordingLog())
+    sent: list[list[Envelope]] = [[], []]
+    first_inserted = asyncio.Event()
+
+    async def start(s: Store, n: int) -> None:
+        envelope = Envelope.of(created)
+        async with s.transaction() as tx:
+            ctx = HandlerContext(endpoint=endpoint.name, tx=tx, message=envelope,
+                                 contract=created, log=logs[n])
+            await endpoint.handle(envelope, ctx)
+            sent[n] = ctx.outgoing
+            if n == 0:
+                first_inserted.set()
+                if store_url.startswith("postgresql"):
+                    await eventually(second_waits_for_the_first, 10)
+
+    async def second_waits_for_the_first() -> bool:
+        conn = await asyncpg.connect(PG_URL)
+        try:
+            return bool(await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND query LIKE 'INSERT INTO saga_instance%'"
+            ))
+        finally:
+            await conn.close()
+
+    async def then_start(s: Store) -> None:
+        await first_inserted.wait()
+        await start(s, 1)
+
+    async with open_store(store_url) as other:
+        await asyncio.gather(start(store, 0), then_start(other))
+
+    async with store.transaction() as tx:
+        records = await tx.saga_list(saga="order_processing")
+        assert [r.correlation for r in records] == [order.order_id]
+        assert len(await tx.history(records[0].id)) == 1
+    assert [e.type for e in sent[0]] == ["ProcessPayment"] and sent[1] == []
+    if store_url.startswith("postgresql"):
+        assert logs[1].events == ["start event for an existing instance: duplicate ignored"]
+    else:
+        assert logs[1].events == ["event not accepted in this state: ignored"]

@@ -3,6 +3,7 @@ each instance ends, what its history says it did, and what the services did."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -15,10 +16,14 @@ from engine_support import (
     SHIPPING_ATTEMPTS,
     SILENT_SHIPPER,
     Broker,
+    Eventually,
+    Order,
     Path_,
+    SideEffects,
     all_finished,
     assert_outcomes,
     history,
+    instances,
     place,
     plan,
     sends,
@@ -27,16 +32,20 @@ from engine_support import (
     timer_firings,
 )
 
+import handlers.messages as m
+from bus.client import BusClient
 from bus.settings import Settings
-from bus.store import Store
+from bus.store import SagaRecord, Store
+from bus.store.base import HistoryRecord
 
 pytestmark = pytest.mark.integration
 
 
 async def run(
-    settings: Settings, store: Store, sagas: Path, *paths: Path_, count: int = 2
-) -> tuple[dict, object]:
-    orders = plan(count * len(paths), prefix=paths[0].name.replace(" ", "-"), paths=paths)
+    settings: Settings, store: Store, sagas: Path, path: Path_, count: int = 2
+) -> tuple[dict[str, SagaRecord], SideEffects]:
+    """Places `count` orders on `path` and waits for them; each must end on its path."""
+    orders = plan(count, prefix=path.name.replace(" ", "-"), paths=[path])
     async with serving(settings, store, sagas):
         await place(settings, orders)
         records = await all_finished(store, settings, orders, within=30)
@@ -45,7 +54,7 @@ async def run(
     return records, effects
 
 
-def states(steps) -> list[str]:
+def states(steps: Sequence[HistoryRecord]) -> list[str]:
     return [step.to_state for step in steps]
 
 
@@ -143,3 +152,32 @@ async def test_manual_review_decides_between_shipping_and_refund(
             ]
             assert record.data["reason"] == "rejected in review: too good to be true"
             assert sends(steps, "RefundPayment") == 1
+
+
+async def test_customer_cancellation_in_any_state_refunds_and_cancels(
+    broker: Broker, settings: Settings, store: Store, sagas: Path, eventually: Eventually
+) -> None:
+    order = Order("changed-mind-1", APPROVED)  # waits in manual_review: nobody decides
+    async with serving(settings, store, sagas):
+        await place(settings, [order])
+
+        async def in_review() -> bool:
+            record = (await instances(store)).get(order.order_id)
+            return record is not None and record.state == "manual_review"
+
+        await eventually(in_review, 20)
+        async with BusClient(settings) as client:
+            await client.publish(m.OrderCancellationRequested(order_id=order.order_id))
+
+        async def finished() -> SagaRecord | None:
+            record = (await instances(store))[order.order_id]
+            return record if record.status != "running" else None
+
+        record = await eventually(finished, 20)
+    assert (record.state, record.data["reason"]) == ("cancelled",
+                                                     "cancelled at the customer's request")
+    steps = await history(store, record)
+    assert [s.input for s in steps][-2:] == ["OrderCancellationRequested", "PaymentRefunded"]
+    effects = await side_effects(store)
+    assert set(effects.charges) == set(effects.refunds) == {order.order_id}
+    assert effects.reservations == {}

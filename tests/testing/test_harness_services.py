@@ -18,7 +18,7 @@ from harness_services import (
     tills,
 )
 
-from bus import HandlerContext, Service, Unroutable, open_store
+from bus import HandlerContext, Service, Settings, Unroutable, open_store
 from bus.deadletter import (
     EXCEPTION_MESSAGE,
     FIRST_FAILURE,
@@ -209,3 +209,25 @@ async def test_a_store_of_your_own_stays_open_after_the_harness() -> None:
             assert h.store is store
         async with store.transaction() as tx:
             assert await tx.state_get(TILLS, "d-1") == {"count": 1, "runs": 1}
+
+
+async def test_the_record_outlives_the_harness() -> None:
+    async with BusHarness(services=[tills]) as h:
+        await h.send(HtDeposit(deposit_id="d-1", always_fail=True))
+        await h.wait_idle()
+    assert [e.type for e in h.sent] == ["HtDeposit"]
+    assert len(h.faults) == 3
+    assert [d.queue for d in h.dead_letters] == ["tills.dlq"]
+
+
+async def test_a_namespace_of_the_settings_names_every_queue() -> None:
+    async with BusHarness(services=[tills], settings=Settings(namespace="shop")) as h:
+        await h.send(HtDeposit(deposit_id="d-1", always_fail=True))
+        await h.wait_idle()
+        assert [d.queue for d in h.dead_letters] == ["shop.tills.dlq"]
+        assert "shop.tills.retry.200ms" in h.broker.queue_names()
+
+
+def test_a_single_service_where_a_list_belongs_is_refused_at_once() -> None:
+    with pytest.raises(TypeError, match="services takes a list of endpoints"):
+        BusHarness(services=tills)  # type: ignore[arg-type]

@@ -1,0 +1,102 @@
+"""Durable timers: armed before a stop they fire after the restart, and schedulers
+racing for the same due timers fire each one once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import structlog
+from engine_contracts import EtParcelRegistered
+from engine_support import (
+    HERE,
+    SILENT_SHIPPER,
+    Broker,
+    Eventually,
+    all_finished,
+    assert_outcomes,
+    history,
+    instances,
+    order_saga,
+    place,
+    plan,
+    serving,
+    side_effects,
+    timer_firings,
+)
+
+from bus.endpoint import HandlerContext
+from bus.envelope import Envelope, utcnow
+from bus.settings import Settings
+from bus.store import Store, open_store
+from saga_dsl.engine.wiring import saga_runtime
+
+pytestmark = pytest.mark.integration
+
+
+async def test_timers_armed_before_a_stop_fire_after_the_restart(
+    broker: Broker, settings: Settings, store_url: str, tmp_path: Path, eventually: Eventually
+) -> None:
+    sagas = order_saga(tmp_path / "sagas")
+    orders = plan(4, prefix="timers", paths=[SILENT_SHIPPER])
+    async with open_store(store_url) as store:
+        async with serving(settings, store, sagas):
+            await place(settings, orders)
+
+            async def all_waiting_on_the_shipper() -> bool:
+                records = await instances(store)
+                return len(records) == len(orders) and all(
+                    r.state == "shipping" for r in records.values()
+                )
+
+            await eventually(all_waiting_on_the_shipper, 20)
+        stopped = utcnow()
+        armed = {}
+        for record in (await instances(store)).values():
+            async with store.transaction() as tx:
+                armed[record.id] = await tx.timers_of(record.id)
+        assert all(armed.values()), "every instance waits on its retry and timeout timers"
+        due = max(t.due_at for timers in armed.values() for t in timers)
+        # everything the daemon would have fired is overdue before it comes back
+        await eventually(lambda: utcnow() > due, 10, what="timers overdue")
+
+    async with open_store(store_url) as store:
+        async with serving(settings, store, sagas):
+            records = await all_finished(store, settings, orders, 30)
+        assert_outcomes(orders, records, await side_effects(store))
+        for record in records.values():
+            steps = await history(store, record)
+            after = [s for s in steps if s.at > stopped]
+            assert timer_firings(after)["timer timeout:shipping:3"] == 1
+            assert after[-1].to_state == "cancelled"
+            async with store.transaction() as tx:
+                assert await tx.timers_of(record.id) == []
+
+
+async def test_racing_schedulers_fire_each_timer_once(store: Store, store_url: str) -> None:
+    runtime = saga_runtime(HERE / "sagas" / "labels")
+    [endpoint] = runtime.endpoints
+    parcels = [f"p-{n}" for n in range(40)]
+    async with store.transaction() as tx:
+        for parcel in parcels:
+            message = EtParcelRegistered(parcel_id=parcel)
+            envelope = Envelope.of(message)
+            ctx = HandlerContext(endpoint=endpoint.name, tx=tx, message=envelope,
+                                 contract=message, log=structlog.get_logger())
+            await endpoint.handle(envelope, ctx)
+    later = utcnow() + timedelta(hours=2)  # every `weighing` timeout is due
+
+    async with open_store(store_url) as other:
+        fired = await asyncio.gather(
+            *(runtime.scheduler.fire_due(s, later) for s in (store, other, store, other))
+        )
+    assert sum(fired) == len(parcels)
+    async with store.transaction() as tx:
+        records = await tx.saga_list(saga="parcel_labelling")
+        assert await tx.next_timer_due() is None
+    assert {(r.state, r.status) for r in records} == {("abandoned", "failed")}
+    for record in records:
+        steps = await history(store, record)
+        assert timer_firings(steps) == {"timer timeout:weighing:1": 1}
