@@ -10,11 +10,13 @@ confirms. Four figures:
   next (the way aio-pika's docs show; `BusClient.send` for sagabus);
 - publish, batched: the same messages with their confirms awaited together (raw: a
   gather; sagabus: one `Transport.publish` call per batch, as the outbox relay does);
-- round trip: N commands waiting in the queue; a handler turns each into an event;
-  a consumer of the events counts them. Raw aio-pika: the handler publishes the event
-  (confirmed) and acks, per message. sagabus: a `Service` handler with inbox, its own
-  state and outbox on the store, group commit, and a second `Service` consuming the
-  events with its inbox.
+- round trip (command -> handler -> event -> consumer): N commands waiting in the
+  queue; a handler turns each into an event; a consumer of the events counts them.
+  Raw aio-pika: the handler publishes the event (confirmed) and acks, per message,
+  either one message at a time (the queue iterator of its docs) or in consume
+  callbacks, which aio-pika runs concurrently up to the prefetch. sagabus: a `Service`
+  handler with inbox, its own state and outbox on the store, group commit, and a
+  second `Service` consuming the events with its inbox.
 Figures are messages (or round trips) per second of wall time.
 """
 
@@ -108,7 +110,10 @@ async def raw_publish(n: int, batched: bool) -> float:
         await connection.close()
 
 
-async def raw_round_trip(n: int, prefetch: int) -> float:
+async def raw_round_trip(n: int, prefetch: int, *, concurrent: bool) -> float:
+    """concurrent=False: the queue iterator of aio-pika's docs, one message (and one
+    confirm) at a time. concurrent=True: a consume callback, which aio-pika runs as a
+    task per delivery, so up to `prefetch` confirms are awaited at once."""
     connection = await aio_pika.connect(AMQP_URL)
     try:
         channel = await connection.channel(publisher_confirms=True)
@@ -153,11 +158,26 @@ async def raw_round_trip(n: int, prefetch: int) -> float:
 
         consumer_channel = await connection.channel()
         await consumer_channel.set_qos(prefetch_count=prefetch)
+        command_queue = await consumer_channel.get_queue(commands.name)
+
+        async def one_at_a_time() -> None:
+            async with command_queue.iterator() as messages:
+                async for message in messages:
+                    await handle(message)
+
         started = time.perf_counter()
-        await (await consumer_channel.get_queue(commands.name)).consume(handle)
+        serving = None
+        if concurrent:
+            await command_queue.consume(handle)
+        else:
+            serving = asyncio.create_task(one_at_a_time())
         await (await consumer_channel.get_queue(replies.name)).consume(count)
         await done.wait()
-        return n / (time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        if serving is not None:
+            serving.cancel()
+            await asyncio.gather(serving, return_exceptions=True)
+        return n / seconds
     finally:
         # handlers may still be acking: close the connection before deleting
         await connection.close()
@@ -314,8 +334,12 @@ async def main() -> None:
                     repeat, lambda: raw_publish(n, batched=False), bus_publish_each)),
                 ("publish, confirms batched (msg/s)", *await measure(
                     repeat, lambda: raw_publish(n, batched=True), bus_publish_batched)),
-                ("command -> handler -> event -> consumer (round trips/s)", *await measure(
-                    repeat, lambda: raw_round_trip(n, args.prefetch), bus_trips)),
+                ("round trips/s vs aio-pika one message at a time", *await measure(
+                    repeat, lambda: raw_round_trip(n, args.prefetch, concurrent=False),
+                    bus_trips)),
+                ("round trips/s vs aio-pika concurrent callbacks", *await measure(
+                    repeat, lambda: raw_round_trip(n, args.prefetch, concurrent=True),
+                    bus_trips)),
             ]
         finally:
             for cleanup in cleanups:

@@ -11,7 +11,7 @@ import asyncio
 import importlib
 import pkgutil
 import signal
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from types import ModuleType
 
 from bus.endpoint import Endpoint
@@ -20,11 +20,15 @@ from bus.logging import get_logger
 from bus.runtime import BackgroundTask, Bus
 from bus.service import Service
 from bus.settings import Settings
-from bus.store import open_store
+from bus.store import Store, open_store
 
 log = get_logger("sagabus.daemon")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+Preparation = Callable[[Store], Awaitable[None]]
+"""A step run on the open store before the bus starts (the saga engine checks its
+definition versions there); raising stops the daemon before it consumes anything."""
 
 
 def import_package(name: str) -> list[ModuleType]:
@@ -65,9 +69,11 @@ async def serve(
     endpoints: Sequence[Endpoint],
     *,
     background: Sequence[BackgroundTask] = (),
+    prepare: Sequence[Preparation] = (),
     on_started: Callable[[Bus], None] | None = None,
 ) -> None:
-    """Opens the store, runs a `Bus` until SIGTERM/SIGINT, then stops it cleanly."""
+    """Opens the store, runs `prepare`, runs a `Bus` until SIGTERM/SIGINT, then stops
+    it cleanly."""
     if not endpoints:
         raise ConfigurationError("nothing to serve: no services or sagas were found")
     stop = asyncio.Event()
@@ -75,14 +81,14 @@ async def serve(
     for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
     try:
-        async with (
-            open_store(settings.store) as store,
-            Bus(settings, store, endpoints, background=background) as bus,
-        ):
-            if on_started is not None:
-                on_started(bus)
-            await stop.wait()
-            log.info("stopping: finishing in-flight work")
+        async with open_store(settings.store) as store:
+            for step in prepare:
+                await step(store)
+            async with Bus(settings, store, endpoints, background=background) as bus:
+                if on_started is not None:
+                    on_started(bus)
+                await stop.wait()
+                log.info("stopping: finishing in-flight work")
     finally:
         for signum in STOP_SIGNALS:
             loop.remove_signal_handler(signum)

@@ -165,26 +165,28 @@ class OutboxRelay:
         ids = self.take_unmarked()
         if not ids:
             return
-        committed = False
         try:
             async with self._store.transaction() as tx:
                 await tx.outbox_mark_sent(ids)
-            committed = True
         except Exception as exc:
             log.warning("marking outbox rows sent failed; retrying", error=str(exc))
-        finally:
-            self.settle_marks(ids, committed=committed)
+            self._unmarked.extend(ids)
+            self._schedule_marking(self._interval)
+        else:
+            self._in_flight.difference_update(ids)
 
-    def _schedule_marking(self) -> None:
+    def _schedule_marking(self, delay: float = MARK_DELAY) -> None:
         if self._mark_timer is None:
-            self._mark_timer = asyncio.get_running_loop().call_later(
-                MARK_DELAY, self._start_marking
-            )
+            self._mark_timer = asyncio.get_running_loop().call_later(delay, self._start_marking)
 
     def _start_marking(self) -> None:
         self._mark_timer = None
-        if self._unmarked and (self._marking is None or self._marking.done()):
-            self._marking = asyncio.create_task(self.mark_unmarked(), name="outbox-marks")
+        if not self._unmarked:
+            return
+        if self._marking is not None and not self._marking.done():
+            self._schedule_marking()
+            return
+        self._marking = asyncio.create_task(self.mark_unmarked(), name="outbox-marks")
 
     async def close(self) -> None:
         """Marks what is left to mark; the relay can be used again afterwards."""

@@ -21,7 +21,7 @@ Predicate = Callable[[], Any] | Callable[[], Awaitable[Any]]
 
 async def eventually(
     predicate: Predicate,
-    timeout: float = 10.0,
+    timeout: float = 10.0,  # noqa: ASYNC109 - the deadline is what this helper is for
     *,
     interval: float = 0.05,
     what: str | None = None,

@@ -13,7 +13,7 @@ import typer
 from bus.cli.app import app
 from bus.client import BusClient
 from bus.contracts import registry
-from bus.daemon import import_package, serve, services_in
+from bus.daemon import Preparation, import_package, serve, services_in
 from bus.endpoint import Endpoint
 from bus.errors import ConfigurationError, UnknownMessageType
 from bus.logging import configure_logging
@@ -67,9 +67,10 @@ def run(
     configure_logging(settings.log_format, settings.log_level)
     endpoints: list[Endpoint] = []
     background: list[BackgroundTask] = []
+    prepare: list[Preparation] = []
     for name in handlers or _default_package():
         endpoints.extend(services_in(import_package(name)))
-    asyncio.run(serve(settings, endpoints, background=background))
+    asyncio.run(serve(settings, endpoints, background=background, prepare=prepare))
 
 
 @app.command()
