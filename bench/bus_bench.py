@@ -219,7 +219,7 @@ async def bus_publish(n: int, batched: bool, settings: Settings) -> float:
                 seconds = await timed(one_by_one)
         return n / seconds
     finally:
-        await transport.delete(sink)
+        await transport.delete(exchanges(names) + sink)
         await transport.close()
 
 

@@ -24,22 +24,26 @@ import aiormq
 import asyncpg
 import engine_contracts  # noqa: F401  (the test sagas' contracts must be registered)
 import pytest
+import structlog
 import yaml
 
 import handlers.messages as m
 from bus.client import BusClient
+from bus.contracts import Message
 from bus.daemon import import_package, services_in
-from bus.endpoint import Endpoint
+from bus.endpoint import Endpoint, HandlerContext
+from bus.envelope import Envelope
 from bus.rabbitmq import RabbitMQTransport
 from bus.runtime import Bus, bus_topology
 from bus.settings import Settings
 from bus.store import SagaRecord, Store
-from bus.store.base import HistoryRecord
+from bus.store.base import HistoryRecord, Transaction
 from bus.topology import Binding, Names, QueueSpec, Topology, exchanges
 from bus.transport import Delivery, Outcome, Publication, Subscription, Transport
 from handlers.inventory import RESERVATIONS, STOCK
 from handlers.notifications import SENT
 from handlers.payments import CHARGES, REFUNDS
+from saga_dsl.engine.endpoint import SagaEndpoint
 from saga_dsl.engine.wiring import SagaRuntime, saga_runtime
 
 AMQP_URL = os.environ.get("SAGABUS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -329,6 +333,18 @@ def sends(steps: Sequence[HistoryRecord], command: str) -> int:
 
 def timer_firings(steps: Sequence[HistoryRecord]) -> Counter[str]:
     return Counter(step.input for step in steps if step.input.startswith("timer "))
+
+
+async def deliver(
+    tx: Transaction, endpoint: SagaEndpoint, message: Message, log: Any = None
+) -> list[Envelope]:
+    """Runs `message` through a saga endpoint inside `tx`, as the pipeline does after
+    its inbox check, without a broker; returns what the endpoint sends and publishes."""
+    envelope = Envelope.of(message)
+    ctx = HandlerContext(endpoint=endpoint.name, tx=tx, message=envelope, contract=message,
+                         log=log or structlog.get_logger())
+    await endpoint.handle(envelope, ctx)
+    return ctx.outgoing
 
 
 # -- the broker -----------------------------------------------------------------------------

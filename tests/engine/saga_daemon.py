@@ -9,7 +9,7 @@ import asyncio
 import importlib
 import os
 
-from bus import Settings, open_store
+from bus import Settings
 from bus.daemon import import_package, serve, services_in
 from bus.logging import configure_logging
 from saga_dsl.engine.wiring import saga_runtime
@@ -23,9 +23,10 @@ async def main() -> None:
     # the contracts first: the sagas are checked against them
     services = services_in(import_package("handlers"))
     runtime = saga_runtime(os.environ["SAGABUS_TEST_SAGAS"])
-    async with open_store(settings.store) as store:
-        await runtime.pin(store)
-    await serve(settings, [*services, *runtime.endpoints], background=[runtime.scheduler])
+    await serve(
+        settings, [*services, *runtime.endpoints],
+        background=[runtime.scheduler], prepare=[runtime.pin],
+    )
 
 
 if __name__ == "__main__":

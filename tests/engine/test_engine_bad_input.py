@@ -10,7 +10,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import structlog
 from engine_contracts import EtParcelRegistered, EtParcelWeighed
 from engine_support import (
     APPROVED,
@@ -23,6 +22,7 @@ from engine_support import (
     all_finished,
     assert_outcomes,
     dead_letters,
+    deliver,
     history,
     instances,
     order_endpoints,
@@ -35,7 +35,7 @@ from engine_support import (
 import handlers.messages as m
 from bus.client import BusClient
 from bus.contracts import Message
-from bus.endpoint import Endpoint, HandlerContext
+from bus.endpoint import Endpoint
 from bus.envelope import Envelope, utcnow
 from bus.errors import ConfigurationError
 from bus.settings import Settings
@@ -186,16 +186,9 @@ async def test_changed_file_with_unchanged_version_is_refused(
 
 
 async def handle(endpoint: SagaEndpoint, store: Store, message: Message) -> list[Envelope]:
-    """Runs `message` through the saga endpoint in one unit of work (no broker); returns
-    what it would send."""
-    envelope = Envelope.of(message)
+    """`message` through the saga endpoint in a unit of work of its own."""
     async with store.transaction() as tx:
-        ctx = HandlerContext(
-            endpoint=endpoint.name, tx=tx, message=envelope, contract=message,
-            log=structlog.get_logger(),
-        )
-        await endpoint.handle(envelope, ctx)
-    return ctx.outgoing
+        return await deliver(tx, endpoint, message)
 
 
 async def test_message_its_contract_refuses_parks_the_instance_where_it_was(

@@ -22,6 +22,7 @@ from engine_support import (
     assert_outcomes,
     create_order,
     dead_letters,
+    deliver,
     history,
     plan,
     sends,
@@ -31,7 +32,7 @@ from engine_support import (
 
 import handlers.messages as m
 from bus.client import BusClient
-from bus.endpoint import Endpoint, HandlerContext
+from bus.endpoint import Endpoint
 from bus.envelope import Envelope
 from bus.rabbitmq import RabbitMQTransport
 from bus.settings import Settings
@@ -98,12 +99,8 @@ async def test_one_start_event_twice_at_once_makes_one_instance(
     first_inserted = asyncio.Event()
 
     async def start(s: Store, n: int) -> None:
-        envelope = Envelope.of(created)
         async with s.transaction() as tx:
-            ctx = HandlerContext(endpoint=endpoint.name, tx=tx, message=envelope,
-                                 contract=created, log=logs[n])
-            await endpoint.handle(envelope, ctx)
-            sent[n] = ctx.outgoing
+            sent[n] = await deliver(tx, endpoint, created, logs[n])
             if n == 0:
                 first_inserted.set()
                 if store_url.startswith("postgresql"):

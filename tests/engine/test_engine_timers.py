@@ -8,7 +8,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import structlog
 from engine_contracts import EtParcelRegistered
 from engine_support import (
     HERE,
@@ -17,6 +16,7 @@ from engine_support import (
     Eventually,
     all_finished,
     assert_outcomes,
+    deliver,
     history,
     instances,
     order_saga,
@@ -27,8 +27,7 @@ from engine_support import (
     timer_firings,
 )
 
-from bus.endpoint import HandlerContext
-from bus.envelope import Envelope, utcnow
+from bus.envelope import utcnow
 from bus.settings import Settings
 from bus.store import Store, open_store
 from saga_dsl.engine.wiring import saga_runtime
@@ -81,11 +80,7 @@ async def test_racing_schedulers_fire_each_timer_once(store: Store, store_url: s
     parcels = [f"p-{n}" for n in range(40)]
     async with store.transaction() as tx:
         for parcel in parcels:
-            message = EtParcelRegistered(parcel_id=parcel)
-            envelope = Envelope.of(message)
-            ctx = HandlerContext(endpoint=endpoint.name, tx=tx, message=envelope,
-                                 contract=message, log=structlog.get_logger())
-            await endpoint.handle(envelope, ctx)
+            await deliver(tx, endpoint, EtParcelRegistered(parcel_id=parcel))
     later = utcnow() + timedelta(hours=2)  # every `weighing` timeout is due
 
     async with open_store(store_url) as other:
