@@ -1,7 +1,6 @@
 """(3) The ping-pong of `bench.conversation` with sagabus Services, inbox and outbox on SQLite.
 
     python -m bench.pingpong_sagabus [-k 100] [-s 20] [--prefetch 200] [--batch-max 100]
-                                     [--store sqlite|postgres]
 
 Two `Service`s on one `Bus`: `pp_service` handles PingCommand and publishes PongEvent;
 `pp_orchestrator` handles PongEvent and sends the next PingCommand. Every delivery goes

@@ -5,20 +5,26 @@ from __future__ import annotations
 import asyncio
 import difflib
 import importlib.util
+from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
 import typer
 
 from bus.cli.app import app
+from bus.cli.follow import follow_saga
 from bus.client import BusClient
 from bus.contracts import registry
 from bus.daemon import Preparation, import_package, serve, services_in
 from bus.endpoint import Endpoint
+from bus.envelope import Envelope
 from bus.errors import ConfigurationError, UnknownMessageType
+from bus.eventsourcing import projection_task, registered_projections
 from bus.logging import configure_logging
 from bus.runtime import BackgroundTask
 from bus.settings import Settings
+from saga_dsl.engine.definitions import InvalidSagas
+from saga_dsl.engine.wiring import saga_runtime
 
 DEFAULT_PACKAGE = "handlers"
 """Where services and contracts are looked for when no module is named."""
@@ -50,9 +56,28 @@ CorrelationId = Annotated[
 ]
 
 
+Sagas = Annotated[
+    Path | None,
+    typer.Option("--sagas", help="Directory of saga files (default: ./sagas when present)."),
+]
+Follow = Annotated[
+    bool,
+    typer.Option("--follow", help="Print each transition of the saga this starts, until it ends."),
+]
+FollowStore = Annotated[
+    str | None, typer.Option("--store", help="Store URL to follow the saga in [SAGABUS_STORE].")
+]
+FollowTimeout = Annotated[
+    float, typer.Option("--follow-timeout", help="Seconds to follow, at most.")
+]
+
+DEFAULT_SAGAS = Path("sagas")
+
+
 @app.command()
 def run(
     handlers: Handlers = None,
+    sagas: Sagas = None,
     store: StoreUrl = None,
     amqp_url: AmqpUrl = None,
     prefetch: Prefetch = None,
@@ -61,7 +86,10 @@ def run(
 ) -> None:
     """Run the daemon: serve every service found until SIGTERM or SIGINT."""
     settings = Settings.load(
-        store=store, amqp_url=amqp_url, prefetch=prefetch, namespace=namespace,
+        store=store,
+        amqp_url=amqp_url,
+        prefetch=prefetch,
+        namespace=namespace,
         log_format=log_format,
     )
     configure_logging(settings.log_format, settings.log_level)
@@ -70,6 +98,17 @@ def run(
     prepare: list[Preparation] = []
     for name in handlers or _default_package():
         endpoints.extend(services_in(import_package(name)))
+    background.extend(projection_task(cls()) for cls in registered_projections().values())
+    directory = sagas if sagas is not None else (DEFAULT_SAGAS if DEFAULT_SAGAS.is_dir() else None)
+    if directory is not None:
+        try:
+            runtime = saga_runtime(directory)
+        except InvalidSagas as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from None
+        endpoints.extend(runtime.endpoints)
+        background.append(runtime.scheduler)
+        prepare.append(runtime.pin)
     asyncio.run(serve(settings, endpoints, background=background, prepare=prepare))
 
 
@@ -81,9 +120,16 @@ def send(
     contracts: Contracts = None,
     amqp_url: AmqpUrl = None,
     namespace: Namespace = None,
+    follow: Follow = False,
+    store: FollowStore = None,
+    follow_timeout: FollowTimeout = 120.0,
 ) -> None:
     """Send a command to the service that handles it."""
-    _dispatch("command", type_name, data, correlation_id, contracts, amqp_url, namespace)
+    envelope = _dispatch("command", type_name, data, correlation_id, contracts, amqp_url, namespace)
+    if follow:
+        settings = Settings.load(store=store)
+        outcome = asyncio.run(follow_saga(settings.store, envelope.message_id, follow_timeout))
+        raise typer.Exit(0 if outcome == "completed" else 1)
 
 
 @app.command()
@@ -107,7 +153,7 @@ def _dispatch(
     contracts: list[str] | None,
     amqp_url: str | None,
     namespace: str | None,
-) -> None:
+) -> Envelope:
     settings = Settings.load(amqp_url=amqp_url, namespace=namespace)
     configure_logging("console", "error")
     for name in contracts or _default_package():
@@ -115,7 +161,7 @@ def _dispatch(
     payload = _json_object(data)
     _check_type(type_name)
 
-    async def go() -> Any:
+    async def go() -> Envelope:
         async with BusClient(settings) as client:
             if kind == "command":
                 return await client.send_type(type_name, payload, correlation_id=correlation_id)
@@ -124,6 +170,7 @@ def _dispatch(
     envelope = asyncio.run(go())
     verb = "sent" if kind == "command" else "published"
     typer.echo(f"{verb} {envelope.type} {envelope.message_id}")
+    return envelope
 
 
 def _default_package() -> list[str]:
