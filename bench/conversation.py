@@ -119,11 +119,11 @@ class Conversations:
             self.finished.set()
         return False
 
-    async def wait(self, timeout: float) -> Run:
+    async def wait(self, limit: float) -> Run:
         try:
-            await asyncio.wait_for(self.finished.wait(), timeout)
+            await asyncio.wait_for(self.finished.wait(), limit)
         except TimeoutError:
             raise TimeoutError(
-                f"only {self.done} of {self.k} conversations finished within {timeout:g}s"
+                f"only {self.done} of {self.k} conversations finished within {limit:g}s"
             ) from None
         return Run(self.k * self.s, self.ended - self.started, self.latencies)

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aio_pika
-import asyncpg
+import asyncpg  # type: ignore[import-untyped, unused-ignore]
 import orjson
 from aio_pika.abc import AbstractIncomingMessage
 
@@ -137,12 +137,10 @@ class FinalTap:
         return await self._on_end.get()
 
 
-async def drive(
-    settings: Settings, *, in_flight: int, total: int, timeout: float, first: int = 0
-) -> float:
-    """Places orders `first` .. `first + total - 1`, at most `in_flight` at a time, on
-    the bus of `settings` (running in this process or another); returns the seconds
-    from the first CreateOrder sent to the last order's final event."""
+async def drive(settings: Settings, *, in_flight: int, total: int, limit: float) -> float:
+    """Places orders 0 .. total - 1, at most `in_flight` at a time, on the bus of
+    `settings` (running in this process or another); returns the seconds from the
+    first CreateOrder sent to the last order's final event."""
     import handlers.messages as m
 
     slots = asyncio.Semaphore(in_flight)
@@ -157,22 +155,23 @@ async def drive(
         started = time.perf_counter()
         releasing = asyncio.create_task(release())
         try:
-            for n in range(first, first + total):
-                await slots.acquire()
-                path = path_of(n)
-                item = m.OrderItem(
-                    sku=path.sku.format(n=n % SKUS), quantity=1, unit_price=path.amount
-                )
-                await client.send(
-                    m.CreateOrder(
-                        order_id=order_id(n), customer_id=f"customer-{n % 97}",
-                        items=[item], amount=path.amount,
+            async with asyncio.timeout(limit):
+                for n in range(total):
+                    await slots.acquire()
+                    path = path_of(n)
+                    item = m.OrderItem(
+                        sku=path.sku.format(n=n % SKUS), quantity=1, unit_price=path.amount
                     )
-                )
-            await asyncio.wait_for(asyncio.shield(releasing), timeout)
+                    await client.send(
+                        m.CreateOrder(
+                            order_id=order_id(n), customer_id=f"customer-{n % 97}",
+                            items=[item], amount=path.amount,
+                        )
+                    )
+                await releasing
         except TimeoutError:
             raise TimeoutError(
-                f"only {len(tap.ended)} of {total} orders ended within {timeout:g}s"
+                f"only {len(tap.ended)} of {total} orders ended within {limit:g}s"
             ) from None
         finally:
             releasing.cancel()
@@ -229,7 +228,7 @@ async def run(
     amqp_url: str = AMQP_URL,
     prefetch: int = 200,
     batch_max: int = 100,
-    timeout: float = 600.0,
+    limit: float = 600.0,
 ) -> OrderRun:
     """`total` orders, `in_flight` at a time, through a bus in this process on the store
     at URL `store`; the namespace's exchanges and queues are deleted afterwards."""
@@ -247,7 +246,7 @@ async def run(
         try:
             async with bus:
                 seconds = await drive(
-                    settings, in_flight=in_flight, total=total, timeout=timeout
+                    settings, in_flight=in_flight, total=total, limit=limit
                 )
         finally:
             await delete_topology(settings, bus)

@@ -60,7 +60,7 @@ async def run(
     namespace: str,
     amqp_url: str = AMQP_URL,
     iterator: bool = False,
-    timeout: float = 300.0,
+    limit: float = 300.0,
 ) -> Run:
     """K conversations of S steps; the namespace's exchanges and queues are deleted
     afterwards, whatever happens."""
@@ -110,7 +110,9 @@ async def run(
             command = ping(i, 1)
             conversations.sending(command.conversation_id)
             await commands.publish(message(command, COMMAND, command.conversation_id), COMMAND)
-        return await conversations.wait(timeout)
+        result = await conversations.wait(limit)
+        await asyncio.sleep(0.1)  # the last handler is still acknowledging its message
+        return result
     finally:
         for task in tasks:
             task.cancel()

@@ -42,7 +42,7 @@ async def run(
     prefetch: int,
     namespace: str,
     amqp_url: str = AMQP_URL,
-    timeout: float = 300.0,
+    limit: float = 300.0,
 ) -> Run:
     """K conversations of S steps; the namespace's exchanges and queues are deleted
     afterwards, whatever happens."""
@@ -77,7 +77,7 @@ async def run(
             command = ping(i, 1)
             conversations.sending(command.conversation_id)
             await send_ping.publish(command, correlation_id=command.conversation_id)
-        return await conversations.wait(timeout)
+        return await conversations.wait(limit)
     finally:
         await broker.stop()
         await delete_namespace(amqp_url, namespace)

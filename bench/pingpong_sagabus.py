@@ -61,7 +61,7 @@ async def run(
     store: str,
     amqp_url: str = AMQP_URL,
     batch_max: int = 100,
-    timeout: float = 300.0,
+    limit: float = 300.0,
 ) -> Run:
     """K conversations of S steps on the store at URL `store` (which the caller
     provides fresh and removes); the namespace's exchanges and queues are deleted
@@ -107,7 +107,7 @@ async def run(
                     command = ping(i, 1)
                     conversations.sending(command.conversation_id)
                     await client.send(PingCommand(**command.model_dump()))
-                return await conversations.wait(timeout)
+                return await conversations.wait(limit)
         finally:
             await delete_topology(settings, bus)
 

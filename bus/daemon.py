@@ -16,11 +16,16 @@ from types import ModuleType
 
 from bus.endpoint import Endpoint
 from bus.errors import ConfigurationError
+from bus.health import HealthServer
 from bus.logging import get_logger
+from bus.metrics import Metrics
+from bus.observe import Observer
 from bus.runtime import BackgroundTask, Bus
+from bus.sampler import Sampler
 from bus.service import Service
 from bus.settings import Settings
 from bus.store import Store, open_store
+from bus.tracing import tracing_observer
 
 log = get_logger("sagabus.daemon")
 
@@ -71,11 +76,25 @@ async def serve(
     background: Sequence[BackgroundTask] = (),
     prepare: Sequence[Preparation] = (),
     on_started: Callable[[Bus], None] | None = None,
+    metrics_port: int | None = None,
 ) -> None:
     """Opens the store, runs `prepare`, runs a `Bus` until SIGTERM/SIGINT, then stops
-    it cleanly."""
+    it cleanly. `metrics_port`: serve `/metrics`, `/healthz` and `/readyz` there
+    (bus/health.py). Tracing is on when the process has an OpenTelemetry SDK tracer
+    provider (bus/tracing.py)."""
     if not endpoints:
         raise ConfigurationError("nothing to serve: no services or sagas were found")
+    observers: list[Observer] = []
+    tracing = tracing_observer()
+    if tracing is not None:
+        observers.append(tracing)
+        log.info("tracing on: spans go to the global OpenTelemetry tracer provider")
+    health: HealthServer | None = None
+    if metrics_port is not None:
+        metrics = Metrics()
+        observers.append(metrics)
+        background = [*background, Sampler(metrics)]
+        health = await HealthServer(metrics, port=metrics_port).start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in STOP_SIGNALS:
@@ -84,7 +103,10 @@ async def serve(
         async with open_store(settings.store) as store:
             for step in prepare:
                 await step(store)
-            async with Bus(settings, store, endpoints, background=background) as bus:
+            bus = Bus(settings, store, endpoints, background=background, observers=observers)
+            if health is not None:
+                health.attach(bus)
+            async with bus:
                 if on_started is not None:
                     on_started(bus)
                 await stop.wait()
@@ -92,3 +114,5 @@ async def serve(
     finally:
         for signum in STOP_SIGNALS:
             loop.remove_signal_handler(signum)
+        if health is not None:
+            await health.close()

@@ -41,13 +41,19 @@ MAX_TRACEBACK = 8_000
 """Characters of traceback kept in a dead letter (its end: the innermost frames)."""
 
 
+MAX_ATTEMPTS = 1_000_000
+"""Ceiling of a recorded failure count: the header comes from the wire, so a forged
+one (negative, infinite, past 64 bits) must neither break a retry nor its republication."""
+
+
 def failures(delivery: Delivery) -> int:
-    """Failed runs recorded on this delivery so far."""
+    """Failed runs recorded on this delivery so far (0 to `MAX_ATTEMPTS`)."""
     value = delivery.message.headers.get(ATTEMPTS, 0)
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        count = int(value)
+    except (TypeError, ValueError, OverflowError):
         return 0
+    return min(max(count, 0), MAX_ATTEMPTS)
 
 
 def retry(delivery: Delivery, *, tier_queue: str, error: BaseException, now: datetime

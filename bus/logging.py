@@ -16,7 +16,7 @@ import orjson
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from bus.redact import redact_text
+from bus.redact import redact_value
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
           "error": logging.ERROR}
@@ -29,8 +29,7 @@ def get_logger(name: str) -> Any:
 
 def redact_credentials(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     for key, value in event.items():
-        if isinstance(value, str) and "://" in value:
-            event[key] = redact_text(value)
+        event[key] = redact_value(value)
     return event
 
 
@@ -50,10 +49,11 @@ def configure_logging(log_format: str = "console", level: str = "info") -> None:
     renderer: Processor
     if log_format == "json":
         renderer = structlog.processors.JSONRenderer(serializer=_json_dumps)
-        exceptions: list[Processor] = [structlog.processors.format_exc_info]
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
-        exceptions = []
+    # tracebacks become text before redaction, in both formats: a rich traceback would
+    # print the locals of every frame, connection URLs with their passwords among them
+    exceptions: list[Processor] = [structlog.processors.format_exc_info]
     structlog.configure(
         processors=[
             *shared,
@@ -73,6 +73,7 @@ def configure_logging(log_format: str = "console", level: str = "info") -> None:
         structlog.stdlib.ProcessorFormatter(
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                *exceptions,
                 redact_credentials,
                 renderer,
             ],

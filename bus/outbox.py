@@ -26,6 +26,7 @@ from datetime import timedelta
 from bus.deadletter import ORIGINAL_EXCHANGE, ORIGINAL_ROUTING_KEY, REASON
 from bus.envelope import Envelope, utcnow
 from bus.logging import get_logger
+from bus.observe import NO_OBSERVER, Observer
 from bus.store.base import Store
 from bus.topology import DEFAULT_EXCHANGE, Names
 from bus.transport import Outcome, Publication, Transport, WireMessage
@@ -45,7 +46,8 @@ marks them in a transaction of its own."""
 
 class OutboxRelay:
     """interval: seconds between sweeps when nothing notifies (default 1).
-    batch: rows read per sweep step (default 500)."""
+    batch: rows read per sweep step (default 500). observer: told what became of each
+    row (bus/observe.py)."""
 
     def __init__(
         self,
@@ -55,12 +57,14 @@ class OutboxRelay:
         *,
         interval: float = 1.0,
         batch: int = 500,
+        observer: Observer = NO_OBSERVER,
     ) -> None:
         self._store = store
         self._transport = transport
         self._names = names
         self._interval = interval
         self._batch = batch
+        self._observer = observer
         self._wake = asyncio.Event()
         self._in_flight: set[int] = set()
         self._unmarked: list[int] = []
@@ -205,19 +209,25 @@ class OutboxRelay:
         sent: list[int] = []
         returned: list[tuple[int, Publication]] = []
         failed = 0
-        for (row_id, _), publication, outcome in zip(rows, publications, outcomes, strict=True):
+        for (row_id, envelope), publication, outcome in zip(
+            rows, publications, outcomes, strict=True
+        ):
             if outcome is Outcome.CONFIRMED:
                 sent.append(row_id)
+                self._observer.published(envelope, "confirmed")
             elif outcome is Outcome.RETURNED:
                 returned.append((row_id, publication))
             else:
                 failed += 1
+                self._observer.published(envelope, "failed")
         if returned:
+            envelopes = dict(rows)
             parked = await self._transport.publish([self._parked(p) for _, p in returned])
             for (row_id, publication), outcome in zip(returned, parked, strict=True):
                 if outcome is Outcome.CONFIRMED:
                     sent.append(row_id)
                     self.parked += 1
+                    self._observer.published(envelopes[row_id], "parked")
                     log.warning(
                         "unroutable command parked",
                         type=publication.routing_key,
@@ -227,6 +237,7 @@ class OutboxRelay:
                     )
                 else:
                     failed += 1
+                    self._observer.published(envelopes[row_id], "failed")
         self.published += len(sent)
         return sent, failed
 

@@ -37,6 +37,8 @@ from bus.endpoint import Endpoint, HandlerContext
 from bus.envelope import Envelope, PoisonMessage, utcnow
 from bus.errors import ContractViolation, UnknownVersion
 from bus.logging import get_logger
+from bus.message_log import saga_fields
+from bus.observe import NO_OBSERVER, Facts, Observer
 from bus.outbox import OutboxRelay, Row
 from bus.store.base import Store, Transaction
 from bus.topology import Names
@@ -76,7 +78,8 @@ class BatchResult:
 class Pipeline:
     """Consumes the queue of one endpoint and runs its units of work, one batch at a
     time. prefetch: unacknowledged deliveries the broker may send (default 200).
-    batch_max: deliveries per transaction at most (default 100)."""
+    batch_max: deliveries per transaction at most (default 100). observer: told what
+    happens to each delivery (bus/observe.py)."""
 
     def __init__(
         self,
@@ -89,6 +92,7 @@ class Pipeline:
         prefetch: int = 200,
         batch_max: int = 100,
         contracts: Registry = registry,
+        observer: Observer = NO_OBSERVER,
     ) -> None:
         self.endpoint = endpoint
         self.queue = names.queue(endpoint.name)
@@ -99,6 +103,7 @@ class Pipeline:
         self._prefetch = prefetch
         self._batch_max = max(1, min(batch_max, prefetch))
         self._contracts = contracts
+        self._observer = observer
         self._types = endpoint.commands | endpoint.events
         self._buffer: asyncio.Queue[Delivery] = asyncio.Queue()
         self._subscription: Subscription | None = None
@@ -117,6 +122,11 @@ class Pipeline:
             self.queue, self._prefetch, self._buffer.put_nowait
         )
         self._task = asyncio.create_task(self._run(), name=f"pipeline-{self.endpoint.name}")
+
+    @property
+    def consuming(self) -> bool:
+        """Started, not stopping, and its loop alive (readiness)."""
+        return self._task is not None and not self._task.done() and not self._stopping
 
     async def stop(self) -> None:
         """Stops consuming and lets the batch in progress finish. Deliveries received
@@ -180,9 +190,11 @@ class Pipeline:
             try:
                 envelope, contract = self._decode(delivery)
             except PoisonMessage as poison:
+                self._observer.consumed(self.endpoint.name, None)
                 outgoing.append((delivery, self._poison(delivery, poison, now)))
                 result.dead_lettered += 1
             else:
+                self._observer.consumed(self.endpoint.name, envelope)
                 units.append((delivery, envelope, contract))
 
         rows: list[Row] = []
@@ -226,13 +238,14 @@ class Pipeline:
         """Steps 2-4 for every unit of the batch, in one transaction."""
         marks = self._relay.take_unmarked()
         committed = False
+        facts = Facts(self._observer)
         try:
             async with self._store.transaction() as tx:
                 failures: list[Failure] = []
                 outgoing: list[Envelope] = []
                 for delivery, envelope, contract in units:
                     try:
-                        sent = await self._handle(tx, envelope, contract)
+                        sent = await self._handle(tx, envelope, contract, facts)
                     except Exception as exc:
                         failures.append((delivery, envelope, exc))
                         continue
@@ -248,34 +261,40 @@ class Pipeline:
             committed = True
         finally:
             self._relay.settle_marks(marks, committed=committed)
+        facts.commit()
         return list(zip(ids, outgoing, strict=True)), failures
 
     async def _handle(
-        self, tx: Transaction, envelope: Envelope, contract: Message | None
+        self, tx: Transaction, envelope: Envelope, contract: Message | None, facts: Facts
     ) -> list[Envelope] | None:
         """One unit of work in its savepoint: the envelopes it queued, or None for a
-        duplicate. An exception leaves nothing of it behind."""
+        duplicate. An exception leaves nothing of it behind (nor of what it reported
+        to `facts`)."""
+        name = self.endpoint.name
         with structlog.contextvars.bound_contextvars(
-            endpoint=self.endpoint.name,
+            endpoint=name,
             message_id=envelope.message_id,
             correlation_id=envelope.correlation_id,
-        ):
+            causation_id=envelope.causation_id,
+        ), facts.open():
             async with tx.savepoint():
                 if not await tx.inbox_add(self.queue, envelope.message_id):
-                    self._log.debug("duplicate skipped", message_id=envelope.message_id)
+                    facts.add(lambda o: o.handled(name, envelope, "duplicate"))
                     return None
-                ctx = HandlerContext(
-                    endpoint=self.endpoint.name,
-                    tx=tx,
-                    message=envelope,
-                    contract=contract,
-                    log=self._log.bind(
-                        message_id=envelope.message_id,
-                        correlation_id=envelope.correlation_id,
-                        type=envelope.type,
-                    ),
-                )
-                await self.endpoint.handle(envelope, ctx)
+                with self._observer.handling(name, envelope) as observed:
+                    ctx = HandlerContext(
+                        endpoint=name,
+                        tx=tx,
+                        message=observed,
+                        contract=contract,
+                        log=self._log.bind(
+                            message_id=envelope.message_id,
+                            correlation_id=envelope.correlation_id,
+                            type=envelope.type,
+                        ),
+                    )
+                    await self.endpoint.handle(observed, ctx)
+                facts.add(lambda o: o.handled(name, envelope, "success"))
                 return ctx.outgoing
 
     async def _publish(
@@ -325,6 +344,9 @@ class Pipeline:
     def _poison(self, delivery: Delivery, poison: PoisonMessage, now: datetime) -> Publication:
         message = delivery.message
         self.poisoned += 1
+        self._observer.dead_lettered(
+            self.endpoint.name, message.type if message.type in self._types else None, "poison"
+        )
         self._log.warning(
             "poison message dead-lettered",
             reason=poison.reason,
@@ -355,12 +377,16 @@ class Pipeline:
         fields = {
             "message_id": envelope.message_id,
             "correlation_id": envelope.correlation_id,
+            "causation_id": envelope.causation_id,
             "type": envelope.type,
             "attempt": failures,
             "error": f"{type(error).__name__}: {error}",
+            **saga_fields(envelope),
         }
+        self._observer.handled(self.endpoint.name, envelope, "failed")
         if delay is not None:
             result.retried += 1
+            self._observer.retried(self.endpoint.name, envelope, failures)
             self._log.warning("handler failed, retrying", retry_in=delay, **fields)
             return deadletter.retry(
                 delivery,
@@ -369,6 +395,7 @@ class Pipeline:
                 now=now,
             )
         result.dead_lettered += 1
+        self._observer.dead_lettered(self.endpoint.name, envelope.type, "failed")
         self._log.error("handler failed for the last time, dead-lettered", **fields)
         return deadletter.dead_letter(
             delivery,

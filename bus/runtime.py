@@ -22,6 +22,8 @@ from bus.contracts import Registry, registry
 from bus.endpoint import Endpoint
 from bus.errors import ConfigurationError
 from bus.logging import get_logger
+from bus.message_log import MessageLog
+from bus.observe import Observer, compose
 from bus.outbox import OutboxRelay
 from bus.pipeline import Pipeline
 from bus.rabbitmq import RabbitMQTransport
@@ -43,7 +45,8 @@ class Bus:
     """settings: see `Settings`. store: an open store (the caller's). endpoints: the
     services and saga endpoints to serve. background: `BackgroundTask`s. transport:
     defaults to RabbitMQ at `settings.amqp_url`. contracts: the registry payloads are
-    validated against (default: the process-wide one)."""
+    validated against (default: the process-wide one). observers: told what happens
+    (bus/observe.py: metrics, tracing), besides the `MessageLog` every bus has."""
 
     def __init__(
         self,
@@ -54,6 +57,7 @@ class Bus:
         background: Sequence[BackgroundTask] = (),
         transport: Transport | None = None,
         contracts: Registry = registry,
+        observers: Sequence[Observer] = (),
     ) -> None:
         check_endpoints(endpoints)
         self.settings = settings
@@ -61,8 +65,10 @@ class Bus:
         self.endpoints = tuple(endpoints)
         self.names = Names(settings.namespace)
         self.transport: Transport = transport or RabbitMQTransport(settings.amqp_url)
+        self.observer = compose([MessageLog(), *observers])
         self.relay = OutboxRelay(
-            store, self.transport, self.names, interval=settings.relay_interval
+            store, self.transport, self.names, interval=settings.relay_interval,
+            observer=self.observer,
         )
         self.pipelines = [
             Pipeline(
@@ -74,6 +80,7 @@ class Bus:
                 prefetch=settings.prefetch,
                 batch_max=settings.effective_batch_max,
                 contracts=contracts,
+                observer=self.observer,
             )
             for endpoint in self.endpoints
         ]

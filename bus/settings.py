@@ -9,10 +9,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bus.durations import parse_duration
 from bus.errors import ConfigurationError
@@ -36,6 +44,10 @@ ENV = {
     "log_level": "SAGABUS_LOG_LEVEL",
     "inbox_retention": "SAGABUS_INBOX_RETENTION",
     "relay_interval": "SAGABUS_RELAY_INTERVAL",
+    "max_body_bytes": "SAGABUS_MAX_BODY_BYTES",
+    "tls_ca": "SAGABUS_TLS_CA",
+    "tls_cert": "SAGABUS_TLS_CERT",
+    "tls_key": "SAGABUS_TLS_KEY",
 }
 """The environment variable of each setting that has one."""
 
@@ -57,6 +69,13 @@ class Settings(BaseModel):
         recognised), 7 days.
     relay_interval: seconds between outbox sweeps when nothing notifies the relay, 1.
     cleanup_interval: seconds between inbox clean-ups, 1 hour.
+    max_body_bytes: largest message body handled; a bigger one is dead-lettered unread,
+        1 MiB.
+    tls_ca / tls_cert / tls_key: for `amqps://`, PEM files of the CA to trust, of the
+        client certificate and of its key (the key may sit in the certificate's file).
+        They are folded into `amqp_url` as the query parameters the AMQP driver reads
+        (`cafile`, `certfile`, `keyfile`), so every connection made from the settings
+        uses them; they may also be written in the URL directly.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -72,6 +91,26 @@ class Settings(BaseModel):
     inbox_retention: float = Field(default=7 * 86_400, gt=0)
     relay_interval: float = Field(default=1.0, gt=0)
     cleanup_interval: float = Field(default=3_600.0, gt=0)
+    max_body_bytes: int = Field(default=1 << 20, ge=1)
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+    @model_validator(mode="after")
+    def _tls(self) -> Settings:
+        given = {"cafile": self.tls_ca, "certfile": self.tls_cert, "keyfile": self.tls_key}
+        wanted = {k: v for k, v in given.items() if v}
+        if not wanted:
+            return self
+        if urlsplit(self.amqp_url).scheme != "amqps":
+            raise ValueError("TLS files are set but the AMQP URL is not amqps://")
+        if self.tls_key and not self.tls_cert:
+            raise ValueError("a TLS key needs its certificate (SAGABUS_TLS_CERT)")
+        for option, path in wanted.items():
+            if not Path(path).is_file():
+                raise ValueError(f"TLS {option} {path!r} is not a readable file")
+        object.__setattr__(self, "amqp_url", with_tls(self.amqp_url, wanted))
+        return self
 
     @field_validator("amqp_url")
     @classmethod
@@ -121,12 +160,22 @@ def check_amqp_url(url: str) -> None:
         raise ConfigurationError(f"malformed AMQP URL {shown}: port 0")
 
 
+def with_tls(url: str, files: Mapping[str, str]) -> str:
+    """`url` with the TLS `files` (`cafile`, `certfile`, `keyfile`) in its query, over
+    any of the same name already there."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k not in files]
+    query.extend(files.items())
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
 def _describe(exc: ValidationError) -> str:
     """One line per wrong setting, never echoing a secret value back."""
     parts = []
     for err in exc.errors():
         name = ".".join(str(p) for p in err["loc"]) or "settings"
-        if name in _SECRET_FIELDS:
+        if name in _SECRET_FIELDS or not err["loc"]:
+            # a whole-model check sees every value, the secret ones too: never echo them
             message = str(err.get("ctx", {}).get("error", err["msg"]))
         else:
             message = f"{err['msg']} (got {err.get('input')!r})"

@@ -48,10 +48,25 @@ FUNCTIONS = frozenset(
 MAX_SOURCE = 2_000
 """Longest expression accepted, in characters."""
 
+MAX_MACROS = 2
+"""Most macro calls (`all`, `exists`, `exists_one`, `map`, `filter`) in one expression.
+With the two rules `_check_macros` adds, an expression's work stays linear in the size
+of its data: CEL has no loops, but macros over macros multiply (`l.map(a, l.map(b, 1))`
+is quadratic, `.map(a, a + a)` chained doubles the data each time)."""
+
+MAX_RESULT_SIZE = 1 << 20
+"""Largest value an expression may produce: characters of a string (bytes of a
+bytes value) plus one per element of a list or map, all levels counted. Saga data is
+built from expression results, so it cannot grow past this by repetition."""
+
 Locator = Callable[[int], Position]
 """Maps an offset in an expression's source to its position in the file."""
 
 _MACRO_VARIABLE = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
+_MACRO_CALL = re.compile(
+    r"\.\s*(?:all|exists|exists_one|map|filter)\s*(\()\s*([A-Za-z_]\w*)\s*,"
+)
+_CLOSING = {")": "(", "]": "[", "}": "{"}
 _REFERENCE = re.compile(r"(?<![\w.])(event|saga|now)\b(?:\s*\.\s*([A-Za-z_]\w*))?")
 _DUNDER = re.compile(r"(?<![\w])(__\w*)")
 _CEL_POSITION = re.compile(r"<input>:(\d+):(\d+):\s*")
@@ -146,6 +161,7 @@ def compile_expression(source: str, locate: Locator | None = None) -> Expression
         program = cel.compile(source)
     except Exception as exc:  # the CEL library reports syntax errors as ValueError and others
         raise _syntax_error(str(exc), source) from None
+    _check_macros(code)
     bound = set(_MACRO_VARIABLE.findall(code))
     for name in sorted(set(program.variables()) - ROOTS - bound):
         offset = _find_word(code, name)
@@ -309,8 +325,140 @@ def blank_strings(source: str) -> str:
     return "".join(out)
 
 
+@dataclass(frozen=True)
+class _Macro:
+    receiver: int
+    """Offset where the expression the macro iterates over starts."""
+    dot: int
+    body: tuple[int, int]
+    variable: str
+
+
+def _check_macros(code: str) -> None:
+    """Raises `ExpressionError` unless the macros of `code` (strings blanked) keep the
+    work linear in the data: at most `MAX_MACROS`, none over another macro's result,
+    and one inside another's body only over a part of that macro's variable."""
+    macros = []
+    for found in _MACRO_CALL.finditer(code):
+        start = found.start(1)
+        end = _matching(code, start)
+        receiver = _receiver_start(code, found.start())
+        macros.append(_Macro(receiver, found.start(), (start, end), found.group(2)))
+    if len(macros) > MAX_MACROS:
+        raise ExpressionError(
+            f"more than {MAX_MACROS} macros (all, exists, exists_one, map, filter) in one"
+            " expression",
+            macros[MAX_MACROS].dot,
+        )
+    for macro in macros:
+        for other in macros:
+            if other is macro:
+                continue
+            if macro.receiver <= other.dot < macro.dot:
+                raise ExpressionError(
+                    "a macro over the result of another macro multiplies the work; "
+                    "use one macro per list", macro.dot,
+                )
+            inside = other.body[0] < macro.dot < other.body[1]
+            root = re.match(r"[A-Za-z_]\w*", code[macro.receiver :])
+            if inside and (root is None or root.group(0) != other.variable):
+                raise ExpressionError(
+                    "a macro inside another macro may only go over a part of that macro's "
+                    f"variable ({other.variable}.field), or the work multiplies", macro.dot,
+                )
+
+
+def _matching(code: str, start: int) -> int:
+    """Offset of the bracket closing the one at `start` (the end when unclosed)."""
+    depth = 0
+    for i in range(start, len(code)):
+        if code[i] in "([{":
+            depth += 1
+        elif code[i] in ")]}":
+            depth -= 1
+            if depth == 0:
+                return i
+    return len(code)
+
+
+def _receiver_start(code: str, dot: int) -> int:
+    """Where the operand before the `.` at `dot` starts: a chain of names, member
+    accesses, calls, indexes and bracketed literals, read backwards."""
+    i = dot
+    while True:
+        j = _before_space(code, i)
+        if j > 0 and code[j - 1] in _CLOSING:
+            i = _opening(code, j - 1)
+        elif j > 0 and _is_word(code[j - 1]):
+            i = j
+            while i > 0 and _is_word(code[i - 1]):
+                i -= 1
+        else:
+            return i
+        j = _before_space(code, i)
+        if j > 0 and code[j - 1] == ".":
+            i = j - 1
+        elif code[i] in "([" and j > 0 and (code[j - 1] in _CLOSING or _is_word(code[j - 1])):
+            i = j  # `f(x)` or `a[0]`: go on with the called or indexed operand
+        else:
+            return i
+
+
+def _before_space(code: str, i: int) -> int:
+    while i > 0 and code[i - 1].isspace():
+        i -= 1
+    return i
+
+
+def _is_word(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def _opening(code: str, close: int) -> int:
+    """Offset of the bracket that the one at `close` closes (0 when unopened)."""
+    depth = 0
+    for k in range(close, -1, -1):
+        if code[k] in _CLOSING:
+            depth += 1
+        elif code[k] in "([{":
+            depth -= 1
+            if depth == 0:
+                return k
+    return 0
+
+
 def to_json_value(value: Any, source: str = "") -> Any:
-    """A CEL result as JSON data: timestamps become ISO text, durations `"1.5s"`."""
+    """A CEL result as JSON data: timestamps become ISO text, durations `"1.5s"`;
+    raises `EvaluationError` for a result bigger than `MAX_RESULT_SIZE`."""
+    if _size(value) > MAX_RESULT_SIZE:
+        raise EvaluationError(
+            f"{source.strip()!r} gave a value bigger than {MAX_RESULT_SIZE} characters"
+            " and elements"
+        )
+    return _json_value(value, source)
+
+
+def _size(value: Any) -> int:
+    """Characters plus elements in `value`, counted without recursion, stopping early."""
+    total = 0
+    stack = [value]
+    while stack and total <= MAX_RESULT_SIZE:
+        node = stack.pop()
+        if isinstance(node, (str, bytes)):
+            total += len(node)
+        elif isinstance(node, (list, tuple)):
+            total += len(node)
+            stack.extend(node)
+        elif isinstance(node, dict):
+            total += len(node)
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        else:
+            total += 1
+    return total
+
+
+def _json_value(value: Any, source: str) -> Any:
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
@@ -325,11 +473,11 @@ def to_json_value(value: Any, source: str = "") -> Any:
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
     if isinstance(value, (list, tuple)):
-        return [to_json_value(v, source) for v in value]
+        return [_json_value(v, source) for v in value]
     if isinstance(value, dict):
-        return {str(k): to_json_value(v, source) for k, v in value.items()}
+        return {str(k): _json_value(v, source) for k, v in value.items()}
     if isinstance(value, cel.OptionalValue):
-        return to_json_value(value.value(), source) if value.has_value() else None
+        return _json_value(value.value(), source) if value.has_value() else None
     raise EvaluationError(f"{source.strip()!r} gave a {type(value).__name__}, not JSON data")
 
 

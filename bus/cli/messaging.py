@@ -64,11 +64,21 @@ Follow = Annotated[
     bool,
     typer.Option("--follow", help="Print each transition of the saga this starts, until it ends."),
 ]
+NoSagas = Annotated[
+    bool, typer.Option("--no-sagas", help="Serve services only, even when ./sagas exists.")
+]
 FollowStore = Annotated[
     str | None, typer.Option("--store", help="Store URL to follow the saga in [SAGABUS_STORE].")
 ]
 FollowTimeout = Annotated[
     float, typer.Option("--follow-timeout", help="Seconds to follow, at most.")
+]
+MetricsPort = Annotated[
+    int | None,
+    typer.Option(
+        "--metrics-port", min=0, max=65535, envvar="SAGABUS_METRICS_PORT",
+        help="Serve /metrics, /healthz and /readyz on this port [SAGABUS_METRICS_PORT].",
+    ),
 ]
 
 DEFAULT_SAGAS = Path("sagas")
@@ -78,11 +88,13 @@ DEFAULT_SAGAS = Path("sagas")
 def run(
     handlers: Handlers = None,
     sagas: Sagas = None,
+    no_sagas: NoSagas = False,
     store: StoreUrl = None,
     amqp_url: AmqpUrl = None,
     prefetch: Prefetch = None,
     namespace: Namespace = None,
     log_format: LogFormat = None,
+    metrics_port: MetricsPort = None,
 ) -> None:
     """Run the daemon: serve every service found until SIGTERM or SIGINT."""
     settings = Settings.load(
@@ -100,6 +112,8 @@ def run(
         endpoints.extend(services_in(import_package(name)))
     background.extend(projection_task(cls()) for cls in registered_projections().values())
     directory = sagas if sagas is not None else (DEFAULT_SAGAS if DEFAULT_SAGAS.is_dir() else None)
+    if no_sagas:
+        directory = None
     if directory is not None:
         try:
             runtime = saga_runtime(directory)
@@ -109,7 +123,12 @@ def run(
         endpoints.extend(runtime.endpoints)
         background.append(runtime.scheduler)
         prepare.append(runtime.pin)
-    asyncio.run(serve(settings, endpoints, background=background, prepare=prepare))
+    asyncio.run(
+        serve(
+            settings, endpoints, background=background, prepare=prepare,
+            metrics_port=metrics_port,
+        )
+    )
 
 
 @app.command()

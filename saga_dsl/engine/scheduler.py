@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from bus.contracts import Registry, registry
 from bus.envelope import utcnow
+from bus.observe import NO_OBSERVER, Facts, Observer, current_observer
 from bus.runtime import Bus
 from bus.store.base import Store, TimerRecord, Transaction
 from saga_dsl import TimerFired
@@ -58,7 +59,7 @@ class TimerScheduler:
         failures = 0
         while True:
             try:
-                fired = await self.fire_due(bus.store)
+                fired = await self.fire_due(bus.store, observer=bus.observer)
                 failures = 0
             except Exception as exc:  # the store may be down for a while: keep going
                 failures += 1
@@ -77,9 +78,12 @@ class TimerScheduler:
             return self.poll_interval
         return max(0.0, min(self.poll_interval, (due - utcnow()).total_seconds()))
 
-    async def fire_due(self, store: Store, now: datetime | None = None) -> int:
+    async def fire_due(
+        self, store: Store, now: datetime | None = None, *, observer: Observer = NO_OBSERVER
+    ) -> int:
         """Fires the timers due at `now` (default: now), one transaction per instance;
         returns how many fired here (not counting those another daemon fired first).
+        `observer` hears of the timers due and of what the steps did.
 
         Raises the first error after trying every instance: the timers that failed stay
         armed and are tried again.
@@ -87,15 +91,19 @@ class TimerScheduler:
         now = now or utcnow()
         async with store.transaction() as tx:
             due = await tx.timers_due(now, BATCH)
+        observer.timers_due([timer.due_at for timer in due], now)
         by_instance: dict[str, list[TimerRecord]] = defaultdict(list)
         for timer in due:
             by_instance[timer.instance_id].append(timer)
         fired = 0
         error: Exception | None = None
         for instance_id, timers in by_instance.items():
+            facts = Facts(observer)
             try:
-                async with store.transaction() as tx:
-                    fired += await self._fire_instance(tx, instance_id, timers, now)
+                with facts.open():
+                    async with store.transaction() as tx:
+                        fired += await self._fire_instance(tx, instance_id, timers, now)
+                facts.commit()
             except Exception as exc:
                 log.warning(
                     "timers of an instance not fired; they stay armed",
@@ -138,9 +146,12 @@ class TimerScheduler:
             await tx.timer_arm(replace(timer, id=0, due_at=now + UNSERVED_DELAY))
             return
         fired = TimerFired(timer.name)
-        step = endpoint.machine.handle(instance_of(record), fired, now)
-        if not step.accepted:
-            return
-        envelopes = await record_step(tx, record, step, Cause(fired), now, self.contracts)
+        traceparent = timer.payload.get("traceparent")
+        with current_observer().firing(timer.saga, timer.name, traceparent) as traceparent:
+            step = endpoint.machine.handle(instance_of(record), fired, now)
+            if not step.accepted:
+                return
+            cause = Cause(fired, traceparent=traceparent)
+            envelopes = await record_step(tx, record, step, cause, now, self.contracts)
         if envelopes:
             await tx.outbox_add(envelopes)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bus import observe
 from bus.contracts import MessageKind, Registry
 from bus.envelope import Envelope
 from bus.errors import SagabusError
@@ -151,6 +152,8 @@ async def record_step(
                     saga=record.saga,
                     name=effect.name,
                     due_at=now + effect.after,
+                    # the step the timer causes continues this one's trace
+                    payload={"traceparent": cause.traceparent} if cause.traceparent else {},
                 )
             )
         elif isinstance(effect, CancelTimer):
@@ -171,6 +174,15 @@ async def record_step(
                 state=step.to_state,
                 reason=effect.reason,
             )
+    log.debug(
+        "saga step",
+        saga=record.saga,
+        instance_id=record.id,
+        input=cause.label,
+        message_id=cause.message_id,
+        from_state=step.from_state,
+        to_state=step.to_state,
+    )
     await tx.history_append(
         [
             HistoryRecord(
@@ -184,4 +196,33 @@ async def record_step(
             )
         ]
     )
+    report_step(record, step, now, created=created)
     return envelopes
+
+
+def report_step(record: SagaRecord, step: Step, now: datetime, *, created: bool) -> None:
+    """Tells the observer what the step meant (bus/observe.py: once its transaction
+    commits): a start, compensations sent, a finish with its outcome, a parking."""
+    saga = record.saga
+    if created:
+        observe.report(lambda o: o.saga_started(saga))
+    undone = list(dict.fromkeys(
+        e.compensates
+        for e in step.effects
+        if isinstance(e, SendCommand | PublishEvent) and e.compensates is not None
+    ))
+    if undone:
+
+        def compensated(o: observe.Observer) -> None:
+            for state in undone:
+                o.saga_compensated(saga, state)
+
+        observe.report(compensated)
+    finished = next((e for e in step.effects if isinstance(e, Finished)), None)
+    if finished is not None:
+        outcome = finished.outcome
+        seconds = (now - (record.created_at or now)).total_seconds()
+        observe.report(lambda o: o.saga_finished(saga, outcome, seconds))
+    if any(isinstance(e, Parked) for e in step.effects):
+        parked_in = step.to_state
+        observe.report(lambda o: o.saga_parked(saga, parked_in))

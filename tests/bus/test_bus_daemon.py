@@ -68,7 +68,11 @@ async def stopped(process: asyncio.subprocess.Process, within: float = 20) -> in
 
 @pytest.mark.parametrize("store_url", ["sqlite", "postgres"], indirect=True)
 async def test_sigkill_after_commit_before_ack_causes_no_second_effect(
-    broker: TestBroker, settings: Settings, store: Store, names: Names, tmp_path: Path,
+    broker: TestBroker,
+    settings: Settings,
+    store: Store,
+    names: Names,
+    tmp_path: Path,
     eventually,
 ) -> None:
     broker.track(bus_topology(names, [ledger, audit], settings.queue_type))
@@ -93,7 +97,9 @@ async def test_sigkill_after_commit_before_ack_causes_no_second_effect(
     assert probe.received == []
 
     run_log = tmp_path / "run.log"
-    daemon = await start([SAGABUS, "run", "--handlers", "bus_test_handlers"], settings, run_log)
+    daemon = await start(
+        [SAGABUS, "run", "--no-sagas", "--handlers", "bus_test_handlers"], settings, run_log
+    )
     try:
         await started(run_log, daemon)
         later = uuid.uuid4().hex
@@ -115,9 +121,11 @@ async def test_sigkill_after_commit_before_ack_causes_no_second_effect(
 
 async def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        SAGABUS, *args,
+        SAGABUS,
+        *args,
         env={**os.environ, "PYTHONPATH": str(HERE), **(env or {})},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode is not None
@@ -142,8 +150,16 @@ BAD_INPUT = {
         "sagabus: error: BtCharge: charge_id: Field required; amount: Input should be a valid",
     ),
     "broker unreachable": (
-        ["send", "BtCharge", "--data", '{"charge_id": "c"}', "--contracts", "bus_test_handlers",
-         "--amqp-url", "amqp://guest:s3cret@127.0.0.1:1/"],
+        [
+            "send",
+            "BtCharge",
+            "--data",
+            '{"charge_id": "c"}',
+            "--contracts",
+            "bus_test_handlers",
+            "--amqp-url",
+            "amqp://guest:s3cret@127.0.0.1:1/",
+        ],
         "sagabus: error: cannot connect to RabbitMQ at amqp://guest:***@127.0.0.1:1/",
     ),
     "malformed AMQP URL": (
@@ -151,12 +167,20 @@ BAD_INPUT = {
         "sagabus: error: malformed AMQP URL http://guest:***@host/",
     ),
     "daemon with broker unreachable": (
-        ["run", "--handlers", "bus_test_handlers", "--amqp-url", "amqp://u:s3cret@127.0.0.1:1/",
-         "--store", "sqlite:///:memory:"],
+        [
+            "run",
+            "--no-sagas",
+            "--handlers",
+            "bus_test_handlers",
+            "--amqp-url",
+            "amqp://u:s3cret@127.0.0.1:1/",
+            "--store",
+            "sqlite:///:memory:",
+        ],
         "sagabus: error: cannot connect to RabbitMQ at amqp://u:***@127.0.0.1:1/",
     ),
     "daemon with unknown handlers module": (
-        ["run", "--handlers", "no_such_handlers", "--store", "sqlite:///:memory:"],
+        ["run", "--no-sagas", "--handlers", "no_such_handlers", "--store", "sqlite:///:memory:"],
         "sagabus: error: cannot import 'no_such_handlers': no such module",
     ),
 }
@@ -176,7 +200,12 @@ async def test_cli_send_of_unhandled_command_exits_2_unroutable(
     broker: TestBroker, namespace: str
 ) -> None:
     code, _, err = await cli(
-        "send", "BtCharge", "--data", '{"charge_id": "c"}', "--contracts", "bus_test_handlers",
+        "send",
+        "BtCharge",
+        "--data",
+        '{"charge_id": "c"}',
+        "--contracts",
+        "bus_test_handlers",
         env={"SAGABUS_NAMESPACE": namespace, "SAGABUS_AMQP_URL": AMQP_URL},
     )
     assert code == 2
@@ -189,8 +218,14 @@ async def test_cli_send_reaches_the_handler(
     await make_bus([ledger])
     charge_id = uuid.uuid4().hex
     code, out, err = await cli(
-        "send", "BtCharge", "--data", f'{{"charge_id": "{charge_id}"}}',
-        "--correlation-id", "order-9", "--contracts", "bus_test_handlers",
+        "send",
+        "BtCharge",
+        "--data",
+        f'{{"charge_id": "{charge_id}"}}',
+        "--correlation-id",
+        "order-9",
+        "--contracts",
+        "bus_test_handlers",
         env={"SAGABUS_NAMESPACE": namespace, "SAGABUS_AMQP_URL": AMQP_URL},
     )
     assert code == 0, err

@@ -312,6 +312,36 @@ def assert_outcomes(
     assert +effects.held() == +expected_held
 
 
+def assert_consistent(
+    orders: Sequence[Order], records: Mapping[str, SagaRecord], effects: SideEffects
+) -> None:
+    """The guarantees that hold whatever the timing: every saga finished (none parked),
+    a completed order is charged once and holds its stock, a cancelled one is refunded
+    exactly when it was charged and holds no stock, and stock adds up. (Under load a
+    shipper that answers late may be timed out like a silent one: that order is then
+    cancelled and undone, which `assert_outcomes` would call off its path.)"""
+    unfinished = {o.order_id: records[o.order_id].status for o in orders
+                  if records[o.order_id].status not in ("completed", "failed")}
+    assert not unfinished, f"sagas not finished: {unfinished}"
+    for o in orders:
+        record = records[o.order_id]
+        reservation = effects.reservations.get(o.order_id)
+        charged = o.order_id in effects.charges
+        assert charged or not o.path.charged or record.state == "cancelled", o
+        assert o.path.charged or not charged, f"{o.order_id} charged on {o.path.name}"
+        if record.state == "completed":
+            assert charged and o.order_id not in effects.refunds, o
+            assert reservation == {"items": {o.path.sku: o.quantity}, "released": False}, o
+        else:
+            assert (o.order_id in effects.refunds) == charged, f"{o.order_id} refund"
+            assert reservation is None or reservation["released"], o
+        if not o.path.reserved:
+            assert reservation is None, o
+    assert effects.taken() == effects.held(), (
+        f"stock does not add up: taken {effects.taken()}, held {effects.held()}"
+    )
+
+
 async def assert_each_input_once(store: Store, records: Mapping[str, SagaRecord]) -> None:
     """No message moved an instance twice and no timer fired twice (history rows are
     written in the transaction that consumed the input, so a second run would show)."""

@@ -12,8 +12,8 @@ from engine_support import (
     Daemon,
     Eventually,
     all_finished,
+    assert_consistent,
     assert_each_input_once,
-    assert_outcomes,
     dead_letters,
     instances,
     order_saga,
@@ -61,7 +61,7 @@ async def test_sigkill_mid_way_through_200_sagas_then_restart_finishes_each_once
         assert daemon.process is not None
         records = await all_finished(store, settings, orders, 120, watch=daemon.process)
         effects = await side_effects(store)
-        assert_outcomes(orders, records, effects)
+        assert_consistent(orders, records, effects)
         await assert_each_input_once(store, records)
 
         async def everyone_told() -> bool:

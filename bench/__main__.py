@@ -1,0 +1,168 @@
+"""`make bench`: every part of the benchmark in one process, one table, `bench/RESULTS.md`.
+
+    python -m bench [-k 100] [-s 20] [-n 300] [--prefetch 200] [--repeat 3]
+                    [--levels 10,100,1000] [--huge] [--parked 100000]
+                    [--history-rows 300000] [--no-postgres] [--out bench/RESULTS.md]
+
+Parts, in this order (see each module's docstring):
+
+1. `bench.pingpong_aiopika`: raw aio-pika, K conversations x S steps (and, as (1b),
+   the same with aio-pika's queue iterator);
+2. `bench.pingpong_faststream`: the same in FastStream;
+3. `bench.pingpong_sagabus`: the same with sagabus Services, inbox/outbox on SQLite;
+4. `bench.order_saga`: N order sagas, K in flight, on SQLite and on PostgreSQL;
+5. `bench.scaling`: the order saga at 10, 100, 1,000 (and with `--huge` 10,000) in
+   flight; 100,000 waiting instances: daemon RSS and `sagabus status` time.
+
+Parts 1-4 run `--repeat` times, interleaved (1, 1b, 2, 3, 4 SQLite, 4 PostgreSQL, then
+again), so that every implementation meets the same background load; the ratios are
+taken per repeat. Each run has its own namespace (exchanges and queues) and its own
+store, both deleted afterwards. The defaults finish in about 4 minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from bench import order_saga, pingpong_aiopika, pingpong_faststream, pingpong_sagabus, scaling
+from bench.conversation import Run
+from bench.order_saga import fresh_store
+from bench.report import (
+    FASTSTREAM,
+    ORDERS_POSTGRES,
+    ORDERS_SQLITE,
+    RAW,
+    RAW_ITERATOR,
+    SAGABUS,
+    Results,
+    machine,
+    postgres_reachable,
+    versions,
+    write,
+)
+from bus.logging import configure_logging
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("-k", "--conversations", type=int, default=100,
+                        help="concurrent conversations in (1)-(3), orders in flight in (4)")
+    parser.add_argument("-s", "--steps", type=int, default=20,
+                        help="steps per conversation in (1)-(3)")
+    parser.add_argument("-n", "--sagas", type=int, default=300, help="order sagas per run of (4)")
+    parser.add_argument("--prefetch", type=int, default=200)
+    parser.add_argument("--batch-max", type=int, default=100, help="sagabus group commit size")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each of (1)-(4)")
+    parser.add_argument("--levels", default="10,100,1000", help="sagas in flight in (5)")
+    parser.add_argument("--huge", action="store_true", help="also 10,000 sagas in flight")
+    parser.add_argument("--parked", type=int, default=100_000, help="waiting instances in (5)")
+    parser.add_argument("--history-rows", type=int, default=300_000,
+                        help="history rows in (5) (the issue's figure: 1000000)")
+    parser.add_argument("--no-iterator", action="store_true", help="skip (1b)")
+    parser.add_argument("--no-postgres", action="store_true", help="skip (4) on PostgreSQL")
+    parser.add_argument("--no-scaling", action="store_true", help="skip (5)")
+    parser.add_argument("--amqp-url", default=os.environ.get("SAGABUS_AMQP_URL",
+                                                             pingpong_aiopika.AMQP_URL))
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    return parser.parse_args()
+
+
+async def bench(args: argparse.Namespace, results: Results, postgres: bool, tmp: str) -> None:
+    k, s, prefetch, url = args.conversations, args.steps, args.prefetch, args.amqp_url
+    results.versions = await versions(url, postgres)
+
+    def namespace(part: str) -> str:
+        return f"bench-{part}-{uuid.uuid4().hex[:8]}"
+
+    for repeat in range(args.repeat):
+        print(f"repeat {repeat + 1} of {args.repeat}", flush=True)
+        timed: list[tuple[str, Callable[[], Awaitable[Run]]]] = [
+            (RAW, lambda: pingpong_aiopika.run(
+                k=k, s=s, prefetch=prefetch, amqp_url=url, namespace=namespace("raw"))),
+            (FASTSTREAM, lambda: pingpong_faststream.run(
+                k=k, s=s, prefetch=prefetch, amqp_url=url, namespace=namespace("fs"))),
+        ]
+        if not args.no_iterator:
+            timed.insert(1, (RAW_ITERATOR, lambda: pingpong_aiopika.run(
+                k=k, s=s, prefetch=prefetch, amqp_url=url, namespace=namespace("rawi"),
+                iterator=True)))
+        for label, start in timed:
+            results.pingpong.setdefault(label, []).append(await start())
+            _progress(label, results.pingpong[label][-1].rate, "steps/s")
+        async with fresh_store("sqlite", tmp) as store:
+            results.pingpong.setdefault(SAGABUS, []).append(
+                await pingpong_sagabus.run(
+                    k=k, s=s, prefetch=prefetch, batch_max=args.batch_max, amqp_url=url,
+                    namespace=namespace("sb"), store=store,
+                )
+            )
+        _progress(SAGABUS, results.pingpong[SAGABUS][-1].rate, "steps/s")
+        for label, kind in ((ORDERS_SQLITE, "sqlite"), (ORDERS_POSTGRES, "postgres")):
+            if kind == "postgres" and not postgres:
+                continue
+            async with fresh_store(kind, tmp) as store:
+                run = await order_saga.run(
+                    store=store, namespace=namespace("os"), in_flight=k, total=args.sagas,
+                    label=label, amqp_url=url, prefetch=prefetch, batch_max=args.batch_max,
+                )
+            results.orders.setdefault(label, []).append(run)
+            _progress(label, run.steps_per_second, "steps/s")
+
+    if args.no_scaling:
+        return
+    chosen = tuple(int(n) for n in args.levels.split(",") if n)
+    chosen += (scaling.HUGE,) if args.huge else ()
+    print("scaling", flush=True)
+    results.levels = await scaling.levels(chosen, "sqlite", tmp, amqp_url=url,
+                                          prefetch=prefetch)
+    for level in results.levels:
+        _progress(level.label, level.sagas_per_second, "sagas/s")
+    print(f"{args.parked:,} waiting instances, {args.history_rows:,} history rows", flush=True)
+    results.parked = await scaling.parked(
+        "sqlite", tmp, instances=args.parked, history_rows=args.history_rows, amqp_url=url,
+        prefetch=prefetch,
+    )
+
+
+def _progress(label: str, figure: float, unit: str) -> None:
+    print(f"  {label}: {figure:,.0f} {unit}", flush=True)
+
+
+def main() -> None:
+    args = parse()
+    configure_logging("console", "warning")
+    postgres = not args.no_postgres and postgres_reachable()
+    results = Results(
+        settings={
+            "K (conversations / orders in flight)": args.conversations,
+            "S (steps)": args.steps,
+            "N (order sagas per run)": args.sagas,
+            "prefetch": args.prefetch,
+            "batch max": args.batch_max,
+            "repeats": args.repeat,
+        },
+        in_flight=args.conversations,
+        machine=machine(),
+    )
+    if not postgres and not args.no_postgres:
+        results.notes.append("PostgreSQL was unreachable: (4) on PostgreSQL was skipped.")
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(bench(args, results, postgres, tmp))
+    results.machine["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    results.machine["whole run"] = f"{time.perf_counter() - started:.0f} s"
+    print()
+    print(write(results, args.out))
+    print(f"written to {args.out}")
+
+
+main()

@@ -1,0 +1,316 @@
+"""(5) Scaling: the order saga at 10 .. 10,000 sagas in flight, and a daemon whose store
+holds 100,000 instances waiting on a long timer.
+
+    python -m bench.scaling [--levels 10,100,1000] [--huge] [--parked 100000]
+                            [--history-rows 300000] [--store sqlite|postgres]
+
+Levels: `bench.order_saga` with L orders in flight (closed loop) and max(2L, 300)
+orders in all; throughput and OrderCreated -> final latency at each. `--huge` adds
+L = 10,000 (20,000 orders, several minutes).
+
+Waiting instances: `--parked` order-saga instances in `manual_review`, each with its
+review timeout armed a day ahead, and `--history-rows` history rows spread over them
+(the first two of each are the real steps that led there), written straight through
+the store API, 1,000 instances per transaction: the store a daemon finds after a busy
+month. Then, on that store:
+
+- `sagabus status ID` (by instance id and by order id): the time of the command's own
+  work in this process (open the store, read instance, timers, history, streams),
+  median of 20, and the wall time of the CLI as a process (Python start-up included);
+- a daemon (`bus.daemon.serve` with the services and sagas, as `sagabus run` would run
+  them) in a process of its own: its RSS once started, and its RSS and peak RSS after
+  it ran 300 more orders to the end with those instances in the store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from bench.order_saga import (
+    SAGA,
+    SAGAS,
+    OrderRun,
+    collect,
+    drive,
+    fresh_store,
+    run,
+)
+from bench.pingpong_aiopika import AMQP_URL
+from bus.cli.instances import _status
+from bus.daemon import import_package, serve, services_in
+from bus.endpoint import Endpoint
+from bus.envelope import new_id, utcnow
+from bus.logging import configure_logging
+from bus.rabbitmq import RabbitMQTransport
+from bus.runtime import Bus, bus_topology
+from bus.settings import Settings
+from bus.store import HistoryRecord, SagaRecord, TimerRecord, open_store
+from bus.topology import Names
+from saga_dsl import ArmTimer, EventInput
+from saga_dsl.engine.endpoint import instance_id
+from saga_dsl.engine.steps import write_instance
+from saga_dsl.engine.wiring import SagaRuntime, saga_runtime
+
+LEVELS = (10, 100, 1_000)
+HUGE = 10_000
+MIN_ORDERS = 300
+BATCH = 1_000
+"""Instances written per transaction when filling the store."""
+TIMER_AHEAD = timedelta(days=1)
+DAEMON_ORDERS = 300
+READY = "bench-daemon-ready"
+
+
+@dataclass
+class ParkedResult:
+    """The store of waiting instances and what a daemon and `status` made of it."""
+
+    instances: int
+    history_rows: int
+    fill_seconds: float
+    status_by_id: list[float] = field(default_factory=list)
+    status_by_order: list[float] = field(default_factory=list)
+    status_cli: list[float] = field(default_factory=list)
+    rss_started_mb: float = 0.0
+    rss_after_mb: float = 0.0
+    rss_peak_mb: float = 0.0
+    daemon_run: OrderRun | None = None
+
+
+async def levels(
+    levels: tuple[int, ...], store_kind: str, tmp: str, *, amqp_url: str, prefetch: int
+) -> list[OrderRun]:
+    results = []
+    for level in levels:
+        async with fresh_store(store_kind, tmp) as url:
+            results.append(
+                await run(
+                    store=url, namespace=f"bench-sc-{uuid.uuid4().hex[:8]}",
+                    in_flight=level, total=max(2 * level, MIN_ORDERS),
+                    label=f"{level:,} in flight", amqp_url=amqp_url, prefetch=prefetch,
+                    limit=max(600.0, level * 0.2),
+                )
+            )
+    return results
+
+
+async def fill(url: str, instances: int, history_rows: int) -> str:
+    """Writes `instances` waiting order-saga instances and `history_rows` history rows;
+    returns the id of one instance from the middle (the one `status` is asked about)."""
+    import_package("handlers")  # the contracts the saga file is checked against
+    [endpoint] = saga_runtime(SAGAS).endpoints
+    machine = endpoint.machine
+    now = utcnow()
+    order = {
+        "order_id": "template", "customer_id": "customer-1",
+        "items": [{"sku": "PIANO-1", "quantity": 1, "unit_price": 20_000.0}],
+        "amount": 20_000.0,
+    }
+    started = machine.start(EventInput("OrderCreated", order, new_id()), now)
+    reviewing = machine.handle(
+        started.instance,
+        EventInput("PaymentSucceeded", {"order_id": "template", "payment_id": "pay-1",
+                                        "amount": 20_000.0}, new_id()),
+        now,
+    )
+    assert reviewing.to_state == "manual_review", reviewing.to_state
+    timers = [e.name for e in reviewing.effects if isinstance(e, ArmTimer)]
+    steps = [("OrderCreated", started), ("PaymentSucceeded", reviewing)]
+    per_instance = max(len(steps), history_rows // max(instances, 1))
+    async with open_store(url) as store:
+        for first in range(0, instances, BATCH):
+            async with store.transaction() as tx:
+                history: list[HistoryRecord] = []
+                for n in range(first, min(first + BATCH, instances)):
+                    correlation = f"parked-{n:07d}"
+                    record = write_instance(
+                        SagaRecord(
+                            id=instance_id(SAGA, correlation), saga=SAGA,
+                            definition_version=machine.version, correlation=correlation,
+                            state=reviewing.to_state, machine={"started_by": new_id()},
+                        ),
+                        reviewing.instance,
+                    )
+                    record.data = {**record.data, "order_id": correlation}
+                    await tx.saga_insert(record)
+                    for name in timers:
+                        await tx.timer_arm(
+                            TimerRecord(instance_id=record.id, saga=SAGA, name=name,
+                                        due_at=now + TIMER_AHEAD)
+                        )
+                    for i in range(per_instance):
+                        label, step = steps[i % len(steps)]
+                        history.append(
+                            HistoryRecord(
+                                instance_id=record.id, at=now, input=label,
+                                message_id=new_id(), from_state=step.from_state,
+                                to_state=step.to_state,
+                                effects=[e.to_json() for e in step.effects],
+                            )
+                        )
+                await tx.history_append(history)
+    return instance_id(SAGA, f"parked-{instances // 2:07d}")
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """(current, peak) resident set size of process `pid`, in MB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        fields[name] = value.strip()
+    return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
+
+
+async def timed_status(url: str, key: str, times: int) -> list[float]:
+    took = []
+    for _ in range(times):
+        started = time.perf_counter()
+        await _status(url, key)
+        took.append(time.perf_counter() - started)
+    return took
+
+
+def cli_status(url: str, key: str, times: int) -> list[float]:
+    sagabus = Path(sys.executable).with_name("sagabus")
+    took = []
+    for _ in range(times):
+        started = time.perf_counter()
+        subprocess.run(
+            [str(sagabus), "status", key, "--store", url, "--json"],
+            check=True, stdout=subprocess.DEVNULL,
+        )
+        took.append(time.perf_counter() - started)
+    return took
+
+
+async def parked(
+    store_kind: str, tmp: str, *, instances: int, history_rows: int, amqp_url: str,
+    prefetch: int,
+) -> ParkedResult:
+    async with fresh_store(store_kind, tmp) as url:
+        started = time.perf_counter()
+        key = await fill(url, instances, history_rows)
+        result = ParkedResult(instances, max(2, history_rows // instances) * instances,
+                              time.perf_counter() - started)
+        await timed_status(url, key, 2)  # warm the page cache like any second call
+        result.status_by_id = await timed_status(url, key, 20)
+        result.status_by_order = await timed_status(url, f"parked-{instances // 2:07d}", 20)
+        result.status_cli = cli_status(url, key, 3)
+
+        namespace = f"bench-dm-{uuid.uuid4().hex[:8]}"
+        settings = Settings(amqp_url=amqp_url, store=url, prefetch=prefetch,
+                            namespace=namespace)
+        daemon = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.scaling", "--serve", url, "--namespace", namespace,
+            "--amqp-url", amqp_url, "--prefetch", str(prefetch),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        try:
+            assert daemon.stdout is not None
+            line = await asyncio.wait_for(daemon.stdout.readline(), 120)
+            if line.decode().strip() != READY:
+                raise RuntimeError(f"the daemon did not start: {line!r}")
+            await asyncio.sleep(2.0)  # a few scheduler polls and relay sweeps
+            result.rss_started_mb, _ = rss_mb(daemon.pid)
+            seconds = await drive(settings, in_flight=100, total=DAEMON_ORDERS, limit=300)
+            result.rss_after_mb, result.rss_peak_mb = rss_mb(daemon.pid)
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(daemon.wait(), 60)
+            except TimeoutError:
+                daemon.kill()
+                await daemon.wait()
+            await delete_daemon_topology(settings)
+        async with open_store(url) as store:
+            result.daemon_run = await collect(store, "daemon", seconds, range(DAEMON_ORDERS))
+    return result
+
+
+def daemon_endpoints() -> tuple[list[Endpoint], SagaRuntime]:
+    """What `sagabus run` serves: the services of `handlers` and the sagas of `sagas/`."""
+    services = services_in(import_package("handlers"))  # their contracts check the sagas
+    runtime = saga_runtime(SAGAS)
+    return [*services, *runtime.endpoints], runtime
+
+
+async def delete_daemon_topology(settings: Settings) -> None:
+    endpoints, _ = daemon_endpoints()
+    topology = bus_topology(Names(settings.namespace), endpoints, settings.queue_type)
+    transport = RabbitMQTransport(settings.amqp_url)
+    await transport.connect()
+    try:
+        await transport.delete(topology)
+    finally:
+        await transport.close()
+
+
+def serve_daemon(args: argparse.Namespace) -> None:
+    """The daemon process: the services and sagas on one bus until SIGTERM."""
+    configure_logging("console", "warning")
+    settings = Settings(amqp_url=args.amqp_url, store=args.serve, prefetch=args.prefetch,
+                        namespace=args.namespace)
+    endpoints, runtime = daemon_endpoints()
+
+    def ready(_: Bus) -> None:
+        print(READY, flush=True)
+
+    asyncio.run(
+        serve(settings, endpoints, background=[runtime.scheduler], prepare=[runtime.pin],
+              on_started=ready)
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--levels", default=",".join(str(n) for n in LEVELS),
+                        help="sagas in flight, comma-separated")
+    parser.add_argument("--huge", action="store_true", help=f"also {HUGE:,} in flight")
+    parser.add_argument("--parked", type=int, default=100_000, help="waiting instances")
+    parser.add_argument("--history-rows", type=int, default=300_000)
+    parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--prefetch", type=int, default=200)
+    parser.add_argument("--amqp-url", default=AMQP_URL)
+    parser.add_argument("--serve", metavar="STORE_URL", help=argparse.SUPPRESS)
+    parser.add_argument("--namespace", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve is not None:
+        serve_daemon(args)
+        return
+    configure_logging("console", "warning")
+    chosen = tuple(int(n) for n in args.levels.split(",") if n) + ((HUGE,) if args.huge else ())
+
+    async def both() -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            for r in await levels(chosen, args.store, tmp, amqp_url=args.amqp_url,
+                                  prefetch=args.prefetch):
+                print(f"{r.label}: {r.sagas_per_second:.1f} sagas/s, "
+                      f"{r.steps_per_second:.0f} steps/s, "
+                      f"p50 {statistics.median(r.latencies) * 1000:.0f} ms")
+            p = await parked(args.store, tmp, instances=args.parked,
+                             history_rows=args.history_rows, amqp_url=args.amqp_url,
+                             prefetch=args.prefetch)
+            print(f"{p.instances:,} waiting, {p.history_rows:,} history rows "
+                  f"(written in {p.fill_seconds:.1f}s): status by id "
+                  f"{statistics.median(p.status_by_id) * 1000:.1f} ms, by order "
+                  f"{statistics.median(p.status_by_order) * 1000:.1f} ms, CLI "
+                  f"{statistics.median(p.status_cli) * 1000:.0f} ms; daemon RSS "
+                  f"{p.rss_started_mb:.0f} MB started, {p.rss_after_mb:.0f} MB after "
+                  f"{DAEMON_ORDERS} orders (peak {p.rss_peak_mb:.0f} MB)")
+
+    asyncio.run(both())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Fixtures of the reliability tests: a namespace and a SQLite store per test, and a
+broker handle that deletes the namespace's exchanges and queues afterwards. Tests that
+need RabbitMQ are skipped, saying why, when it does not answer."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from reliability_support import AMQP_URL, rabbitmq_unreachable
+
+from bus.rabbitmq import RabbitMQTransport
+from bus.settings import Settings
+from bus.store import Store, open_store
+from bus.topology import Names, QueueSpec, Topology, exchanges
+
+
+@pytest.fixture
+def namespace() -> str:
+    return f"r{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def names(namespace: str) -> Names:
+    return Names(namespace)
+
+
+@pytest.fixture
+def settings(namespace: str, tmp_path: Path) -> Settings:
+    return Settings(
+        amqp_url=AMQP_URL, store=f"sqlite:///{tmp_path / 'bus.db'}", namespace=namespace,
+        relay_interval=0.2,
+    )
+
+
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[Store]:
+    async with open_store(settings.store) as opened:
+        yield opened
+
+
+class Broker:
+    """The test's own connection, and the topologies to delete when the test ends."""
+
+    def __init__(self, names: Names) -> None:
+        self.names = names
+        self.transport = RabbitMQTransport(AMQP_URL, name="sagabus-tests")
+        self.tracked = exchanges(names) + Topology(queues=(QueueSpec(names.unroutable),))
+
+    def track(self, topology: Topology) -> None:
+        self.tracked = self.tracked + topology
+
+
+@pytest.fixture
+async def broker(names: Names) -> AsyncIterator[Broker]:
+    reason = await rabbitmq_unreachable()
+    if reason:
+        pytest.skip(reason)
+    handle = Broker(names)
+    await handle.transport.connect()
+    try:
+        yield handle
+    finally:
+        await handle.transport.delete(handle.tracked)
+        await handle.transport.close()

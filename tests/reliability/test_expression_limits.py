@@ -1,0 +1,103 @@
+"""Saga expressions reach nothing but their inputs, and no expression can make the
+daemon run for ever or eat its memory: each attempt is refused when the file is loaded,
+or stopped with an evaluation error."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import pytest
+from reliability_support import REPO
+
+from saga_dsl.expressions import (
+    MAX_RESULT_SIZE,
+    EvaluationError,
+    ExpressionError,
+    Scope,
+    compile_expression,
+    compile_text,
+)
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "event.__class__",
+        "saga.__dict__",
+        "event.items.map(x, x.__class__)",
+        "__import__('os').system('true')",
+        "event['__class__'].__mro__",
+    ],
+)
+def test_python_internals_are_out_of_reach(source: str) -> None:
+    with pytest.raises(ExpressionError, match="is not allowed"):
+        compile_expression(source)
+
+
+@pytest.mark.parametrize("source", ["globals", "os.environ", "open('/etc/passwd')", "self"])
+def test_names_other_than_the_inputs_are_unknown(source: str) -> None:
+    with pytest.raises(ExpressionError, match=r"unknown (name|function)"):
+        compile_expression(source)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        # 16 bytes doubled 40 times is 16 TiB: the CEL library aborts the process
+        ("['xxxxxxxxxxxxxxxx']" + ".map(a, a + a)" * 40, "more than 2 macros"),
+        ("['x'].map(a, a + a).map(b, b + b)", "over the result of another macro"),
+        # a cross product of a list from the event with itself
+        ("event.l.map(a, event.l.map(b, 1))", "may only go over a part of"),
+        ("size(saga.l.filter(a, [1, 2].exists(b, b == a))) > 0", "may only go over a part of"),
+    ],
+)
+def test_expressions_whose_work_multiplies_are_refused_when_loaded(
+    source: str, message: str
+) -> None:
+    with pytest.raises(ExpressionError, match=message):
+        compile_expression(source)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "event.items.all(i, i.sku != '') && size(event.items.map(x, x.sku)) > 0",
+        "event.items.exists(i, i.tags.exists(t, t == 'gift'))",
+        "event.items.filter(i, i.quantity > 1)",
+        "[1, 2, 3].map(x, x * 2)",
+    ],
+)
+def test_ordinary_macros_still_compile(source: str) -> None:
+    compile_expression(source)
+
+
+def test_a_result_past_the_size_limit_is_an_evaluation_error() -> None:
+    half = "x" * (MAX_RESULT_SIZE // 2 + 1)
+    scope = Scope({"s": half}, {}, NOW)
+    with pytest.raises(EvaluationError, match="bigger than"):
+        compile_expression("event.s + event.s").evaluate(scope)
+    with pytest.raises(EvaluationError, match="bigger than"):
+        compile_text("${ [event.s, event.s] }").render(scope)
+    assert compile_expression("size(event.s + event.s)").evaluate(scope) == 2 * len(half)
+
+
+@pytest.mark.parametrize("nesting", ["(", "[", "!", "-"])
+def test_deeply_nested_source_is_refused_or_bounded_without_crashing(nesting: str) -> None:
+    """Run apart: a parser that recursed without bound would take the process down."""
+    closing = {"(": ")", "[": "]"}.get(nesting, "")
+    source = nesting * 990 + "1" + closing * 990
+    code = (
+        "import sys\n"
+        "from saga_dsl.expressions import compile_expression, ExpressionError, Scope\n"
+        "try:\n"
+        "    compile_expression(sys.argv[1]).evaluate(Scope({}, {}, None))\n"
+        "except Exception as exc:\n"
+        "    print(type(exc).__name__)\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", code, source], cwd=REPO, capture_output=True,
+                         text=True, timeout=60, check=False)
+    assert ran.returncode == 0, ran.stderr[-2000:]
