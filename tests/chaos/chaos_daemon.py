@@ -1,0 +1,159 @@
+"""The daemon the chaos run starts (and kills): the example services and the order saga,
+configured by the `SAGABUS_*` environment like `sagabus run`, with two faults of its
+own, both seeded:
+
+- duplicate deliveries: a fraction `CHAOS_DUPLICATE_RATE` of everything it publishes
+  (outbox rows, retries) is published twice, same message_id;
+- transient service failures: a fraction `CHAOS_FAILURE_RATE` of first deliveries to a
+  service fail with `ChaosFault` (the retry tier delivers them again).
+
+Each fault is appended to `CHAOS_FAULT_LOG` (one line: kind), and every committed run
+of a service handler counts itself in the store (`chaos.runs`, key
+`<endpoint>:<message_id>`) in the handler's own transaction: a count above one is an
+effect the inbox let through twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import signal
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from bus import Settings, open_store
+from bus.daemon import import_package, services_in
+from bus.endpoint import Endpoint, HandlerContext
+from bus.envelope import Envelope
+from bus.logging import configure_logging
+from bus.rabbitmq import RabbitMQTransport
+from bus.retry import RetryPolicy
+from bus.runtime import Bus
+from bus.topology import Topology
+from bus.transport import Delivery, Outcome, Publication, Subscription
+from saga_dsl.engine.wiring import saga_runtime
+
+RUNS = "chaos.runs"
+"""Committed handler runs per `<endpoint>:<message_id>`."""
+
+DUPLICATE = "duplicate delivery"
+TRANSIENT = "transient failure"
+
+
+class ChaosFault(RuntimeError):
+    """A failure injected on purpose; the retry tier delivers the message again."""
+
+
+def chance(seed: str, *parts: str) -> float:
+    """A number in [0, 1) fixed by the seed and `parts`: the same run makes the same
+    choices for the same messages, whichever daemon handles them."""
+    digest = hashlib.sha256("\x00".join((seed, *parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+class FaultLog:
+    """Appends one line per injected fault; a line is on disk before the fault acts."""
+
+    def __init__(self, path: str) -> None:
+        self._path = Path(path)
+
+    def record(self, kind: str) -> None:
+        with self._path.open("a") as out:
+            out.write(f"{kind}\n")
+
+
+class DuplicatingTransport:
+    """Publishes a seeded fraction of messages twice, back to back."""
+
+    def __init__(self, inner: RabbitMQTransport, seed: str, rate: float, log: FaultLog) -> None:
+        self.inner, self._seed, self._rate, self._log = inner, seed, rate, log
+
+    async def connect(self) -> None:
+        await self.inner.connect()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def declare(self, topology: Topology) -> None:
+        await self.inner.declare(topology)
+
+    async def publish(self, publications: Sequence[Publication]) -> list[Outcome]:
+        twice = [
+            p for p in publications
+            if chance(self._seed, "dup", p.routing_key, p.message.message_id or "") < self._rate
+        ]
+        outcomes = await self.inner.publish([*publications, *twice])
+        for _ in twice:
+            self._log.record(DUPLICATE)
+        return outcomes[: len(publications)]
+
+    async def consume(
+        self, queue: str, prefetch: int, on_delivery: Callable[[Delivery], None]
+    ) -> Subscription:
+        return await self.inner.consume(queue, prefetch, on_delivery)
+
+
+class CountedService:
+    """An endpoint around a service: counts its committed runs, and fails a seeded
+    fraction of first deliveries."""
+
+    def __init__(self, inner: Endpoint, seed: str, rate: float, log: FaultLog) -> None:
+        self.inner, self._seed, self._rate, self._log = inner, seed, rate, log
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def commands(self) -> frozenset[str]:
+        return self.inner.commands
+
+    @property
+    def events(self) -> frozenset[str]:
+        return self.inner.events
+
+    @property
+    def retry(self) -> RetryPolicy:
+        # a transient fault is retried after a second, and never dead-lettered
+        return RetryPolicy(attempts=10, delays=["1s"])
+
+    async def handle(self, message: Envelope, ctx: HandlerContext) -> None:
+        first = int(message.headers.get("x-attempts", 0) or 0) == 0
+        if first and chance(self._seed, "fail", self.name, message.message_id) < self._rate:
+            self._log.record(TRANSIENT)
+            raise ChaosFault(f"{self.name} is briefly unavailable")
+        key = f"{self.name}:{message.message_id}"
+        runs = await ctx.tx.state_get(RUNS, key, for_update=True) or {"count": 0}
+        await ctx.tx.state_put(RUNS, key, {"count": runs["count"] + 1})
+        await self.inner.handle(message, ctx)
+
+
+async def main() -> None:
+    settings = Settings.load()
+    configure_logging(settings.log_format, settings.log_level)
+    seed = os.environ["CHAOS_SEED"]
+    log = FaultLog(os.environ["CHAOS_FAULT_LOG"])
+    failure_rate = float(os.environ.get("CHAOS_FAILURE_RATE", "0"))
+    services: list[Endpoint] = [
+        CountedService(s, seed, failure_rate, log)
+        for s in services_in(import_package("handlers"))
+    ]
+    runtime = saga_runtime(os.environ["CHAOS_SAGAS"])
+    transport = DuplicatingTransport(
+        RabbitMQTransport(settings.amqp_url), seed,
+        float(os.environ.get("CHAOS_DUPLICATE_RATE", "0")), log,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with open_store(settings.store) as store:
+        await runtime.pin(store)
+        async with Bus(settings, store, [*services, *runtime.endpoints],
+                       background=[runtime.scheduler], transport=transport):
+            await stop.wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

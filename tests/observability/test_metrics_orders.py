@@ -1,0 +1,115 @@
+"""`/metrics` after a run of orders through the engine on real RabbitMQ: every counter
+says what happened, no more, no less."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import Topologies
+from observability_support import (
+    COMPLETED,
+    DECLINED,
+    OUT_OF_STOCK,
+    SAGA,
+    finished,
+    order_endpoints,
+    order_saga,
+    place,
+    scrape,
+    total,
+)
+
+from bus.health import HealthServer
+from bus.metrics import Metrics
+from bus.runtime import Bus
+from bus.sampler import Sampler
+from bus.settings import Settings
+from bus.store import Store
+
+pytestmark = pytest.mark.integration
+
+PATHS = (COMPLETED, DECLINED, OUT_OF_STOCK)
+ORDERS = 60
+
+
+async def test_metrics_count_every_order_by_outcome(
+    settings: Settings, store: Store, rabbitmq: Topologies, tmp_path: Path, eventually
+) -> None:
+    endpoints, runtime = order_endpoints(order_saga(tmp_path / "sagas"))
+    await runtime.pin(store)
+    metrics = Metrics()
+    sampler = Sampler(metrics, interval=0.2)
+    bus = Bus(settings, store, endpoints, background=[runtime.scheduler, sampler],
+              observers=[metrics])
+    rabbitmq.track(bus.topology())
+    plan = [(f"order-{i:03d}", PATHS[i % len(PATHS)]) for i in range(ORDERS)]
+    paths = Counter(path for _, path in plan)
+    async with HealthServer(metrics, host="127.0.0.1", port=0, bus=bus) as server, bus:
+        url = f"http://127.0.0.1:{server.port}/metrics"
+        await place(settings, plan)
+        records = await finished(store, ORDERS, within=60)
+        assert Counter(r.state for r in records.values()) == {
+            "completed": paths[COMPLETED], "cancelled": paths[DECLINED] + paths[OUT_OF_STOCK]
+        }
+        # the last commands (CompleteOrder, CancelOrder) are handled after the sagas end
+        async def settled() -> bool:
+            s = await scrape(url)
+            return (
+                total(s, "sagabus_messages_handled_total", type="CompleteOrder")
+                + total(s, "sagabus_messages_handled_total", type="CancelOrder") == ORDERS
+                and total(s, "sagabus_outbox_backlog") == 0
+                and total(s, "sagabus_saga_instances", state="completed") == paths[COMPLETED]
+            )
+
+        await eventually(settled, timeout=20, what="the last commands handled and sampled")
+        s = await scrape(url)
+
+    saga = {"saga": SAGA}
+    # sagas: started, finished by outcome, how long they took, what they undid
+    assert total(s, "sagabus_sagas_started_total", **saga) == ORDERS
+    assert total(s, "sagabus_sagas_finished_total", **saga) == ORDERS
+    assert total(s, "sagabus_sagas_finished_total", outcome="success") == paths[COMPLETED]
+    assert total(s, "sagabus_sagas_finished_total", outcome="failure") == (
+        paths[DECLINED] + paths[OUT_OF_STOCK]
+    )
+    assert total(s, "sagabus_saga_duration_seconds_count", **saga) == ORDERS
+    assert total(s, "sagabus_saga_duration_seconds_sum", **saga) > 0
+    # out of stock refunds the payment: the compensation of awaiting_payment, once each
+    assert total(s, "sagabus_saga_compensations_total", state="awaiting_payment") == (
+        paths[OUT_OF_STOCK]
+    )
+    assert total(s, "sagabus_saga_compensations_total") == paths[OUT_OF_STOCK]
+    assert total(s, "sagabus_sagas_parked_total") == 0
+    # messages: every order charged once, nothing failed, retried or dead-lettered
+    handled = "sagabus_messages_handled_total"
+    assert total(s, handled, endpoint="orders", type="CreateOrder", outcome="success") == ORDERS
+    assert total(s, handled, endpoint="payments", type="ProcessPayment") == ORDERS
+    assert total(s, handled, endpoint="payments", type="RefundPayment") == paths[OUT_OF_STOCK]
+    assert total(s, handled, endpoint="shipping", type="ShipOrder") == paths[COMPLETED]
+    assert total(s, handled, outcome="failed") == 0
+    assert total(s, "sagabus_messages_retried_total") == 0
+    assert total(s, "sagabus_messages_dead_lettered_total") == 0
+    consumed = total(s, "sagabus_messages_consumed_total")
+    assert consumed == total(s, handled)
+    assert total(s, "sagabus_consumer_lag_seconds_count") == consumed
+    assert total(s, "sagabus_handler_duration_seconds_count") == total(
+        s, handled, outcome="success"
+    )
+    # what the saga sent went out once each, confirmed
+    published = "sagabus_messages_published_total"
+    assert total(s, published, type="ProcessPayment", outcome="confirmed") == ORDERS
+    assert total(s, published, type="CancelOrder", outcome="confirmed") == (
+        paths[DECLINED] + paths[OUT_OF_STOCK]
+    )
+    assert total(s, published, outcome="failed") == 0
+    # sampled: instances by state, nothing parked, queues drained, no timer late
+    assert total(s, "sagabus_saga_instances", state="cancelled") == (
+        paths[DECLINED] + paths[OUT_OF_STOCK]
+    )
+    assert total(s, "sagabus_saga_instances_parked", **saga) == 0
+    queues = {dict(labels)["queue"] for (name, labels) in s if name == "sagabus_queue_depth"}
+    assert {p.queue for p in bus.pipelines} <= queues
+    assert total(s, "sagabus_queue_depth") == 0
+    assert total(s, "sagabus_timer_delay_seconds") == 0
