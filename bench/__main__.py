@@ -24,14 +24,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
+import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from types import ModuleType
 
-from bench import order_saga, pingpong_aiopika, pingpong_faststream, pingpong_sagabus, scaling
+from bench import order_saga, pingpong_aiopika, pingpong_sagabus, scaling
 from bench.conversation import Run
 from bench.order_saga import fresh_store
 from bench.report import (
@@ -78,6 +81,7 @@ def parse() -> argparse.Namespace:
 
 async def bench(args: argparse.Namespace, results: Results, postgres: bool, tmp: str) -> None:
     k, s, prefetch, url = args.conversations, args.steps, args.prefetch, args.amqp_url
+    faststream = _faststream(results)
     results.versions = await versions(url, postgres)
 
     def namespace(part: str) -> str:
@@ -88,9 +92,10 @@ async def bench(args: argparse.Namespace, results: Results, postgres: bool, tmp:
         timed: list[tuple[str, Callable[[], Awaitable[Run]]]] = [
             (RAW, lambda: pingpong_aiopika.run(
                 k=k, s=s, prefetch=prefetch, amqp_url=url, namespace=namespace("raw"))),
-            (FASTSTREAM, lambda: pingpong_faststream.run(
-                k=k, s=s, prefetch=prefetch, amqp_url=url, namespace=namespace("fs"))),
         ]
+        if faststream is not None:
+            timed.append((FASTSTREAM, lambda: faststream.run(
+                k=k, s=s, prefetch=prefetch, amqp_url=url, namespace=namespace("fs"))))
         if not args.no_iterator:
             timed.insert(1, (RAW_ITERATOR, lambda: pingpong_aiopika.run(
                 k=k, s=s, prefetch=prefetch, amqp_url=url, namespace=namespace("rawi"),
@@ -133,6 +138,18 @@ async def bench(args: argparse.Namespace, results: Results, postgres: bool, tmp:
     )
 
 
+def _faststream(results: Results) -> ModuleType | None:
+    """`bench.pingpong_faststream`, or None (and a note) when FastStream is missing."""
+    try:
+        return importlib.import_module("bench.pingpong_faststream")
+    except ImportError:
+        results.notes.append(
+            "FastStream is not installed, so (2) was skipped: "
+            "`pip install 'faststream[rabbit]'` (the `bench` extra) and run again."
+        )
+        return None
+
+
 def _progress(label: str, figure: float, unit: str) -> None:
     print(f"  {label}: {figure:,.0f} {unit}", flush=True)
 
@@ -143,6 +160,7 @@ def main() -> None:
     postgres = not args.no_postgres and postgres_reachable()
     results = Results(
         settings={
+            "command": "python -m bench " + " ".join(sys.argv[1:]),
             "K (conversations / orders in flight)": args.conversations,
             "S (steps)": args.steps,
             "N (order sagas per run)": args.sagas,

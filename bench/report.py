@@ -274,8 +274,7 @@ def _goals(results: Results) -> list[str]:
 
 
 def _settings(results: Results) -> list[str]:
-    shown = ", ".join(f"{k} {v}" for k, v in results.settings.items())
-    return ["## Settings", "", shown]
+    return ["## Settings", "", *[f"- {k}: `{v}`" for k, v in results.settings.items()]]
 
 
 def _machine(results: Results) -> list[str]:

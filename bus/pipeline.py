@@ -40,13 +40,17 @@ from bus.logging import get_logger
 from bus.message_log import saga_fields
 from bus.observe import NO_OBSERVER, Facts, Observer
 from bus.outbox import OutboxRelay, Row
-from bus.store.base import Store, Transaction
+from bus.store.base import Store, Transaction, is_conflict
 from bus.topology import Names
 from bus.transport import Delivery, Outcome, Publication, Subscription, Transport
 
 log = get_logger("sagabus.pipeline")
 
 Unit = tuple[Delivery, Envelope, Message | None]
+
+CONFLICT_REPLAYS = 3
+"""Times a unit that lost a race with another transaction is replayed at once before it
+goes the way of any failure (the retry tiers)."""
 """A delivery to handle: as received, decoded, and parsed into its contract."""
 Failure = tuple[Delivery, Envelope, Exception]
 
@@ -201,6 +205,19 @@ class Pipeline:
         if units:
             try:
                 rows, failures = await self._commit(units, result)
+                unit_of = {id(unit[0]): unit for unit in units}
+                for _ in range(CONFLICT_REPLAYS):
+                    conflicted = [f for f in failures if is_conflict(f[2])]
+                    if not conflicted:
+                        break
+                    # a lost race (deadlock, stale version) is not a fault of the message:
+                    # replay it at once in a transaction of its own, not after a delay tier
+                    failures = [f for f in failures if not is_conflict(f[2])]
+                    more_rows, more_failures = await self._commit(
+                        [unit_of[id(d)] for d, _, _ in conflicted], result
+                    )
+                    rows += more_rows
+                    failures += more_failures
             except Exception as exc:
                 await self._requeue_after_commit_failure(batch, exc)
                 return None

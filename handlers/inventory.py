@@ -36,7 +36,8 @@ async def _stock(ctx: HandlerContext, sku: str) -> dict[str, int]:
 @inventory.handles(ReserveInventory)
 async def reserve(cmd: ReserveInventory, ctx: HandlerContext) -> None:
     """Reserves every line or none; a resent command answers with the first outcome."""
-    if await ctx.tx.state_get(RESERVATIONS, cmd.order_id) is not None:
+    # Locked: two copies of the command (a saga's resend) must not both reserve.
+    if await ctx.tx.state_get(RESERVATIONS, cmd.order_id, for_update=True) is not None:
         ctx.publish(InventoryReserved(order_id=cmd.order_id))
         return
     wanted: dict[str, int] = {}

@@ -176,6 +176,11 @@ async def cancel_order(cmd: CancelOrder, ctx: HandlerContext) -> None:
     if order.status is OrderStatus.NEW or order.status in FINAL:
         ctx.log.info("order not open: nothing to cancel", status=order.status.value)
         return
+    if order.status is OrderStatus.SHIPPED:
+        # The saga gave up on a shipper that answered after its timeout: the payment is
+        # refunded already, so the parcel is a matter for returns, not a retry loop.
+        ctx.log.warning("order shipped after the saga cancelled it", reason=cmd.reason)
+        return
     order.cancel(cmd.reason)
     await repository.save(order, cause=ctx.message)
 

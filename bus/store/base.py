@@ -20,8 +20,18 @@ from datetime import datetime
 from typing import Any, Literal
 
 from bus.envelope import Envelope
+from bus.errors import ConcurrencyError
 
 SagaStatus = Literal["running", "completed", "failed", "parked"]
+
+CONFLICT_ERRORS = frozenset({"DeadlockDetectedError", "SerializationError"})
+"""Driver errors (asyncpg's names) that mean "lost a race with another transaction"."""
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """True when `exc` says the unit of work lost a race (an optimistic version check,
+    a deadlock, a serialization failure): running it again is the cure."""
+    return isinstance(exc, ConcurrencyError) or type(exc).__name__ in CONFLICT_ERRORS
 
 
 @dataclass(slots=True)

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from observability_support import AMQP_URL, rabbitmq_unreachable
+from observability_support import AMQP_URL, Topologies, rabbitmq_unreachable
 
 from bus.rabbitmq import RabbitMQTransport
 from bus.settings import Settings
@@ -31,16 +31,6 @@ def settings(tmp_path: Path) -> Settings:
 async def store(settings: Settings) -> AsyncIterator[Store]:
     async with open_store(settings.store) as opened:
         yield opened
-
-
-class Topologies:
-    """What the test declared, deleted afterwards."""
-
-    def __init__(self) -> None:
-        self.tracked: list[Topology] = []
-
-    def track(self, topology: Topology) -> None:
-        self.tracked.append(topology)
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from bus.endpoint import Endpoint
 from bus.envelope import Envelope
 from bus.settings import Settings
 from bus.store import SagaRecord, Store
+from bus.topology import Topology
 from saga_dsl.engine.wiring import SagaRuntime, saga_runtime
 
 AMQP_URL = os.environ.get("SAGABUS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -40,6 +41,16 @@ async def rabbitmq_unreachable() -> str | None:
         return f"RabbitMQ unreachable at {AMQP_URL}: {exc}"
     await connection.close()
     return None
+
+
+class Topologies:
+    """What a test declared on RabbitMQ (the `rabbitmq` fixture deletes it afterwards)."""
+
+    def __init__(self) -> None:
+        self.tracked: list[Topology] = []
+
+    def track(self, topology: Topology) -> None:
+        self.tracked.append(topology)
 
 
 # -- the order saga ---------------------------------------------------------------------
@@ -123,7 +134,7 @@ async def get(url: str) -> tuple[int, bytes]:
 
     def fetch() -> tuple[int, bytes]:
         try:
-            with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310
+            with urllib.request.urlopen(url, timeout=10) as response:
                 return response.status, response.read()
         except urllib.error.HTTPError as error:
             return error.code, error.read()

@@ -7,12 +7,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import Topologies
 from observability_support import (
     COMPLETED,
     DECLINED,
     OUT_OF_STOCK,
     SAGA,
+    Topologies,
     finished,
     order_endpoints,
     order_saga,

@@ -1,0 +1,143 @@
+"""`/healthz` and `/readyz`: alive while the process answers; ready only while the bus
+runs, the broker is connected, the store answers and every consumer runs.
+
+One test stops RabbitMQ's app (`rabbitmqctl stop_app`), which every client of this
+broker feels: it starts the app again in a `finally` block and waits for port 5672
+before it returns, whatever happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import time
+
+import pytest
+from observability_support import Topologies, get
+
+from bus import Command, HandlerContext, Service
+from bus.health import HealthServer
+from bus.memory import InMemoryTransport
+from bus.runtime import Bus
+from bus.settings import Settings
+from bus.store import Store, open_store
+
+
+class ObPing(Command):
+    n: int
+
+
+pinger = Service("ob_pinger")
+
+
+@pinger.handles(ObPing)
+async def ping(cmd: ObPing, ctx: HandlerContext) -> None:
+    """Does nothing: the endpoint only has to consume."""
+
+
+async def ready(base: str) -> tuple[int, dict[str, object]]:
+    status, body = await get(f"{base}/readyz")
+    document: dict[str, object] = json.loads(body)
+    return status, document
+
+
+async def test_readyz_is_503_until_the_bus_runs_and_after_it_stops(
+    settings: Settings, store: Store
+) -> None:
+    bus = Bus(settings, store, [pinger], transport=InMemoryTransport())
+    async with HealthServer(None, host="127.0.0.1", port=0) as server:
+        base = f"http://127.0.0.1:{server.port}"
+        assert await get(f"{base}/healthz") == (200, b'{"status":"alive"}')
+        status, document = await ready(base)
+        assert (status, document["reason"]) == (503, "the bus is not running")
+        server.attach(bus)
+        async with bus:
+            status, document = await ready(base)
+            assert status == 200, document
+            assert document["checks"] == {
+                "broker": "connected", "store": "reachable", "consumers": "1 of 1 running"
+            }
+        assert (await ready(base))[0] == 503
+        assert (await get(f"{base}/metrics"))[0] == 404  # metrics off: health only
+
+
+async def test_readyz_names_the_store_when_it_does_not_answer(settings: Settings) -> None:
+    async with open_store(settings.store) as store:
+        bus = Bus(settings, store, [pinger], transport=InMemoryTransport())
+        async with HealthServer(None, host="127.0.0.1", port=0, bus=bus) as server, bus:
+            base = f"http://127.0.0.1:{server.port}"
+            await store.close()
+            status, document = await ready(base)
+            await store.open()  # the bus stops cleanly on an open store
+    assert status == 503
+    assert document["checks"]["store"] == "unreachable"  # type: ignore[index]
+    assert "store" in str(document["reason"])
+
+
+async def test_health_server_refuses_what_it_does_not_serve(settings: Settings) -> None:
+    async with HealthServer(None, host="127.0.0.1", port=0) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"POST /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await reader.read()).startswith(b"HTTP/1.1 405 ")
+        writer.close()
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET /" + b"x" * 10_000 + b" HTTP/1.1\r\n\r\n")
+        assert (await reader.read()).startswith(b"HTTP/1.1 400 ")
+        writer.close()
+
+
+# -- RabbitMQ's app stopped and started ---------------------------------------------------
+async def rabbitmqctl(*args: str, within: float = 60) -> None:
+    process = await asyncio.create_subprocess_exec(
+        "rabbitmqctl", *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await asyncio.wait_for(process.communicate(), within)
+    assert process.returncode == 0, f"rabbitmqctl {' '.join(args)}: {err.decode()}"
+
+
+async def wait_for_port(host: str, port: int, within: float) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            _, writer = await asyncio.open_connection(host, port)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+        else:
+            writer.close()
+            return
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="rabbitmqctl is not installed")
+async def test_readyz_is_503_while_rabbitmq_is_stopped_and_200_after(
+    settings: Settings, store: Store, rabbitmq: Topologies, eventually
+) -> None:
+    bus = Bus(settings, store, [pinger])
+    rabbitmq.track(bus.topology())
+    async with HealthServer(None, host="127.0.0.1", port=0, bus=bus) as server, bus:
+        base = f"http://127.0.0.1:{server.port}"
+        assert (await ready(base))[0] == 200
+        try:
+            await rabbitmqctl("stop_app")
+            status, document = await eventually(
+                lambda: _not_ready(base), timeout=30, what="/readyz 503 with the broker down"
+            )
+            assert document["checks"]["broker"] == "disconnected"  # type: ignore[index]
+            assert "broker" in str(document["reason"])
+            assert (await get(f"{base}/healthz"))[0] == 200  # alive all the same
+        finally:
+            await rabbitmqctl("start_app", within=120)
+            await wait_for_port("127.0.0.1", 5672, within=60)
+        await eventually(lambda: _ready(base), timeout=60, what="/readyz 200 after start_app")
+
+
+async def _not_ready(base: str) -> tuple[int, dict[str, object]] | None:
+    status, document = await ready(base)
+    return (status, document) if status == 503 else None
+
+
+async def _ready(base: str) -> bool:
+    return (await ready(base))[0] == 200
