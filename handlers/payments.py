@@ -18,6 +18,8 @@ PAYMENT_LIMIT = 50_000.0
 
 CHARGES = "payments.charges"
 REFUNDS = "payments.refunds"
+VOIDS = "payments.voids"
+"""Orders refunded before any charge: a charge asked for later is declined."""
 
 payments = Service("payments")
 
@@ -38,6 +40,9 @@ async def process_payment(cmd: ProcessPayment, ctx: HandlerContext) -> None:
         )
         return
     charge = await ctx.tx.state_get(CHARGES, cmd.order_id, for_update=True)
+    if charge is None and await ctx.tx.state_get(VOIDS, cmd.order_id) is not None:
+        ctx.publish(PaymentFailed(order_id=cmd.order_id, reason="the payment was voided"))
+        return
     if charge is None:
         charge = {"payment_id": payment_id_for(cmd.order_id), "amount": cmd.amount}
         await ctx.tx.state_put(CHARGES, cmd.order_id, charge)
@@ -50,10 +55,13 @@ async def process_payment(cmd: ProcessPayment, ctx: HandlerContext) -> None:
 
 @payments.handles(RefundPayment)
 async def refund_payment(cmd: RefundPayment, ctx: HandlerContext) -> None:
-    """Refunds a charge once; refunding an unknown or refunded payment changes nothing."""
+    """Refunds a charge once; refunding before any charge voids the order's payment
+    (a later charge is declined); refunding a refunded payment changes nothing."""
     charge = await ctx.tx.state_get(CHARGES, cmd.order_id, for_update=True)
     refunded = await ctx.tx.state_get(REFUNDS, cmd.order_id)
-    if charge is not None and refunded is None:
+    if charge is None:
+        await ctx.tx.state_put(VOIDS, cmd.order_id, {"amount": cmd.amount})
+    elif refunded is None:
         await ctx.tx.state_put(
             REFUNDS, cmd.order_id, {"payment_id": charge["payment_id"], "amount": charge["amount"]}
         )

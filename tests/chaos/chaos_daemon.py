@@ -98,7 +98,7 @@ class CountedService:
     """An endpoint around a service: counts its committed runs, and fails a seeded
     fraction of first deliveries."""
 
-    def __init__(self, inner: Endpoint, seed: str, rate: float, log: FaultLog) -> None:
+    def __init__(self, inner: Endpoint, seed: str, rate: float, log: FaultLog | None) -> None:
         self.inner, self._seed, self._rate, self._log = inner, seed, rate, log
 
     @property
@@ -121,7 +121,8 @@ class CountedService:
     async def handle(self, message: Envelope, ctx: HandlerContext) -> None:
         first = int(message.headers.get("x-attempts", 0) or 0) == 0
         if first and chance(self._seed, "fail", self.name, message.message_id) < self._rate:
-            self._log.record(TRANSIENT)
+            if self._log is not None:
+                self._log.record(TRANSIENT)
             raise ChaosFault(f"{self.name} is briefly unavailable")
         key = f"{self.name}:{message.message_id}"
         runs = await ctx.tx.state_get(RUNS, key, for_update=True) or {"count": 0}

@@ -46,6 +46,7 @@ from typing import Any
 
 import asyncpg
 import yaml
+from chaos_daemon import CountedService
 
 import handlers.messages as m
 from bus.client import BusClient
@@ -53,6 +54,7 @@ from bus.daemon import import_package, services_in
 from bus.dead_letters import DeadLetterQueues
 from bus.deadletter import REASON
 from bus.errors import SagabusError
+from bus.logging import configure_logging
 from bus.rabbitmq import RabbitMQTransport
 from bus.runtime import bus_topology
 from bus.settings import Settings
@@ -296,7 +298,7 @@ async def run(config: Config) -> Result:
         "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
         "SAGABUS_AMQP_URL": AMQP_URL, "SAGABUS_STORE": store_url,
         "SAGABUS_NAMESPACE": namespace, "SAGABUS_LOG_FORMAT": "json",
-        "SAGABUS_LOG_LEVEL": "warning", "SAGABUS_RELAY_INTERVAL": "0.5",
+        "SAGABUS_LOG_LEVEL": "info", "SAGABUS_RELAY_INTERVAL": "0.5",
         "CHAOS_SEED": str(config.seed), "CHAOS_SAGAS": str(sagas),
         "CHAOS_FAULT_LOG": str(fault_log),
         "CHAOS_DUPLICATE_RATE": str(config.duplicate_rate),
@@ -358,7 +360,8 @@ async def _store_url(config: Config, workdir: Path, namespace: str) -> tuple[str
 
 def _topology(settings: Settings, sagas: Path) -> Topology:
     names = Names(settings.namespace)
-    endpoints = [*services_in(import_package("handlers")), *saga_runtime(sagas).endpoints]
+    services = [CountedService(s, "", 0.0, None) for s in services_in(import_package("handlers"))]
+    endpoints = [*services, *saga_runtime(sagas).endpoints]
     return (bus_topology(names, endpoints, settings.queue_type) + exchanges(names)
             + Topology(queues=(QueueSpec(names.unroutable),)))
 
@@ -532,24 +535,19 @@ async def _check(result: Result, store: Store, settings: Settings, topology: Top
 
 
 async def _check_queues(result: Result, topology: Topology) -> None:
-    transport = RabbitMQTransport(AMQP_URL, name="sagabus-chaos")
-    await transport.connect()
-    try:
+    async with DeadLetterQueues(AMQP_URL) as box:
         for queue in topology.queues:
-            depth = await transport.queue_depth(queue.name)
+            depth = await box.depth(queue.name)
             if not depth:
                 continue
             if not queue.name.endswith(".dlq"):
                 result.violations.append(f"{depth} message(s) left in {queue.name}")
                 continue
             result.dead_letters += depth
-            async with DeadLetterQueues(AMQP_URL) as box:
-                letters = await box.browse(queue.name, limit=depth)
+            letters = await box.browse(queue.name, limit=depth)
             reasonless = [d.id for d in letters if not d.message.headers.get(REASON)]
             if reasonless:
                 result.violations.append(f"dead letters without a reason: {reasonless[:5]}")
-    finally:
-        await transport.close()
 
 
 # -- command line -------------------------------------------------------------------------------
@@ -589,6 +587,7 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("rabbitmqctl") is None:
         print("chaos: rabbitmqctl is not installed", file=sys.stderr)
         return 2
+    configure_logging("console", "error")
     result = asyncio.run(run(_arguments(argv)))
     for line in _lines(result):
         print(line)

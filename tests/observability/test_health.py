@@ -122,7 +122,7 @@ async def test_readyz_is_503_while_rabbitmq_is_stopped_and_200_after(
         assert (await ready(base))[0] == 200
         try:
             await rabbitmqctl("stop_app")
-            status, document = await eventually(
+            _, document = await eventually(
                 lambda: _not_ready(base), timeout=30, what="/readyz 503 with the broker down"
             )
             assert document["checks"]["broker"] == "disconnected"  # type: ignore[index]

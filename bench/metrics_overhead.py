@@ -1,0 +1,181 @@
+"""What metrics cost: the order saga's throughput with metrics off and on, interleaved.
+
+    python -m bench.metrics_overhead [-n 300] [--repeat 5] [--tracing]
+
+Each run serves the example services and the order saga in-process (like `sagabus
+demo`) on RabbitMQ and a fresh SQLite store, places N orders at once, spread over the
+paths that wait for no timer and no person (completed, payment declined, out of stock
+with a refund), and times them from the first send to the last saga's end. About ten
+messages are handled per order.
+
+- off: a plain `Bus` (its `MessageLog` only, at `warning`: what every bus runs);
+- on: what `sagabus run --metrics-port` adds: the `Metrics` observer, the `Sampler`
+  every second and the HTTP server, scraped every second (Prometheus's default is
+  15 s: this is the dear end);
+- tracing (with `--tracing`, needs opentelemetry-sdk): the `Tracing` observer on an SDK
+  tracer provider whose spans go nowhere, to price span creation alone.
+
+The variants alternate (off, on, off, on, ...) so both meet the same background load;
+the overhead is taken from the medians. Each run has its own namespace and store,
+both deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import handlers.messages as m
+from bus.client import BusClient
+from bus.daemon import import_package, services_in
+from bus.health import HealthServer
+from bus.logging import configure_logging
+from bus.metrics import Metrics
+from bus.observe import Observer, SagaOutcome
+from bus.rabbitmq import RabbitMQTransport
+from bus.runtime import BackgroundTask, Bus
+from bus.sampler import Sampler
+from bus.settings import Settings
+from bus.store import open_store
+from saga_dsl.engine.wiring import saga_runtime
+
+AMQP_URL = os.environ.get("SAGABUS_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+SAGAS = Path(__file__).resolve().parent.parent / "sagas"
+PATHS = (  # amount, sku: completed, completed, declined, out of stock (refunded)
+    (120.0, "BOOK-1"), (95.0, "BOOK-2"), (60_000.0, "YACHT-1"), (80.0, "OOS-LAMP"),
+)
+
+
+class Finish(Observer):
+    """Sets `done` once `count` sagas finished (both variants run it)."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.done = asyncio.Event()
+
+    def saga_finished(self, saga: str, outcome: SagaOutcome, seconds: float) -> None:
+        self.count -= 1
+        if self.count <= 0:
+            self.done.set()
+
+
+async def scrape_every(url: str, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read())
+
+
+async def run(variant: str, orders: int, store_dir: Path) -> float:
+    """Orders per second of one run of `variant`."""
+    settings = Settings(
+        amqp_url=AMQP_URL, store=f"sqlite:///{store_dir / f'{uuid.uuid4().hex}.db'}",
+        namespace=f"bench-metrics-{uuid.uuid4().hex[:8]}",
+    )
+    runtime = saga_runtime(SAGAS)
+    endpoints = [*services_in(import_package("handlers")), *runtime.endpoints]
+    finish = Finish(orders)
+    observers: list[Observer] = [finish]
+    background: list[BackgroundTask] = [runtime.scheduler]
+    metrics: Metrics | None = None
+    if variant == "on":
+        metrics = Metrics()
+        observers.append(metrics)
+        background.append(Sampler(metrics, interval=1.0))
+    elif variant == "tracing":
+        from opentelemetry.sdk.trace import TracerProvider
+
+        from bus.tracing import Tracing
+
+        observers.append(Tracing(TracerProvider()))
+    async with open_store(settings.store) as store:
+        await runtime.pin(store)
+        bus = Bus(settings, store, endpoints, background=background, observers=observers)
+        server = HealthServer(metrics, host="127.0.0.1", port=0, bus=bus)
+        scraper: asyncio.Task[None] | None = None
+        try:
+            async with bus, BusClient(settings) as client:
+                if metrics is not None:
+                    await server.start()
+                    scraper = asyncio.create_task(
+                        scrape_every(f"http://127.0.0.1:{server.port}/metrics", 1.0)
+                    )
+                started = time.perf_counter()
+                await asyncio.gather(*(client.send(order(i)) for i in range(orders)))
+                await asyncio.wait_for(finish.done.wait(), 300)
+                elapsed = time.perf_counter() - started
+        finally:
+            if scraper is not None:
+                scraper.cancel()
+                await asyncio.gather(scraper, return_exceptions=True)
+            await server.close()
+            await delete_topology(settings, bus)
+    return orders / elapsed
+
+
+def order(i: int) -> m.CreateOrder:
+    amount, sku = PATHS[i % len(PATHS)]
+    item = m.OrderItem(sku=sku, quantity=1, unit_price=amount)
+    return m.CreateOrder(order_id=f"order-{i:05d}", customer_id=f"customer-{i % 7}",
+                         items=[item], amount=amount)
+
+
+async def delete_topology(settings: Settings, bus: Bus) -> None:
+    transport = RabbitMQTransport(settings.amqp_url)
+    await transport.connect()
+    try:
+        await transport.delete(bus.topology())
+    finally:
+        await transport.close()
+
+
+async def compare(orders: int, repeat: int, variants: Sequence[str]) -> dict[str, list[float]]:
+    rates: dict[str, list[float]] = {v: [] for v in variants}
+    with tempfile.TemporaryDirectory() as tmp:
+        await run("off", max(20, orders // 10), Path(tmp))  # warm-up: imports, first queues
+        for i in range(repeat):
+            for variant in variants:
+                rate = await run(variant, orders, Path(tmp))
+                rates[variant].append(rate)
+                print(f"  run {i + 1} {variant:8} {rate:7.1f} orders/s", flush=True)
+    return rates
+
+
+def report(rates: dict[str, list[float]], orders: int) -> str:
+    off = statistics.median(rates["off"])
+    lines = [f"order saga, {orders} orders per run, {len(rates['off'])} runs per variant:"]
+    for variant, values in rates.items():
+        median = statistics.median(values)
+        cost = (off - median) / off * 100
+        extra = "" if variant == "off" else f"   overhead {cost:+.1f}% of throughput"
+        lines.append(
+            f"  {variant:8} median {median:7.1f} orders/s "
+            f"(min {min(values):.1f}, max {max(values):.1f}){extra}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", "--orders", type=int, default=300)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--tracing", action="store_true",
+                        help="also price tracing (needs opentelemetry-sdk)")
+    args = parser.parse_args(argv)
+    configure_logging("console", "warning")
+    variants = ["off", "on", *(["tracing"] if args.tracing else [])]
+    rates = asyncio.run(compare(args.orders, args.repeat, variants))
+    print(report(rates, args.orders))
+    return rates
+
+
+if __name__ == "__main__":
+    main()
