@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint services install clean chaos
+.PHONY: demo test bench lint services install clean chaos readme-graph
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,3 +32,6 @@ bench: install services
 
 clean:
 	rm -rf $(VENV) sagabus.db* .pytest_cache .mypy_cache .ruff_cache
+
+readme-graph: install
+	$(BIN)/python scripts/readme_graph.py

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import yaml
 from chaos_daemon import CountedService
 
@@ -53,6 +53,7 @@ from bus.client import BusClient
 from bus.daemon import import_package, services_in
 from bus.dead_letters import DeadLetterQueues
 from bus.deadletter import REASON
+from bus.endpoint import Endpoint
 from bus.errors import SagabusError
 from bus.logging import configure_logging
 from bus.rabbitmq import RabbitMQTransport
@@ -360,8 +361,10 @@ async def _store_url(config: Config, workdir: Path, namespace: str) -> tuple[str
 
 def _topology(settings: Settings, sagas: Path) -> Topology:
     names = Names(settings.namespace)
-    services = [CountedService(s, "", 0.0, None) for s in services_in(import_package("handlers"))]
-    endpoints = [*services, *saga_runtime(sagas).endpoints]
+    endpoints: list[Endpoint] = [
+        CountedService(s, "", 0.0, None) for s in services_in(import_package("handlers"))
+    ]
+    endpoints.extend(saga_runtime(sagas).endpoints)
     return (bus_topology(names, endpoints, settings.queue_type) + exchanges(names)
             + Topology(queues=(QueueSpec(names.unroutable),)))
 
@@ -422,7 +425,7 @@ async def _inject(
         if kind == SIGKILL:
             victim = daemons[rng.randrange(len(daemons))]
             if not victim.alive:
-                await _until(lambda v=victim: v.alive, 30, "a daemon to kill")  # type: ignore[misc]
+                await _until(lambda v=victim: v.alive, 30, "a daemon to kill")
             await victim.kill()
         else:
             async with broker_down():

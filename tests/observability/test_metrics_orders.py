@@ -31,7 +31,7 @@ from bus.store import Store
 pytestmark = pytest.mark.integration
 
 PATHS = (COMPLETED, DECLINED, OUT_OF_STOCK)
-ORDERS = 60
+ORDERS = 100
 
 
 async def test_metrics_count_every_order_by_outcome(

@@ -9,12 +9,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from reliability_support import AMQP_URL, rabbitmq_unreachable
+from reliability_support import AMQP_URL, Broker, rabbitmq_unreachable
 
-from bus.rabbitmq import RabbitMQTransport
 from bus.settings import Settings
 from bus.store import Store, open_store
-from bus.topology import Names, QueueSpec, Topology, exchanges
+from bus.topology import Names
 
 
 @pytest.fixture
@@ -39,18 +38,6 @@ def settings(namespace: str, tmp_path: Path) -> Settings:
 async def store(settings: Settings) -> AsyncIterator[Store]:
     async with open_store(settings.store) as opened:
         yield opened
-
-
-class Broker:
-    """The test's own connection, and the topologies to delete when the test ends."""
-
-    def __init__(self, names: Names) -> None:
-        self.names = names
-        self.transport = RabbitMQTransport(AMQP_URL, name="sagabus-tests")
-        self.tracked = exchanges(names) + Topology(queues=(QueueSpec(names.unroutable),))
-
-    def track(self, topology: Topology) -> None:
-        self.tracked = self.tracked + topology
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from pamqp.body import ContentBody
 from pamqp.header import ContentHeader
 
 from bus.rabbitmq import RabbitMQTransport
+from bus.topology import Names, QueueSpec, Topology, exchanges
 
 AMQP_URL = os.environ.get("SAGABUS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 HERE = Path(__file__).parent
@@ -36,6 +37,18 @@ async def rabbitmq_unreachable() -> str | None:
         return f"RabbitMQ unreachable at {AMQP_URL}: {exc}"
     await connection.close()
     return None
+
+
+class Broker:
+    """The test's own connection, and the topologies to delete when the test ends."""
+
+    def __init__(self, names: Names) -> None:
+        self.names = names
+        self.transport = RabbitMQTransport(AMQP_URL, name="sagabus-tests")
+        self.tracked = exchanges(names) + Topology(queues=(QueueSpec(names.unroutable),))
+
+    def track(self, topology: Topology) -> None:
+        self.tracked = self.tracked + topology
 
 
 class _Yaml12Loader(yaml.SafeLoader):

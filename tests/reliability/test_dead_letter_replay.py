@@ -9,8 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from conftest import Broker
-from reliability_support import AMQP_URL, patient_order_saga, sagabus, words
+from reliability_support import AMQP_URL, Broker, patient_order_saga, sagabus, words
 
 import handlers.messages as m
 from bus import BusClient, HandlerContext, RetryPolicy, Service

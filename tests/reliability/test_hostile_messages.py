@@ -15,12 +15,11 @@ from typing import Any
 import orjson
 import pytest
 from aiormq.abc import ChannelFrame
-from conftest import Broker
 from pamqp import commands as spec
 from pamqp import frame as pamqp_frame
 from pamqp.body import ContentBody
 from pamqp.header import ContentHeader
-from reliability_support import PLACEHOLDER, REPO, new_id, publish_raw_frames
+from reliability_support import PLACEHOLDER, REPO, Broker, new_id, publish_raw_frames
 
 from bus import Command, Envelope, HandlerContext, RetryPolicy, Service, amqp_decoding
 from bus.deadletter import ATTEMPTS, REASON

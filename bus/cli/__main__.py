@@ -1,0 +1,5 @@
+"""`python -m bus.cli` is `sagabus`."""
+
+from bus.cli import main
+
+main()
