@@ -15,9 +15,12 @@ messages are handled per order.
 - tracing (with `--tracing`, needs opentelemetry-sdk): the `Tracing` observer on an SDK
   tracer provider whose spans go nowhere, to price span creation alone.
 
-The variants alternate (off, on, off, on, ...) so both meet the same background load;
-the overhead is taken from the medians. Each run has its own namespace and store,
-both deleted afterwards.
+The variants alternate (off, on, off, on, ...) so both meet the same background load.
+Two measures: throughput (wall clock, which RabbitMQ and SQLite on a 2-core machine
+make swing by 10-20% from run to run: the overhead is the median of the ratios of
+runs taken side by side) and this process's CPU time per order (all its threads,
+SQLite's included), which swings far less and is what the hooks actually cost. Each
+run has its own namespace and store, both deleted afterwards.
 """
 
 from __future__ import annotations
@@ -32,7 +35,6 @@ import urllib.request
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import handlers.messages as m
 from bus.client import BusClient
@@ -74,8 +76,8 @@ async def scrape_every(url: str, interval: float) -> None:
         await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read())
 
 
-async def run(variant: str, orders: int, store_dir: Path) -> float:
-    """Orders per second of one run of `variant`."""
+async def run(variant: str, orders: int, store_dir: Path) -> tuple[float, float]:
+    """Orders per second and CPU milliseconds per order of one run of `variant`."""
     settings = Settings(
         amqp_url=AMQP_URL, store=f"sqlite:///{store_dir / f'{uuid.uuid4().hex}.db'}",
         namespace=f"bench-metrics-{uuid.uuid4().hex[:8]}",
@@ -108,17 +110,18 @@ async def run(variant: str, orders: int, store_dir: Path) -> float:
                     scraper = asyncio.create_task(
                         scrape_every(f"http://127.0.0.1:{server.port}/metrics", 1.0)
                     )
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
                 await asyncio.gather(*(client.send(order(i)) for i in range(orders)))
                 await asyncio.wait_for(finish.done.wait(), 300)
                 elapsed = time.perf_counter() - started
+                cpu = time.process_time() - cpu
         finally:
             if scraper is not None:
                 scraper.cancel()
                 await asyncio.gather(scraper, return_exceptions=True)
             await server.close()
             await delete_topology(settings, bus)
-    return orders / elapsed
+    return orders / elapsed, cpu * 1000 / orders
 
 
 def order(i: int) -> m.CreateOrder:
@@ -137,33 +140,42 @@ async def delete_topology(settings: Settings, bus: Bus) -> None:
         await transport.close()
 
 
-async def compare(orders: int, repeat: int, variants: Sequence[str]) -> dict[str, list[float]]:
-    rates: dict[str, list[float]] = {v: [] for v in variants}
+Runs = dict[str, list[tuple[float, float]]]
+"""Variant -> (orders/s, CPU ms per order) of each run, in order."""
+
+
+async def compare(orders: int, repeat: int, variants: Sequence[str]) -> Runs:
+    runs: Runs = {v: [] for v in variants}
     with tempfile.TemporaryDirectory() as tmp:
         await run("off", max(20, orders // 10), Path(tmp))  # warm-up: imports, first queues
         for i in range(repeat):
             for variant in variants:
-                rate = await run(variant, orders, Path(tmp))
-                rates[variant].append(rate)
-                print(f"  run {i + 1} {variant:8} {rate:7.1f} orders/s", flush=True)
-    return rates
+                rate, cpu = await run(variant, orders, Path(tmp))
+                runs[variant].append((rate, cpu))
+                print(f"  run {i + 1} {variant:8} {rate:7.1f} orders/s  {cpu:6.2f} ms CPU/order",
+                      flush=True)
+    return runs
 
 
-def report(rates: dict[str, list[float]], orders: int) -> str:
-    off = statistics.median(rates["off"])
-    lines = [f"order saga, {orders} orders per run, {len(rates['off'])} runs per variant:"]
-    for variant, values in rates.items():
-        median = statistics.median(values)
-        cost = (off - median) / off * 100
-        extra = "" if variant == "off" else f"   overhead {cost:+.1f}% of throughput"
-        lines.append(
-            f"  {variant:8} median {median:7.1f} orders/s "
-            f"(min {min(values):.1f}, max {max(values):.1f}){extra}"
-        )
+def report(runs: Runs, orders: int) -> str:
+    off = runs["off"]
+    lines = [f"order saga, {orders} orders per run, {len(off)} runs per variant:"]
+    for variant, values in runs.items():
+        rates = [rate for rate, _ in values]
+        cpus = [cpu for _, cpu in values]
+        line = (f"  {variant:8} {statistics.median(rates):7.1f} orders/s "
+                f"(min {min(rates):.1f}, max {max(rates):.1f}), "
+                f"{statistics.median(cpus):.2f} ms CPU/order")
+        if variant != "off":
+            slower = statistics.median(1 - v[0] / o[0] for v, o in zip(values, off, strict=True))
+            dearer = statistics.median(cpus) / statistics.median(c for _, c in off) - 1
+            line += (f"; overhead: throughput {slower * 100:+.1f}% (median of paired runs),"
+                     f" CPU per order {dearer * 100:+.1f}%")
+        lines.append(line)
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+def main(argv: Sequence[str] | None = None) -> Runs:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", "--orders", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=5)
@@ -172,9 +184,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     configure_logging("console", "warning")
     variants = ["off", "on", *(["tracing"] if args.tracing else [])]
-    rates = asyncio.run(compare(args.orders, args.repeat, variants))
-    print(report(rates, args.orders))
-    return rates
+    runs = asyncio.run(compare(args.orders, args.repeat, variants))
+    print(report(runs, args.orders))
+    return runs
 
 
 if __name__ == "__main__":

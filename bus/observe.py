@@ -4,7 +4,7 @@ The pipeline, the outbox relay and the saga engine call an `Observer` at a few p
 and know nothing of what it does with them (the Dramatiq lesson: cross-cutting
 concerns are small pluggable pieces around the handler call). Every hook of
 `Observer` does nothing; `bus.metrics.Metrics`, `bus.tracing.Tracing` and
-`bus.logging.MessageLog` override the ones they need, and `compose` runs several as
+`bus.message_log.MessageLog` override the ones they need, and `compose` runs several as
 one, calling each only for the hooks it overrides.
 
 Facts reported while a transaction is open (a message handled, a saga finished, ...)

@@ -13,14 +13,17 @@ import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiormq
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 import handlers.messages as m
 from bus.client import BusClient
 from bus.daemon import import_package, services_in
+from bus.durations import parse_duration
 from bus.endpoint import Endpoint
 from bus.envelope import Envelope
 from bus.settings import Settings
@@ -54,22 +57,43 @@ class Topologies:
 
 
 # -- the order saga ---------------------------------------------------------------------
+class _Yaml12Loader(yaml.SafeLoader):
+    """PyYAML reads `on:` as the boolean true (YAML 1.1); saga files mean the key."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def _every_wait(node: Any, after: str) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "after":
+                node[key] = after
+            else:
+                _every_wait(value, after)
+    elif isinstance(node, list):
+        for item in node:
+            _every_wait(item, after)
+
+
 def order_saga(directory: Path, *, waits: Mapping[str, str] | None = None) -> Path:
-    """The real order saga in `directory`, every `after:` set to 60s (no order of these
-    tests waits on a timer) except the states named in `waits` (state -> duration: its
-    retry and timeout, the timeout twice as long)."""
-    text = re.sub(r"after: \d+s", "after: 60s", ORDER_SAGA.read_text())
-    for state, after in (waits or {}).items():
-        block = re.search(rf"\n  {state}:\n(.*?)(?=\n  \w+:\n|\nany:)", text, re.S)
-        assert block is not None, state
-        amount = int(after.removesuffix("ms"))
-        unit = "ms" if after.endswith("ms") else "s"
-        changed = block.group(1).replace("retry: {attempts: 2, after: 60s}",
-                                         f"retry: {{attempts: 2, after: {after}}}")
-        changed = changed.replace("after: 60s", f"after: {amount * 3}{unit}")
-        text = text.replace(block.group(1), changed)
+    """The real order saga in `directory` with every wait (`after:`) set to 60 s, so no
+    order of these tests waits on a timer, except the states named in `waits` (state ->
+    its retry wait; its timeout waits three times as long)."""
+    saga = yaml.load(ORDER_SAGA.read_text(), Loader=_Yaml12Loader)
+    _every_wait(saga, "60s")
+    for name, after in (waits or {}).items():
+        state = saga["states"][name]
+        state["retry"]["after"] = after
+        state["timeout"]["after"] = f"{parse_duration(after) * 3000:.0f}ms"
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "order_processing.yaml").write_text(text)
+    (directory / "order_processing.yaml").write_text(yaml.safe_dump(saga, sort_keys=False))
     return directory
 
 
