@@ -30,6 +30,10 @@ lint: install
 bench: install services
 	$(BIN)/python -m bench
 
+chaos: install services
+	$(BIN)/python tests/chaos/run.py
+	$(BIN)/python tests/chaos/run.py --store sqlite --daemons 1
+
 clean:
 	rm -rf $(VENV) sagabus.db* .pytest_cache .mypy_cache .ruff_cache
 

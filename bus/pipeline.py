@@ -97,8 +97,10 @@ class Pipeline:
         batch_max: int = 100,
         contracts: Registry = registry,
         observer: Observer = NO_OBSERVER,
+        max_body_bytes: int = 1 << 20,
     ) -> None:
         self.endpoint = endpoint
+        self._max_body_bytes = max_body_bytes
         self.queue = names.queue(endpoint.name)
         self._store = store
         self._transport = transport
@@ -337,7 +339,7 @@ class Pipeline:
         return unsettled
 
     def _decode(self, delivery: Delivery) -> tuple[Envelope, Message | None]:
-        envelope = delivery.envelope()
+        envelope = delivery.envelope(self._max_body_bytes)
         name = envelope.type
         known = name in self._contracts
         if name not in self._types:

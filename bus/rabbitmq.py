@@ -24,12 +24,17 @@ from aiormq.abc import AbstractChannel as RawChannel
 from aiormq.abc import DeliveredMessage
 from pamqp import commands as spec
 
+from bus import amqp_decoding
 from bus.errors import BrokerUnavailable, ConfigurationError
 from bus.logging import get_logger
 from bus.redact import redact_text, redact_url
 from bus.settings import check_amqp_url
 from bus.topology import QueueSpec, Topology
 from bus.transport import Delivery, Outcome, Publication, WireMessage
+
+# pamqp raises inside the frame reader on some hostile headers, which drops the
+# connection and redelivers the same message forever: decode them leniently instead.
+amqp_decoding.install()
 
 PERSISTENT = 2
 

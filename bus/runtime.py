@@ -81,6 +81,7 @@ class Bus:
                 batch_max=settings.effective_batch_max,
                 contracts=contracts,
                 observer=self.observer,
+                max_body_bytes=settings.max_body_bytes,
             )
             for endpoint in self.endpoints
         ]

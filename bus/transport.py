@@ -71,10 +71,11 @@ class Delivery:
     redelivered: bool
     token: Any
 
-    def envelope(self) -> Envelope:
+    def envelope(self, max_body_bytes: int = 1 << 20) -> Envelope:
         """Decodes the delivery; raises `PoisonMessage` when no retry could fix it."""
         m = self.message
         return decode(
+            max_body_bytes=max_body_bytes,
             body=m.body,
             message_id=m.message_id,
             type_=m.type,

@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "bus.cli.instances",
     "bus.cli.demo",
     "bus.cli.streams",
+    "bus.cli.dlq",
 )
 
 EXIT_USAGE = 2

@@ -295,13 +295,11 @@ async def test_flood_of_unknown_message_types_is_dead_lettered_while_serving_on(
     await healthy_one_goes_through(broker, names, store, eventually)
 
 
-@pytest.mark.xfail(strict=True, reason="needs `amqp_decoding.install()` in bus/rabbitmq.py")
 def test_the_rabbitmq_transport_installs_the_lenient_frame_decoders() -> None:
     code = "import bus.rabbitmq, bus.amqp_decoding as d; raise SystemExit(not d.installed())"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO, check=False).returncode == 0
 
 
-@pytest.mark.xfail(strict=True, reason="needs Settings.max_body_bytes passed to the pipeline")
 async def test_the_body_size_limit_is_a_setting(tmp_path: Any, eventually: Any) -> None:
     memory = InMemoryBroker()
     settings = Settings(amqp_url="amqp://in-memory/", store=f"sqlite:///{tmp_path / 'm.db'}",
