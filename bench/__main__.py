@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import importlib
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -80,6 +81,10 @@ def parse() -> argparse.Namespace:
 
 
 async def bench(args: argparse.Namespace, results: Results, postgres: bool, tmp: str) -> None:
+    # SIGTERM cancels like Ctrl-C, so that every run deletes its queues and stores
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
     k, s, prefetch, url = args.conversations, args.steps, args.prefetch, args.amqp_url
     faststream = _faststream(results)
     results.versions = await versions(url, postgres)
@@ -175,7 +180,10 @@ def main() -> None:
         results.notes.append("PostgreSQL was unreachable: (4) on PostgreSQL was skipped.")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        asyncio.run(bench(args, results, postgres, tmp))
+        try:
+            asyncio.run(bench(args, results, postgres, tmp))
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            sys.exit("interrupted: nothing written (the run's queues and stores are deleted)")
     results.machine["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     results.machine["whole run"] = f"{time.perf_counter() - started:.0f} s"
     print()

@@ -15,6 +15,11 @@ messages are handled per order.
 - tracing (with `--tracing`, needs opentelemetry-sdk): the `Tracing` observer on an SDK
   tracer provider whose spans go nowhere, to price span creation alone.
 
+Last, the hooks alone: the calls the bus makes per message (consumed, handling,
+handled through its unit of work, published), timed in a loop with and without
+`Metrics`, as a share of the CPU a message costs in the runs (about a tenth of an
+order's).
+
 The variants alternate (off, on, off, on, ...) so both meet the same background load.
 Two measures: throughput (wall clock, which RabbitMQ and SQLite on a 2-core machine
 make swing by 10-20% from run to run: the overhead is the median of the ratios of
@@ -39,10 +44,13 @@ from pathlib import Path
 import handlers.messages as m
 from bus.client import BusClient
 from bus.daemon import import_package, services_in
+from bus.endpoint import Endpoint
+from bus.envelope import Envelope
 from bus.health import HealthServer
 from bus.logging import configure_logging
+from bus.message_log import MessageLog
 from bus.metrics import Metrics
-from bus.observe import Observer, SagaOutcome
+from bus.observe import Facts, Observer, SagaOutcome, compose
 from bus.rabbitmq import RabbitMQTransport
 from bus.runtime import BackgroundTask, Bus
 from bus.sampler import Sampler
@@ -83,7 +91,7 @@ async def run(variant: str, orders: int, store_dir: Path) -> tuple[float, float]
         namespace=f"bench-metrics-{uuid.uuid4().hex[:8]}",
     )
     runtime = saga_runtime(SAGAS)
-    endpoints = [*services_in(import_package("handlers")), *runtime.endpoints]
+    endpoints: list[Endpoint] = [*services_in(import_package("handlers")), *runtime.endpoints]
     finish = Finish(orders)
     observers: list[Observer] = [finish]
     background: list[BackgroundTask] = [runtime.scheduler]
@@ -157,6 +165,26 @@ async def compare(orders: int, repeat: int, variants: Sequence[str]) -> Runs:
     return runs
 
 
+MESSAGES_PER_ORDER = 10
+"""Messages handled per order on these paths, about (CreateOrder, OrderCreated twice,
+ProcessPayment, PaymentSucceeded twice, ReserveInventory, ...)."""
+
+
+def hook_cost(observers: Sequence[Observer], calls: int = 50_000) -> float:
+    """Microseconds of the observer calls the bus makes for one message."""
+    observer = compose([MessageLog(), *observers])
+    envelope = Envelope.of(order(0), correlation_id="order-00000")
+    started = time.perf_counter()
+    for _ in range(calls):
+        observer.consumed("orders", envelope)
+        facts = Facts(observer)
+        with facts.open(), observer.handling("orders", envelope):
+            facts.add(lambda o: o.handled("orders", envelope, "success"))
+        facts.commit()
+        observer.published(envelope, "confirmed")
+    return (time.perf_counter() - started) / calls * 1e6
+
+
 def report(runs: Runs, orders: int) -> str:
     off = runs["off"]
     lines = [f"order saga, {orders} orders per run, {len(off)} runs per variant:"]
@@ -172,6 +200,13 @@ def report(runs: Runs, orders: int) -> str:
             line += (f"; overhead: throughput {slower * 100:+.1f}% (median of paired runs),"
                      f" CPU per order {dearer * 100:+.1f}%")
         lines.append(line)
+    per_message = statistics.median(c for _, c in off) * 1000 / MESSAGES_PER_ORDER
+    bare, metered = hook_cost([]), hook_cost([Metrics()])
+    lines.append(
+        f"  hooks per message: {bare:.1f} us without metrics, {metered:.1f} us with them:"
+        f" +{(metered - bare) / per_message * 100:.2f}% of the {per_message:.0f} us of CPU"
+        " a message costs"
+    )
     return "\n".join(lines)
 
 

@@ -27,10 +27,11 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import aio_pika
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
@@ -49,6 +50,7 @@ PG_URL = os.environ.get("SAGABUS_BENCH_POSTGRES", "postgresql://postgres@127.0.0
 SAGAS = Path(__file__).resolve().parents[1] / "sagas"
 SAGA = "order_processing"
 FINAL_EVENTS = ("OrderCompleted", "OrderCancelled")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -105,17 +107,22 @@ def path_of(n: int) -> OrderPath:
 class FinalTap:
     """Watches `{namespace}.events` for OrderCompleted / OrderCancelled through a queue
     of its own (not durable, auto-deleted: an observer, not part of the system under
-    test) and tells the driver which orders have ended."""
+    test) and tells the driver which orders have ended. Should the broker drop its
+    connection (another process restarting RabbitMQ), the ends it would miss make the
+    run meaningless: `guard` then raises instead of waiting for them."""
 
     def __init__(self, amqp_url: str, namespace: str) -> None:
         self._url = amqp_url
         self._namespace = namespace
         self.ended: dict[str, float] = {}
         self._on_end: asyncio.Queue[str] = asyncio.Queue()
+        self._lost = asyncio.Event()
+        self._closing = False
         self._connection: aio_pika.abc.AbstractConnection | None = None
 
     async def __aenter__(self) -> FinalTap:
         self._connection = await aio_pika.connect(self._url)
+        self._connection.close_callbacks.add(self._closed)
         channel = await self._connection.channel()
         queue = await channel.declare_queue(exclusive=True, auto_delete=True)
         for event in FINAL_EVENTS:
@@ -124,8 +131,13 @@ class FinalTap:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self._closing = True
         if self._connection is not None:
             await self._connection.close()
+
+    def _closed(self, *_: object) -> None:
+        if not self._closing:
+            self._lost.set()
 
     async def _seen(self, message: AbstractIncomingMessage) -> None:
         order = str(orjson.loads(message.body)["order_id"])
@@ -135,6 +147,22 @@ class FinalTap:
 
     async def next_end(self) -> str:
         return await self._on_end.get()
+
+    async def guard(self, awaitable: Awaitable[T]) -> T:
+        """Awaits `awaitable`, unless the tap loses the broker first."""
+        task = asyncio.ensure_future(awaitable)
+        lost = asyncio.create_task(self._lost.wait())
+        try:
+            await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+        if not task.done():
+            task.cancel()
+            raise ConnectionError(
+                "the connection to RabbitMQ was closed during the run (was the broker "
+                "restarted?): its figures would be wrong, run the benchmark again"
+            )
+        return task.result()
 
 
 async def drive(settings: Settings, *, in_flight: int, total: int, limit: float) -> float:
@@ -157,7 +185,7 @@ async def drive(settings: Settings, *, in_flight: int, total: int, limit: float)
         try:
             async with asyncio.timeout(limit):
                 for n in range(total):
-                    await slots.acquire()
+                    await tap.guard(slots.acquire())
                     path = path_of(n)
                     item = m.OrderItem(
                         sku=path.sku.format(n=n % SKUS), quantity=1, unit_price=path.amount
@@ -168,7 +196,7 @@ async def drive(settings: Settings, *, in_flight: int, total: int, limit: float)
                             items=[item], amount=path.amount,
                         )
                     )
-                await releasing
+                await tap.guard(asyncio.shield(releasing))
         except TimeoutError:
             raise TimeoutError(
                 f"only {len(tap.ended)} of {total} orders ended within {limit:g}s"
@@ -200,13 +228,22 @@ async def collect(
     return run
 
 
+def remove_sqlite(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
 @asynccontextmanager
 async def fresh_store(kind: str, directory: str) -> AsyncIterator[str]:
     """The URL of an empty store of `kind` (sqlite: a file in `directory`; postgres: a
     schema of its own, dropped afterwards)."""
     name = f"bench_{uuid.uuid4().hex[:10]}"
     if kind == "sqlite":
-        yield f"sqlite:///{Path(directory) / name}.db"
+        path = Path(directory) / f"{name}.db"
+        try:
+            yield f"sqlite:///{path}"
+        finally:
+            remove_sqlite(path)
         return
     try:
         yield f"{PG_URL}?schema={name}"
