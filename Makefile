@@ -28,6 +28,7 @@ lint: install
 	$(BIN)/mypy
 
 bench: install services
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench
 
 chaos: install services

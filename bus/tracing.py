@@ -17,6 +17,7 @@ is None: the bus adds no observer and traceparents are passed on unchanged.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +35,7 @@ TRACER = "sagabus"
 """The instrumentation scope of sagabus's spans."""
 
 
+@functools.cache
 def available() -> bool:
     """Whether the OpenTelemetry API is installed."""
     return importlib.util.find_spec("opentelemetry") is not None and (
