@@ -1,6 +1,6 @@
 """What metrics cost: the order saga's throughput with metrics off and on, interleaved.
 
-    python -m bench.metrics_overhead [-n 300] [--repeat 5] [--tracing]
+    python -m bench.metrics_overhead [-n 300] [--repeat 5] [--pace 1] [--tracing]
 
 Each run serves the example services and the order saga in-process (like `sagabus
 demo`) on RabbitMQ and a fresh SQLite store, places N orders at once, spread over the
@@ -10,8 +10,9 @@ messages are handled per order.
 
 - off: a plain `Bus` (its `MessageLog` only, at `warning`: what every bus runs);
 - on: what `sagabus run --metrics-port` adds: the `Metrics` observer, the `Sampler`
-  every second and the HTTP server, scraped every second (Prometheus's default is
-  15 s: this is the dear end);
+  and the HTTP server, sampled and scraped every `--pace` seconds (default 1: the
+  daemon samples every 10 s and Prometheus scrapes every 15 s, so this is the dear
+  end);
 - tracing (with `--tracing`, needs opentelemetry-sdk): the `Tracing` observer on an SDK
   tracer provider whose spans go nowhere, to price span creation alone.
 
@@ -20,7 +21,8 @@ handled through its unit of work, published), timed in a loop with and without
 `Metrics`, as a share of the CPU a message costs in the runs (about a tenth of an
 order's).
 
-The variants alternate (off, on, off, on, ...) so both meet the same background load.
+The variants alternate (off, on, on, off, off, on, ...) so both meet the same
+background load and neither always runs first.
 Two measures: throughput (wall clock, which RabbitMQ and SQLite on a 2-core machine
 make swing by 10-20% from run to run: the overhead is the median of the ratios of
 runs taken side by side) and this process's CPU time per order (all its threads,
@@ -84,7 +86,9 @@ async def scrape_every(url: str, interval: float) -> None:
         await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read())
 
 
-async def run(variant: str, orders: int, store_dir: Path) -> tuple[float, float]:
+async def run(
+    variant: str, orders: int, store_dir: Path, pace: float = 1.0
+) -> tuple[float, float]:
     """Orders per second and CPU milliseconds per order of one run of `variant`."""
     settings = Settings(
         amqp_url=AMQP_URL, store=f"sqlite:///{store_dir / f'{uuid.uuid4().hex}.db'}",
@@ -99,7 +103,7 @@ async def run(variant: str, orders: int, store_dir: Path) -> tuple[float, float]
     if variant == "on":
         metrics = Metrics()
         observers.append(metrics)
-        background.append(Sampler(metrics, interval=1.0))
+        background.append(Sampler(metrics, interval=pace))
     elif variant == "tracing":
         from opentelemetry.sdk.trace import TracerProvider
 
@@ -116,7 +120,7 @@ async def run(variant: str, orders: int, store_dir: Path) -> tuple[float, float]
                 if metrics is not None:
                     await server.start()
                     scraper = asyncio.create_task(
-                        scrape_every(f"http://127.0.0.1:{server.port}/metrics", 1.0)
+                        scrape_every(f"http://127.0.0.1:{server.port}/metrics", pace)
                     )
                 started, cpu = time.perf_counter(), time.process_time()
                 await asyncio.gather(*(client.send(order(i)) for i in range(orders)))
@@ -152,13 +156,14 @@ Runs = dict[str, list[tuple[float, float]]]
 """Variant -> (orders/s, CPU ms per order) of each run, in order."""
 
 
-async def compare(orders: int, repeat: int, variants: Sequence[str]) -> Runs:
+async def compare(orders: int, repeat: int, variants: Sequence[str], pace: float) -> Runs:
     runs: Runs = {v: [] for v in variants}
     with tempfile.TemporaryDirectory() as tmp:
         await run("off", max(20, orders // 10), Path(tmp))  # warm-up: imports, first queues
         for i in range(repeat):
-            for variant in variants:
-                rate, cpu = await run(variant, orders, Path(tmp))
+            # ABBA: neither variant always runs first, after the other one's clean-up
+            for variant in variants if i % 2 == 0 else reversed(variants):
+                rate, cpu = await run(variant, orders, Path(tmp), pace)
                 runs[variant].append((rate, cpu))
                 print(f"  run {i + 1} {variant:8} {rate:7.1f} orders/s  {cpu:6.2f} ms CPU/order",
                       flush=True)
@@ -214,12 +219,14 @@ def main(argv: Sequence[str] | None = None) -> Runs:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", "--orders", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--pace", type=float, default=1.0,
+                        help="seconds between samples and between scrapes when on")
     parser.add_argument("--tracing", action="store_true",
                         help="also price tracing (needs opentelemetry-sdk)")
     args = parser.parse_args(argv)
     configure_logging("console", "warning")
     variants = ["off", "on", *(["tracing"] if args.tracing else [])]
-    runs = asyncio.run(compare(args.orders, args.repeat, variants))
+    runs = asyncio.run(compare(args.orders, args.repeat, variants, args.pace))
     print(report(runs, args.orders))
     return runs
 
