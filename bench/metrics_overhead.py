@@ -1,6 +1,7 @@
 """What metrics cost: the order saga's throughput with metrics off and on, interleaved.
 
     python -m bench.metrics_overhead [-n 300] [--repeat 5] [--pace 1] [--tracing]
+                                     [--phases 20] [--phase-seconds 3]
 
 Each run serves the example services and the order saga in-process (like `sagabus
 demo`) on RabbitMQ and a fresh SQLite store, places N orders at once, spread over the
@@ -15,6 +16,13 @@ messages are handled per order.
   end);
 - tracing (with `--tracing`, needs opentelemetry-sdk): the `Tracing` observer on an SDK
   tracer provider whose spans go nowhere, to price span creation alone.
+
+Separate runs swing by 10-20% on a shared 2-core machine (SQLite's fsyncs, RabbitMQ,
+whatever else runs), which hides a few percent. So a second measure keeps one bus
+under steady load (`IN_FLIGHT` orders, a new one placed as each ends) for `--phases`
+phases of `--phase-seconds`, with metrics (observer, sampler, scrapes) switched on in
+every other phase, and compares each phase with the next: neighbours share the
+machine's state.
 
 Last, the hooks alone: the calls the bus makes per message (consumed, handling,
 handled through its unit of work, published), timed in a loop with and without
@@ -34,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import statistics
 import tempfile
@@ -41,7 +50,9 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 import handlers.messages as m
 from bus.client import BusClient
@@ -52,7 +63,14 @@ from bus.health import HealthServer
 from bus.logging import configure_logging
 from bus.message_log import MessageLog
 from bus.metrics import Metrics
-from bus.observe import Facts, Observer, SagaOutcome, compose
+from bus.observe import (
+    Facts,
+    HandledOutcome,
+    Observer,
+    PublishOutcome,
+    SagaOutcome,
+    compose,
+)
 from bus.rabbitmq import RabbitMQTransport
 from bus.runtime import BackgroundTask, Bus
 from bus.sampler import Sampler
@@ -134,6 +152,141 @@ async def run(
             await server.close()
             await delete_topology(settings, bus)
     return orders / elapsed, cpu * 1000 / orders
+
+
+IN_FLIGHT = 100
+"""Orders in flight during the phases."""
+
+
+class SwitchedMetrics(Metrics):
+    """`Metrics` whose hooks count only while `on` (the phases switch it)."""
+
+    on = False
+
+    def consumed(self, endpoint: str, envelope: Envelope | None) -> None:
+        if self.on:
+            super().consumed(endpoint, envelope)
+
+    def handling(self, endpoint: str, envelope: Envelope) -> Any:
+        return super().handling(endpoint, envelope) if self.on else nullcontext(envelope)
+
+    def handled(self, endpoint: str, envelope: Envelope, outcome: HandledOutcome) -> None:
+        if self.on:
+            super().handled(endpoint, envelope, outcome)
+
+    def published(self, envelope: Envelope, outcome: PublishOutcome) -> None:
+        if self.on:
+            super().published(envelope, outcome)
+
+    def saga_started(self, saga: str) -> None:
+        if self.on:
+            super().saga_started(saga)
+
+    def saga_finished(self, saga: str, outcome: SagaOutcome, seconds: float) -> None:
+        if self.on:
+            super().saga_finished(saga, outcome, seconds)
+
+    def saga_compensated(self, saga: str, state: str) -> None:
+        if self.on:
+            super().saga_compensated(saga, state)
+
+
+class Feeder(Observer):
+    """Counts finished sagas and asks for a new order for each."""
+
+    def __init__(self) -> None:
+        self.finished = 0
+        self.wanted: asyncio.Queue[None] = asyncio.Queue()
+
+    def saga_finished(self, saga: str, outcome: SagaOutcome, seconds: float) -> None:
+        self.finished += 1
+        self.wanted.put_nowait(None)
+
+
+async def phases(count: int, seconds: float, store_dir: Path) -> list[tuple[bool, float, float]]:
+    """(metrics on, orders/s, CPU ms per order) of each phase after the first."""
+    settings = Settings(
+        amqp_url=AMQP_URL, store=f"sqlite:///{store_dir / 'phases.db'}",
+        namespace=f"bench-metrics-{uuid.uuid4().hex[:8]}",
+    )
+    runtime = saga_runtime(SAGAS)
+    endpoints: list[Endpoint] = [*services_in(import_package("handlers")), *runtime.endpoints]
+    metrics, feeder = SwitchedMetrics(), Feeder()
+    sampler = Sampler(metrics)
+    results: list[tuple[bool, float, float]] = []
+    async with open_store(settings.store) as store:
+        await runtime.pin(store)
+        bus = Bus(settings, store, endpoints, background=[runtime.scheduler],
+                  observers=[feeder, metrics])
+        try:
+            async with bus, BusClient(settings) as client, HealthServer(
+                metrics, host="127.0.0.1", port=0, bus=bus
+            ) as server:
+                placed = 0
+
+                async def feed() -> None:
+                    nonlocal placed
+                    while True:
+                        await feeder.wanted.get()
+                        await client.send(order(placed))
+                        placed += 1
+
+                async def observe_while_on() -> None:
+                    url = f"http://127.0.0.1:{server.port}/metrics"
+                    while True:
+                        await asyncio.sleep(1.0)
+                        if metrics.on:
+                            await sampler.sample(bus)
+                            await asyncio.to_thread(
+                                lambda: urllib.request.urlopen(url, timeout=5).read()
+                            )
+
+                for _ in range(IN_FLIGHT):
+                    feeder.wanted.put_nowait(None)
+                tasks = [asyncio.create_task(feed()), asyncio.create_task(observe_while_on())]
+                try:
+                    for phase in range(count + 1):
+                        metrics.on = phase % 2 == 1
+                        done, cpu = feeder.finished, time.process_time()
+                        started = time.perf_counter()
+                        await asyncio.sleep(seconds)
+                        done = feeder.finished - done
+                        elapsed = time.perf_counter() - started
+                        cpu = time.process_time() - cpu
+                        if phase:  # the first one warms up
+                            results.append((metrics.on, done / elapsed, cpu * 1000 / max(1, done)))
+                            print(f"  phase {phase:2} {'on ' if metrics.on else 'off'} "
+                                  f"{done / elapsed:7.1f} orders/s  "
+                                  f"{cpu * 1000 / max(1, done):6.2f} ms CPU/order", flush=True)
+                finally:
+                    for task in tasks:
+                        task.cancel()
+                    await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            await delete_topology(settings, bus)
+    return results
+
+
+def report_phases(results: list[tuple[bool, float, float]], seconds: float) -> str:
+    slower, dearer = [], []
+    for (on_a, rate_a, cpu_a), (_, rate_b, cpu_b) in itertools.pairwise(results):
+        rate_on, rate_off = (rate_a, rate_b) if on_a else (rate_b, rate_a)
+        cpu_on, cpu_off = (cpu_a, cpu_b) if on_a else (cpu_b, cpu_a)
+        slower.append(1 - rate_on / rate_off)
+        dearer.append(cpu_on / cpu_off - 1)
+    on = [r for r in results if r[0]]
+    off = [r for r in results if not r[0]]
+    return (
+        f"one bus, {IN_FLIGHT} orders in flight, {len(results)} phases of {seconds:g}s"
+        f" (every other one with metrics):\n"
+        f"  off {statistics.median(r[1] for r in off):7.1f} orders/s,"
+        f" {statistics.median(r[2] for r in off):.2f} ms CPU/order\n"
+        f"  on  {statistics.median(r[1] for r in on):7.1f} orders/s,"
+        f" {statistics.median(r[2] for r in on):.2f} ms CPU/order;"
+        f" overhead (median of neighbouring phases): throughput"
+        f" {statistics.median(slower) * 100:+.1f}%, CPU per order"
+        f" {statistics.median(dearer) * 100:+.1f}%"
+    )
 
 
 def order(i: int) -> m.CreateOrder:
@@ -221,13 +374,21 @@ def main(argv: Sequence[str] | None = None) -> Runs:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--pace", type=float, default=1.0,
                         help="seconds between samples and between scrapes when on")
+    parser.add_argument("--phases", type=int, default=20,
+                        help="phases of the steady-load measure (0: skip it)")
+    parser.add_argument("--phase-seconds", type=float, default=3.0)
     parser.add_argument("--tracing", action="store_true",
                         help="also price tracing (needs opentelemetry-sdk)")
     args = parser.parse_args(argv)
     configure_logging("console", "warning")
     variants = ["off", "on", *(["tracing"] if args.tracing else [])]
     runs = asyncio.run(compare(args.orders, args.repeat, variants, args.pace))
-    print(report(runs, args.orders))
+    lines = [report(runs, args.orders)]
+    if args.phases:
+        with tempfile.TemporaryDirectory() as tmp:
+            results = asyncio.run(phases(args.phases, args.phase_seconds, Path(tmp)))
+        lines.append(report_phases(results, args.phase_seconds))
+    print("\n".join(lines))
     return runs
 
 
