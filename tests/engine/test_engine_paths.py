@@ -3,7 +3,9 @@ each instance ends, what its history says it did, and what the services did."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -49,9 +51,24 @@ async def run(
     async with serving(settings, store, sagas):
         await place(settings, orders)
         records = await all_finished(store, settings, orders, within=30)
-    effects = await side_effects(store)
+        effects = await notified(store, records, within=30)
     assert_outcomes(orders, records, effects)
     return records, effects
+
+
+async def notified(
+    store: Store, records: Mapping[str, SagaRecord], within: float
+) -> SideEffects:
+    """The side effects once notifications (one hop after the saga's end) told every
+    customer; fails after `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        effects = await side_effects(store)
+        if set(records) <= set(effects.notifications):
+            return effects
+        if time.monotonic() > deadline:
+            pytest.fail(f"customers not notified within {within}s: {sorted(records)}")
+        await asyncio.sleep(0.05)
 
 
 def states(steps: Sequence[HistoryRecord]) -> list[str]:
