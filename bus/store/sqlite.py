@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -241,10 +242,25 @@ class SQLiteStore(Store):
 async def _configure(conn: aiosqlite.Connection, path: str) -> None:
     try:
         await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        await conn.execute("PRAGMA journal_mode = WAL")
+        await _switch_to_wal(conn)
         await conn.execute("PRAGMA synchronous = FULL")
     except sqlite3.DatabaseError as exc:
         raise ConfigurationError(f"cannot open SQLite store {path}: {exc}") from None
+
+
+async def _switch_to_wal(conn: aiosqlite.Connection) -> None:
+    """Turns WAL on. SQLite does not call the busy handler for this switch, so two
+    processes creating one file at once see "database is locked": wait and try again,
+    as the busy timeout would have."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            await conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
 
 
 async def _migrate(conn: aiosqlite.Connection) -> None:
