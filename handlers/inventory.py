@@ -35,7 +35,8 @@ async def _stock(ctx: HandlerContext, sku: str) -> dict[str, int]:
 
 @inventory.handles(ReserveInventory)
 async def reserve(cmd: ReserveInventory, ctx: HandlerContext) -> None:
-    """Reserves every line or none; a resent command answers with the first outcome."""
+    """Reserves every line or none; a resent command answers with the first outcome,
+    and an order whose reservation was voided takes nothing."""
     # Locked: two copies of the command (a saga's resend) must not both reserve.
     if await ctx.tx.state_get(RESERVATIONS, cmd.order_id, for_update=True) is not None:
         ctx.publish(InventoryReserved(order_id=cmd.order_id))
@@ -65,9 +66,14 @@ async def reserve(cmd: ReserveInventory, ctx: HandlerContext) -> None:
 
 @inventory.handles(ReleaseInventory)
 async def release(cmd: ReleaseInventory, ctx: HandlerContext) -> None:
-    """Returns a reservation's stock once; releasing nothing reserved changes nothing."""
+    """Returns a reservation's stock once; releasing before any reservation voids the
+    order's reservation (a later ReserveInventory takes no stock)."""
     reservation = await ctx.tx.state_get(RESERVATIONS, cmd.order_id, for_update=True)
-    if reservation is not None and not reservation["released"]:
+    if reservation is None:
+        # released before reserved (the saga gave up waiting): void the order, so a
+        # reservation that arrives late takes nothing
+        await ctx.tx.state_put(RESERVATIONS, cmd.order_id, {"items": {}, "released": True})
+    elif not reservation["released"]:
         for sku, quantity in sorted(reservation["items"].items()):
             level = await _stock(ctx, sku)
             await ctx.tx.state_put(

@@ -321,6 +321,7 @@ async def run(config: Config) -> Result:
             await _inject(config, rng, daemons, result)
             await placing
             records = await _finish(store, settings, orders, config.within)
+            await _quiesce(store, topology, config.within)
             stopping.set()
             await supervisor
             for daemon in daemons:
@@ -378,6 +379,24 @@ async def _delete_topology(topology: Topology) -> None:
             await transport.delete(topology)
         finally:
             await transport.close()
+
+
+async def _quiesce(store: Store, topology: Topology, within: float) -> None:
+    """Final sagas may still have messages on their way (a compensation without `until`,
+    a notification, a retry waiting in its tier): wait until no queue but the dead-letter
+    ones holds anything and the outbox is empty, seen twice in a row."""
+    deadline = time.monotonic() + within
+    quiet = 0
+    async with DeadLetterQueues(AMQP_URL) as box:
+        while quiet < 2:
+            busy = [q.name for q in topology.queues
+                    if not q.name.endswith(".dlq") and await box.depth(q.name)]
+            async with store.transaction() as tx:
+                backlog = await tx.outbox_backlog()
+            quiet = quiet + 1 if not busy and not backlog else 0
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"not quiet within {within:g}s: {busy}, outbox {backlog}")
+            await asyncio.sleep(0.5)
 
 
 async def _until(predicate: Any, within: float, what: str) -> None:
