@@ -71,6 +71,7 @@ def test_machine_describes_itself(order_machine: Machine) -> None:
         "OrderReviewRejected",
         "InventoryReserved",
         "InventoryUnavailable",
+        "InventoryReleased",
         "OrderShipped",
         "OrderCancellationRequested",
     }
