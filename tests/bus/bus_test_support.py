@@ -4,13 +4,11 @@ and reading a service's state."""
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Sequence
 from typing import Any
 
-import aiormq
-import asyncpg
 from aiormq.abc import ChannelFrame
+from live_services import AMQP_URL, PG_URL, postgres_unreachable, rabbitmq_unreachable  # noqa: F401  (re-exported)
 from pamqp import commands as spec
 from pamqp.header import ContentHeader
 
@@ -18,27 +16,6 @@ from bus.rabbitmq import RabbitMQTransport
 from bus.store import Store
 from bus.topology import Binding, Names, QueueSpec, Topology, exchanges
 from bus.transport import Delivery, Publication, WireMessage
-
-AMQP_URL = os.environ.get("SAGABUS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-PG_URL = os.environ.get("SAGABUS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-async def rabbitmq_unreachable() -> str | None:
-    try:
-        connection = await asyncio.wait_for(aiormq.connect(AMQP_URL), 3)
-    except Exception as exc:
-        return f"RabbitMQ unreachable at {AMQP_URL}: {exc}"
-    await connection.close()
-    return None
-
-
-async def postgres_unreachable() -> str | None:
-    try:
-        conn = await asyncpg.connect(PG_URL, timeout=3)
-    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-        return f"PostgreSQL unreachable at {PG_URL}: {exc}"
-    await conn.close()
-    return None
 
 
 class Probe:

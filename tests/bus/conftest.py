@@ -14,15 +14,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from bus_test_support import (
     AMQP_URL,
-    PG_URL,
     TestBroker,
     postgres_unreachable,
     rabbitmq_unreachable,
 )
+from live_services import postgres_schema
 
 from bus.endpoint import Endpoint
 from bus.runtime import Bus
@@ -56,13 +55,8 @@ async def store_url(request: pytest.FixtureRequest, sqlite_url: str) -> AsyncIte
     reason = await postgres_unreachable()
     if reason:
         pytest.skip(reason)
-    schema = f"bus_{uuid.uuid4().hex[:12]}"
-    yield f"{PG_URL}?schema={schema}"
-    conn = await asyncpg.connect(PG_URL)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
+    async with postgres_schema("bus") as url:
+        yield url
 
 
 @pytest.fixture

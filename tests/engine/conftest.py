@@ -13,11 +13,9 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
-import asyncpg
 import pytest
 from engine_support import (
     AMQP_URL,
-    PG_URL,
     Broker,
     order_endpoints,
     order_saga,
@@ -25,6 +23,7 @@ from engine_support import (
     rabbitmq_unreachable,
     topology_of,
 )
+from live_services import postgres_schema
 
 from bus.endpoint import Endpoint
 from bus.settings import Settings
@@ -44,13 +43,8 @@ async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
     reason = await postgres_unreachable()
     if reason:
         pytest.skip(reason)
-    schema = f"engine_{uuid.uuid4().hex[:12]}"
-    yield f"{PG_URL}?schema={schema}"
-    conn = await asyncpg.connect(PG_URL)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
+    async with postgres_schema("engine") as url:
+        yield url
 
 
 @pytest.fixture

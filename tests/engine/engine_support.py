@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiormq
-import asyncpg
 import engine_contracts  # noqa: F401  (the test sagas' contracts must be registered)
 import pytest
 import structlog
 import yaml
+from live_services import AMQP_URL, PG_URL, postgres_unreachable, rabbitmq_unreachable  # noqa: F401  (re-exported)
 
 import handlers.messages as m
 from bus.client import BusClient
@@ -45,9 +44,6 @@ from handlers.notifications import SENT
 from handlers.payments import CHARGES, REFUNDS
 from saga_dsl.engine.endpoint import SagaEndpoint
 from saga_dsl.engine.wiring import SagaRuntime, saga_runtime
-
-AMQP_URL = os.environ.get("SAGABUS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-PG_URL = os.environ.get("SAGABUS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 Eventually = Callable[..., Awaitable[Any]]
 """The type of the `eventually` fixture (tests/conftest.py)."""
@@ -378,23 +374,6 @@ async def deliver(
 
 
 # -- the broker -----------------------------------------------------------------------------
-async def rabbitmq_unreachable() -> str | None:
-    try:
-        connection = await asyncio.wait_for(aiormq.connect(AMQP_URL), 3)
-    except Exception as exc:
-        return f"RabbitMQ unreachable at {AMQP_URL}: {exc}"
-    await connection.close()
-    return None
-
-
-async def postgres_unreachable() -> str | None:
-    try:
-        conn = await asyncpg.connect(PG_URL, timeout=3)
-    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-        return f"PostgreSQL unreachable at {PG_URL}: {exc}"
-    await conn.close()
-    return None
-
 
 def order_endpoints(sagas: Path) -> tuple[list[Endpoint], SagaRuntime]:
     """The example services and the saga runtime of `sagas` (what a daemon serves)."""

@@ -5,7 +5,6 @@ placing orders, waiting for sagas to end, and reading `/metrics`, `/readyz` over
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import time
 import urllib.error
@@ -15,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiormq
 import pytest
 import yaml
+from live_services import AMQP_URL, rabbitmq_unreachable  # noqa: F401  (re-exported)
 from prometheus_client.parser import text_string_to_metric_families
 
 import handlers.messages as m
@@ -31,19 +30,10 @@ from bus.store import SagaRecord, Store
 from bus.topology import Topology
 from saga_dsl.engine.wiring import SagaRuntime, saga_runtime
 
-AMQP_URL = os.environ.get("SAGABUS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 REPO = Path(__file__).resolve().parent.parent.parent
 ORDER_SAGA = REPO / "sagas" / "order_processing.yaml"
 SAGA = "order_processing"
 
-
-async def rabbitmq_unreachable() -> str | None:
-    try:
-        connection = await asyncio.wait_for(aiormq.connect(AMQP_URL), 3)
-    except Exception as exc:
-        return f"RabbitMQ unreachable at {AMQP_URL}: {exc}"
-    await connection.close()
-    return None
 
 
 class Topologies:

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiormq
 import yaml
 from aiormq.abc import ChannelFrame
+from live_services import AMQP_URL, rabbitmq_unreachable  # noqa: F401  (re-exported)
 from pamqp import commands as spec
 from pamqp import frame as pamqp_frame
 from pamqp.body import ContentBody
@@ -24,19 +24,10 @@ from pamqp.header import ContentHeader
 from bus.rabbitmq import RabbitMQTransport
 from bus.topology import Names, QueueSpec, Topology, exchanges
 
-AMQP_URL = os.environ.get("SAGABUS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 HERE = Path(__file__).parent
 REPO = HERE.parent.parent
 ORDER_SAGA = REPO / "sagas" / "order_processing.yaml"
 
-
-async def rabbitmq_unreachable() -> str | None:
-    try:
-        connection = await asyncio.wait_for(aiormq.connect(AMQP_URL), 3)
-    except Exception as exc:
-        return f"RabbitMQ unreachable at {AMQP_URL}: {exc}"
-    await connection.close()
-    return None
 
 
 class Broker:
