@@ -53,7 +53,7 @@ from bench.report import (
     versions,
     write,
 )
-from bus.logging import configure_logging
+from bus.observability.logging import configure_logging
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 

@@ -49,11 +49,11 @@ from bus import (
     Service,
     Settings,
 )
-from bus.rabbitmq import RabbitMQTransport
-from bus.runtime import bus_topology
 from bus.store import open_store
-from bus.topology import Names, Topology, endpoint_queues, exchanges
-from bus.transport import Publication, WireMessage
+from bus.unitofwork.runtime import bus_topology
+from bus.wire.rabbitmq import RabbitMQTransport
+from bus.wire.topology import Names, Topology, endpoint_queues, exchanges
+from bus.wire.transport import Publication, WireMessage
 
 AMQP_URL = os.environ.get("SAGABUS_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 PG_URL = os.environ.get("SAGABUS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")

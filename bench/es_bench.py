@@ -36,7 +36,6 @@ import asyncpg  # type: ignore[import-untyped, unused-ignore]
 import orjson
 from pydantic import BaseModel
 
-from bus.contracts import Event, registry
 from bus.eventsourcing import (
     Aggregate,
     EventStore,
@@ -49,6 +48,7 @@ from bus.eventsourcing import (
 )
 from bus.store import Store, Transaction, open_store
 from bus.store.base import NewEvent
+from bus.wire.contracts import Event, registry
 
 POSTGRES_URL = os.environ.get("SAGABUS_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 STREAMS = 100

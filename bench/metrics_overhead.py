@@ -55,15 +55,12 @@ from pathlib import Path
 from typing import Any
 
 import handlers.messages as m
-from bus.client import BusClient
 from bus.daemon import import_package, services_in
-from bus.endpoint import Endpoint
-from bus.envelope import Envelope
-from bus.health import HealthServer
-from bus.logging import configure_logging
-from bus.message_log import MessageLog
-from bus.metrics import Metrics
-from bus.observe import (
+from bus.observability.health import HealthServer
+from bus.observability.logging import configure_logging
+from bus.observability.message_log import MessageLog
+from bus.observability.metrics import Metrics
+from bus.observability.observe import (
     Facts,
     HandledOutcome,
     Observer,
@@ -71,11 +68,14 @@ from bus.observe import (
     SagaOutcome,
     compose,
 )
-from bus.rabbitmq import RabbitMQTransport
-from bus.runtime import BackgroundTask, Bus
-from bus.sampler import Sampler
+from bus.observability.sampler import Sampler
 from bus.settings import Settings
 from bus.store import open_store
+from bus.unitofwork.endpoint import Endpoint
+from bus.unitofwork.runtime import BackgroundTask, Bus
+from bus.wire.client import BusClient
+from bus.wire.envelope import Envelope
+from bus.wire.rabbitmq import RabbitMQTransport
 from saga_dsl.engine.wiring import saga_runtime
 
 AMQP_URL = os.environ.get("SAGABUS_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -125,7 +125,7 @@ async def run(
     elif variant == "tracing":
         from opentelemetry.sdk.trace import TracerProvider
 
-        from bus.tracing import Tracing
+        from bus.observability.tracing import Tracing
 
         observers.append(Tracing(TracerProvider()))
     async with open_store(settings.store) as store:

@@ -42,7 +42,7 @@ from bench.pingpong_aiopika import AMQP_URL
 from bench.pingpong_sagabus import delete_topology
 from bus import Bus, BusClient, Settings
 from bus.daemon import import_package, services_in
-from bus.logging import configure_logging
+from bus.observability.logging import configure_logging
 from bus.store import Store, open_store
 from saga_dsl.engine.wiring import saga_runtime
 

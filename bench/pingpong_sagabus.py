@@ -28,9 +28,9 @@ from bench.conversation import (
 )
 from bench.pingpong_aiopika import AMQP_URL
 from bus import Bus, BusClient, Command, Event, HandlerContext, Service, Settings
-from bus.logging import configure_logging
-from bus.rabbitmq import RabbitMQTransport
+from bus.observability.logging import configure_logging
 from bus.store import open_store
+from bus.wire.rabbitmq import RabbitMQTransport
 
 
 class PingCommand(Command):

@@ -47,20 +47,20 @@ from bench.order_saga import (
     run,
 )
 from bench.pingpong_aiopika import AMQP_URL
-from bus.cli.instances import _status
 from bus.daemon import import_package, serve, services_in
-from bus.endpoint import Endpoint
-from bus.envelope import new_id, utcnow
-from bus.logging import configure_logging
-from bus.rabbitmq import RabbitMQTransport
-from bus.runtime import Bus, bus_topology
+from bus.observability.logging import configure_logging
 from bus.settings import Settings
 from bus.store import HistoryRecord, SagaRecord, TimerRecord, open_store
-from bus.topology import Names
+from bus.unitofwork.endpoint import Endpoint
+from bus.unitofwork.runtime import Bus, bus_topology
+from bus.wire.envelope import new_id, utcnow
+from bus.wire.rabbitmq import RabbitMQTransport
+from bus.wire.topology import Names
 from saga_dsl import ArmTimer, EventInput
 from saga_dsl.engine.endpoint import instance_id
-from saga_dsl.engine.steps import write_instance
+from saga_dsl.engine.recording import write_instance
 from saga_dsl.engine.wiring import SagaRuntime, saga_runtime
+from sagabus.cli.instances import _status
 
 LEVELS = (10, 100, 1_000)
 HUGE = 10_000

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
 
-from bus.envelope import Envelope
 from bus.store import Store, open_store
 from bus.store.base import NewEvent
+from bus.wire.envelope import Envelope
 
 POSTGRES_URL = os.environ.get("SAGABUS_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 BATCH = 100

@@ -3,10 +3,6 @@
 The public API of the bus; handlers import from here.
 """
 
-from bus.client import BusClient
-from bus.contracts import Command, Event, Message, registry
-from bus.endpoint import Endpoint, HandlerContext
-from bus.envelope import Envelope
 from bus.errors import (
     BrokerUnavailable,
     ConcurrencyError,
@@ -17,11 +13,15 @@ from bus.errors import (
     UnknownVersion,
     Unroutable,
 )
-from bus.retry import RetryPolicy
-from bus.runtime import BackgroundTask, Bus
-from bus.service import Service
 from bus.settings import Settings
 from bus.store import Store, Transaction, open_store
+from bus.unitofwork.endpoint import Endpoint, HandlerContext
+from bus.unitofwork.retry import RetryPolicy
+from bus.unitofwork.runtime import BackgroundTask, Bus
+from bus.unitofwork.service import Service
+from bus.wire.client import BusClient
+from bus.wire.contracts import Command, Event, Message, registry
+from bus.wire.envelope import Envelope
 
 __all__ = [
     "BackgroundTask",

@@ -14,18 +14,18 @@ import signal
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from types import ModuleType
 
-from bus.endpoint import Endpoint
 from bus.errors import ConfigurationError
-from bus.health import HealthServer
-from bus.logging import get_logger
-from bus.metrics import Metrics
-from bus.observe import Observer
-from bus.runtime import BackgroundTask, Bus
-from bus.sampler import Sampler
-from bus.service import Service
+from bus.observability.health import HealthServer
+from bus.observability.logging import get_logger
+from bus.observability.metrics import Metrics
+from bus.observability.observe import Observer
+from bus.observability.sampler import Sampler
+from bus.observability.tracing import tracing_observer
 from bus.settings import Settings
 from bus.store import Store, open_store
-from bus.tracing import tracing_observer
+from bus.unitofwork.endpoint import Endpoint
+from bus.unitofwork.runtime import BackgroundTask, Bus
+from bus.unitofwork.service import Service
 
 log = get_logger("sagabus.daemon")
 
@@ -80,8 +80,8 @@ async def serve(
 ) -> None:
     """Opens the store, runs `prepare`, runs a `Bus` until SIGTERM/SIGINT, then stops
     it cleanly. `metrics_port`: serve `/metrics`, `/healthz` and `/readyz` there
-    (bus/health.py). Tracing is on when the process has an OpenTelemetry SDK tracer
-    provider (bus/tracing.py)."""
+    (bus/observability/health.py). Tracing is on when the process has an OpenTelemetry SDK tracer
+    provider (bus/observability/tracing.py)."""
     if not endpoints:
         raise ConfigurationError("nothing to serve: no services or sagas were found")
     observers: list[Observer] = []

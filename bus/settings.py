@@ -24,7 +24,7 @@ from pydantic import (
 
 from bus.durations import parse_duration
 from bus.errors import ConfigurationError
-from bus.redact import redact_url
+from bus.observability.redact import redact_url
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@localhost:5672/"
 DEFAULT_STORE_URL = "sqlite:///./sagabus.db"

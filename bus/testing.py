@@ -23,19 +23,19 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from bus import deadletter
-from bus.client import BusClient
-from bus.contracts import Message, Registry, registry
 from bus.daemon import import_package, services_in
-from bus.endpoint import Endpoint, HandlerContext
-from bus.envelope import Envelope, PoisonMessage, decode, utcnow
-from bus.memory import InMemoryBroker, InMemoryTransport
-from bus.retry import RetryPolicy
-from bus.runtime import BackgroundTask, Bus
+from bus.deadletters import republishing as deadletter
 from bus.settings import Settings
 from bus.store import HistoryRecord, SagaRecord, Store, open_store
-from bus.topology import Names
-from bus.transport import Outcome, WireMessage
+from bus.unitofwork.endpoint import Endpoint, HandlerContext
+from bus.unitofwork.retry import RetryPolicy
+from bus.unitofwork.runtime import BackgroundTask, Bus
+from bus.wire.client import BusClient
+from bus.wire.contracts import Message, Registry, registry
+from bus.wire.envelope import Envelope, PoisonMessage, decode, utcnow
+from bus.wire.memory import InMemoryBroker, InMemoryTransport
+from bus.wire.topology import Names
+from bus.wire.transport import Outcome, WireMessage
 
 if TYPE_CHECKING:
     from saga_dsl.engine.scheduler import TimerScheduler

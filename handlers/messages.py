@@ -1,6 +1,6 @@
 """The message contracts of the example order services.
 
-Every class here registers itself by its name in `bus.contracts.registry` when this
+Every class here registers itself by its name in `bus.wire.contracts.registry` when this
 module is imported; the saga in `sagas/order_processing.yaml` refers to them by name.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bus.contracts import Command, Event
+from bus.wire.contracts import Command, Event
 
 
 class OrderItem(BaseModel):

@@ -16,7 +16,6 @@ Running (the saga engine does this inside a store transaction)::
 """
 
 from saga_dsl.compiler import Edge, build_table
-from saga_dsl.definition import SagaDefinition
 from saga_dsl.diagnostics import Diagnostic
 from saga_dsl.effects import (
     ArmTimer,
@@ -31,8 +30,9 @@ from saga_dsl.effects import (
     TimerFired,
 )
 from saga_dsl.instance import Compensating, SagaInstance, Status
-from saga_dsl.loading import DirectoryLoad, LoadResult, load, load_directory, load_files
 from saga_dsl.machine import Machine, Step
+from saga_dsl.saga_definition import SagaDefinition
+from saga_dsl.saga_files import DirectoryLoad, LoadResult, load, load_directory, load_files
 
 
 def compile(definition: SagaDefinition) -> Machine:

@@ -14,15 +14,15 @@ import itertools
 from collections import deque
 from collections.abc import Iterable, Mapping
 
-from bus.contracts import Registry
-from saga_dsl.definition import (
+from bus.wire.contracts import Registry
+from saga_dsl.diagnostics import Position, Report, suggest
+from saga_dsl.expressions import Expression
+from saga_dsl.saga_definition import (
     Action,
     SagaDefinition,
     StateDefinition,
     TransitionDefinition,
 )
-from saga_dsl.diagnostics import Position, Report, suggest
-from saga_dsl.expressions import Expression
 
 
 def run(definition: SagaDefinition, report: Report, registry: Registry | None = None) -> None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from saga_dsl.compiler import Edge
-from saga_dsl.definition import StateDefinition
 from saga_dsl.machine import Machine
+from saga_dsl.saga_definition import StateDefinition
 
 FORMATS = ("mermaid", "dot")
 _ANY = "any state"

@@ -37,13 +37,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from saga_dsl.compiler import Edge, Table
-from saga_dsl.definition import (
-    Action,
-    Assignment,
-    CompensationDefinition,
-    StateDefinition,
-    TransitionDefinition,
-)
 from saga_dsl.effects import (
     ArmTimer,
     CancelTimer,
@@ -58,6 +51,13 @@ from saga_dsl.effects import (
 )
 from saga_dsl.expressions import EvaluationError, Scope
 from saga_dsl.instance import Compensating, SagaInstance
+from saga_dsl.saga_definition import (
+    Action,
+    Assignment,
+    CompensationDefinition,
+    StateDefinition,
+    TransitionDefinition,
+)
 
 NO_EVENT: Mapping[str, Any] = {}
 

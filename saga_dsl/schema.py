@@ -27,7 +27,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 from saga_dsl.diagnostics import Report, closest, suggest
 from saga_dsl.durations import PATTERN as DURATION_PATTERN
 from saga_dsl.durations import DurationError, parse_duration
-from saga_dsl.loader import Document
+from saga_dsl.positioned_yaml import Document
 
 SCHEMA_ID = "https://sagabus.dev/saga.schema.json"
 

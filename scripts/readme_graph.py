@@ -7,7 +7,7 @@ from pathlib import Path
 
 import handlers.messages  # noqa: F401  (registers the contracts the saga names)
 import saga_dsl
-from bus.contracts import registry
+from bus.wire.contracts import registry
 from saga_dsl.graph import render
 
 ROOT = Path(__file__).resolve().parent.parent

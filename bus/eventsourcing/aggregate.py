@@ -16,9 +16,9 @@ from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from bus.contracts import Event
 from bus.errors import SagabusError
 from bus.eventsourcing.dispatch import dispatch_table, mark
+from bus.wire.contracts import Event
 
 S = TypeVar("S", bound=BaseModel)
 F = TypeVar("F", bound=Callable[..., Any])

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from bus.contracts import Event
+from bus.wire.contracts import Event
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -17,10 +17,10 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 
-from bus.contracts import Event, Registry, registry
-from bus.envelope import Envelope, new_id
 from bus.errors import ConcurrencyError, SagabusError
 from bus.store.base import NewEvent, StoredEvent, Transaction
+from bus.wire.contracts import Event, Registry, registry
+from bus.wire.envelope import Envelope, new_id
 
 E = TypeVar("E", bound=Event, covariant=True)
 
@@ -88,7 +88,7 @@ class EventStore:
     Parameters:
         tx: the unit of work every read and write joins.
         contracts: the registry that names event types and upcasts old versions
-            (default: the process-wide `bus.contracts.registry`).
+            (default: the process-wide `bus.wire.contracts.registry`).
         publisher: how appended events are published. None (the default) adds their
             envelopes to `tx`'s outbox. In a handler pass `ctx.publish`: the pipeline
             then writes them to the outbox with the handler's other messages, in the

@@ -24,10 +24,10 @@ from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 import structlog
 
-from bus.contracts import Event, Registry, registry
 from bus.eventsourcing.dispatch import dispatch_table, mark
 from bus.eventsourcing.event_store import EventStore, RecordedEvent
 from bus.store.base import ProjectionRecord, Store, StoredEvent, Transaction
+from bus.wire.contracts import Event, Registry, registry
 
 F = TypeVar("F", bound=Callable[..., Awaitable[None]])
 
@@ -268,7 +268,7 @@ class HasStore(Protocol):
 def projection_task(
     projection: Projection, **options: Any
 ) -> Callable[[HasStore], Coroutine[Any, Any, None]]:
-    """A background task for `bus.runtime.Bus(background=...)` that keeps `projection`
+    """A background task for `bus.unitofwork.runtime.Bus(background=...)` that keeps `projection`
     up to date in the bus's store while the bus runs; `options` go to
     `ProjectionRunner`."""
 

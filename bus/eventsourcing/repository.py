@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from bus.contracts import Registry, registry
-from bus.envelope import Envelope
 from bus.eventsourcing.aggregate import Aggregate
 from bus.eventsourcing.event_store import AsOf, EventStore, Publisher, RecordedEvent
 from bus.store.base import Transaction
+from bus.wire.contracts import Registry, registry
+from bus.wire.envelope import Envelope
 
 A = TypeVar("A", bound=Aggregate[Any])
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from bus.envelope import Envelope
 from bus.errors import ConcurrencyError
+from bus.wire.envelope import Envelope
 
 SagaStatus = Literal["running", "completed", "failed", "parked"]
 

@@ -16,8 +16,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from bus.envelope import Envelope
 from bus.store.base import HistoryRecord, ProjectionRecord, SagaRecord, StoredEvent, TimerRecord
+from bus.wire.envelope import Envelope
 
 
 class Row(Protocol):

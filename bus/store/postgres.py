@@ -26,7 +26,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
 
-from bus.envelope import Envelope
 from bus.errors import ConcurrencyError, ConfigurationError, DuplicateInstance
 from bus.store.base import (
     HistoryRecord,
@@ -55,6 +54,7 @@ from bus.store.codec import (
     utc,
     utcnow,
 )
+from bus.wire.envelope import Envelope
 
 DEFAULT_POOL_SIZE = 10
 """Connections per store unless the URL (`?pool_size=`) or the caller says otherwise."""

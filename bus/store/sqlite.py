@@ -21,7 +21,6 @@ from typing import Any
 
 import aiosqlite
 
-from bus.envelope import Envelope
 from bus.errors import ConcurrencyError, ConfigurationError, DuplicateInstance
 from bus.store.base import (
     HistoryRecord,
@@ -51,6 +50,7 @@ from bus.store.codec import (
     time_text,
     utcnow,
 )
+from bus.wire.envelope import Envelope
 
 BUSY_TIMEOUT_MS = 30_000
 """How long a statement waits for another process's write lock before it fails."""

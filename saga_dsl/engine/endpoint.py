@@ -11,14 +11,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from bus.contracts import Registry, registry
-from bus.endpoint import HandlerContext
-from bus.envelope import Envelope, utcnow
 from bus.errors import DuplicateInstance, SagabusError
-from bus.retry import RetryPolicy
 from bus.store.base import SagaRecord
+from bus.unitofwork.endpoint import HandlerContext
+from bus.unitofwork.retry import RetryPolicy
+from bus.wire.contracts import Registry, registry
+from bus.wire.envelope import Envelope, utcnow
 from saga_dsl import EventInput, Machine
-from saga_dsl.engine.steps import Cause, instance_of, record_step
+from saga_dsl.engine.recording import Cause, instance_of, record_step
 
 INSTANCE_NAMESPACE = uuid.UUID("4b3f8f59-4a7e-4d59-9a33-5a6a0b8d1c2e")
 """Instance ids are derived from (saga, correlation): the same start twice is the same id."""

@@ -18,14 +18,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from bus.contracts import Registry, registry
-from bus.envelope import utcnow
-from bus.observe import NO_OBSERVER, Facts, Observer, current_observer
-from bus.runtime import Bus
+from bus.observability.observe import NO_OBSERVER, Facts, Observer, current_observer
 from bus.store.base import Store, TimerRecord, Transaction
+from bus.unitofwork.runtime import Bus
+from bus.wire.contracts import Registry, registry
+from bus.wire.envelope import utcnow
 from saga_dsl import TimerFired
 from saga_dsl.engine.endpoint import SagaEndpoint
-from saga_dsl.engine.steps import Cause, instance_of, log, record_step
+from saga_dsl.engine.recording import Cause, instance_of, log, record_step
 
 POLL_INTERVAL = 0.5
 """Seconds between looks at the timer table when nothing is due sooner (other daemons

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bus.contracts import Registry, registry
 from bus.store.base import Store
-from saga_dsl.engine.definitions import load_machines, pin_versions
+from bus.wire.contracts import Registry, registry
 from saga_dsl.engine.endpoint import SagaEndpoint
 from saga_dsl.engine.scheduler import TimerScheduler
+from saga_dsl.engine.versions import load_machines, pin_versions
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ from live_services import AMQP_URL, PG_URL, postgres_unreachable, rabbitmq_unrea
 from pamqp import commands as spec
 from pamqp.header import ContentHeader
 
-from bus.rabbitmq import RabbitMQTransport
 from bus.store import Store
-from bus.topology import Binding, Names, QueueSpec, Topology, exchanges
-from bus.transport import Delivery, Publication, WireMessage
+from bus.wire.rabbitmq import RabbitMQTransport
+from bus.wire.topology import Binding, Names, QueueSpec, Topology, exchanges
+from bus.wire.transport import Delivery, Publication, WireMessage
 
 
 class Probe:

@@ -23,11 +23,11 @@ from bus_test_support import (
 )
 from live_services import postgres_schema
 
-from bus.endpoint import Endpoint
-from bus.runtime import Bus
 from bus.settings import Settings
 from bus.store import Store, open_store
-from bus.topology import Names
+from bus.unitofwork.endpoint import Endpoint
+from bus.unitofwork.runtime import Bus
+from bus.wire.topology import Names
 
 
 @pytest.fixture

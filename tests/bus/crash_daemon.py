@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from bus_test_handlers import LEDGER, audit, ledger
 
 from bus import Bus, Settings, Store, Transaction, open_store
-from bus.logging import configure_logging
+from bus.observability.logging import configure_logging
 
 
 class KillAfterCommit(Store):

@@ -16,9 +16,9 @@ from bus_test_handlers import LEDGER, BtCharge, ledger
 from bus_test_support import TestBroker
 
 from bus import Envelope, Settings, Store
-from bus.rabbitmq import RabbitMQTransport
-from bus.topology import Names
-from bus.transport import Outcome, Publication, WireMessage
+from bus.wire.rabbitmq import RabbitMQTransport
+from bus.wire.topology import Names
+from bus.wire.transport import Outcome, Publication, WireMessage
 
 pytestmark = [
     pytest.mark.integration,

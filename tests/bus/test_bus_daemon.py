@@ -14,8 +14,8 @@ from bus_test_handlers import LEDGER, BtCharge, BtCharged, audit, ledger
 from bus_test_support import AMQP_URL, TestBroker, state
 
 from bus import BusClient, Settings, Store
-from bus.runtime import bus_topology
-from bus.topology import Names
+from bus.unitofwork.runtime import bus_topology
+from bus.wire.topology import Names
 
 pytestmark = pytest.mark.integration
 

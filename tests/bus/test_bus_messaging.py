@@ -18,7 +18,7 @@ from bus_test_handlers import (
 from bus_test_support import TestBroker, backlog, state
 
 from bus import BusClient, Envelope, Settings, Unroutable
-from bus.deadletter import (
+from bus.deadletters.republishing import (
     ATTEMPTS,
     EXCEPTION_MESSAGE,
     EXCEPTION_TYPE,
@@ -30,10 +30,10 @@ from bus.deadletter import (
     REASON,
     TRACEBACK,
 )
-from bus.envelope import utcnow
 from bus.store import Store
-from bus.topology import Names
-from bus.transport import WireMessage
+from bus.wire.envelope import utcnow
+from bus.wire.topology import Names
+from bus.wire.transport import WireMessage
 
 pytestmark = pytest.mark.integration
 

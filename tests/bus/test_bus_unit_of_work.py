@@ -14,8 +14,8 @@ from bus_test_support import TestBroker, backlog, state
 
 from bus import Bus, BusClient, Envelope, Settings, Store, Transaction, Unroutable
 from bus.errors import SagabusError
-from bus.retention import purge_once
-from bus.topology import Names, QueueSpec, Topology
+from bus.unitofwork.retention import purge_once
+from bus.wire.topology import Names, QueueSpec, Topology
 
 pytestmark = pytest.mark.integration
 

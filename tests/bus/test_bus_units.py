@@ -22,8 +22,7 @@ from bus import (
     Service,
     Settings,
 )
-from bus.contracts import Registry
-from bus.deadletter import (
+from bus.deadletters.republishing import (
     ATTEMPTS,
     EXCEPTION_TYPE,
     FIRST_FAILURE,
@@ -35,13 +34,14 @@ from bus.deadletter import (
     retry,
 )
 from bus.durations import format_duration, parse_duration
-from bus.envelope import PoisonMessage
-from bus.logging import configure_logging
-from bus.pipeline import Pipeline
-from bus.redact import redact_text, redact_url
-from bus.runtime import bus_topology, check_endpoints
-from bus.topology import Binding, Names
-from bus.transport import Delivery, WireMessage
+from bus.observability.logging import configure_logging
+from bus.observability.redact import redact_text, redact_url
+from bus.unitofwork.pipeline import Pipeline
+from bus.unitofwork.runtime import bus_topology, check_endpoints
+from bus.wire.contracts import Registry
+from bus.wire.envelope import PoisonMessage
+from bus.wire.topology import Binding, Names
+from bus.wire.transport import Delivery, WireMessage
 
 
 # -- settings ---------------------------------------------------------------------------
@@ -352,7 +352,7 @@ def test_an_endpoint_may_bind_types_without_a_contract_and_read_raw_payloads() -
 
 
 def test_event_and_command_base_classes_stay_out_of_the_registry() -> None:
-    from bus.contracts import registry
+    from bus.wire.contracts import registry
 
     assert "Command" not in registry and "Event" not in registry
     assert issubclass(BtCharged, Event)

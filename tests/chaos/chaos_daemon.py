@@ -24,14 +24,14 @@ from pathlib import Path
 
 from bus import Settings, open_store
 from bus.daemon import import_package, services_in
-from bus.endpoint import Endpoint, HandlerContext
-from bus.envelope import Envelope
-from bus.logging import configure_logging
-from bus.rabbitmq import RabbitMQTransport
-from bus.retry import RetryPolicy
-from bus.runtime import Bus
-from bus.topology import Topology
-from bus.transport import Delivery, Outcome, Publication, Subscription
+from bus.observability.logging import configure_logging
+from bus.unitofwork.endpoint import Endpoint, HandlerContext
+from bus.unitofwork.retry import RetryPolicy
+from bus.unitofwork.runtime import Bus
+from bus.wire.envelope import Envelope
+from bus.wire.rabbitmq import RabbitMQTransport
+from bus.wire.topology import Topology
+from bus.wire.transport import Delivery, Outcome, Publication, Subscription
 from saga_dsl.engine.wiring import saga_runtime
 
 RUNS = "chaos.runs"

@@ -49,18 +49,18 @@ import yaml
 from chaos_daemon import CountedService
 
 import handlers.messages as m
-from bus.client import BusClient
 from bus.daemon import import_package, services_in
-from bus.dead_letters import DeadLetterQueues
-from bus.deadletter import REASON
-from bus.endpoint import Endpoint
+from bus.deadletters.operations import DeadLetterQueues
+from bus.deadletters.republishing import REASON
 from bus.errors import SagabusError
-from bus.logging import configure_logging
-from bus.rabbitmq import RabbitMQTransport
-from bus.runtime import bus_topology
+from bus.observability.logging import configure_logging
 from bus.settings import Settings
 from bus.store import SagaRecord, Store, open_store
-from bus.topology import Names, QueueSpec, Topology, exchanges
+from bus.unitofwork.endpoint import Endpoint
+from bus.unitofwork.runtime import bus_topology
+from bus.wire.client import BusClient
+from bus.wire.rabbitmq import RabbitMQTransport
+from bus.wire.topology import Names, QueueSpec, Topology, exchanges
 from handlers.inventory import RESERVATIONS, STOCK
 from handlers.notifications import SENT
 from handlers.payments import CHARGES, REFUNDS

@@ -8,7 +8,7 @@ import pytest
 from dsl_support import SHOWCASE
 
 import saga_dsl
-from bus.contracts import Registry, registry
+from bus.wire.contracts import Registry, registry
 
 
 @pytest.fixture(scope="session")

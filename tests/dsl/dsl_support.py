@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner, Result
 
 import saga_dsl
-from bus.cli import language
+from sagabus.cli import language
 
 REPO = Path(__file__).resolve().parents[2]
 SHOWCASE = REPO / "sagas" / "order_processing.yaml"

@@ -17,8 +17,8 @@ import yaml
 from dsl_support import BROKEN, HERE, REPO, sagabus
 
 import saga_dsl
-from bus.contracts import Registry
-from saga_dsl.loader import MAX_DEPTH, MAX_SOURCE_BYTES, MAX_VALUES
+from bus.wire.contracts import Registry
+from saga_dsl.positioned_yaml import MAX_DEPTH, MAX_SOURCE_BYTES, MAX_VALUES
 from saga_dsl.schema import MAX_STATES
 
 EXPECTED: dict[str, str] = yaml.safe_load((BROKEN / "expected.yaml").read_text())
@@ -71,7 +71,7 @@ def test_validate_exits_1_and_prints_file_line_col(name: str, contracts: Registr
 def test_the_real_command_line_gives_no_traceback_for_the_whole_corpus() -> None:
     files = [str(BROKEN / name) for name in CORPUS]
     run = subprocess.run(
-        [sys.executable, "-c", "from bus.cli import main; main()", *CLI, *files],
+        [sys.executable, "-c", "from sagabus.cli import main; main()", *CLI, *files],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -7,7 +7,7 @@ from pathlib import Path
 from dsl_support import SHOWCASE, messages
 
 import saga_dsl
-from bus.contracts import Registry
+from bus.wire.contracts import Registry
 
 SKELETON = """saga: s
 version: 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from saga_dsl.diagnostics import Position, Report
-from saga_dsl.loader import Document, parse
+from saga_dsl.positioned_yaml import Document, parse
 
 
 def load(text: str) -> tuple[Document | None, list[str]]:

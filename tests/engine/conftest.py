@@ -25,9 +25,9 @@ from engine_support import (
 )
 from live_services import postgres_schema
 
-from bus.endpoint import Endpoint
 from bus.settings import Settings
 from bus.store import Store, open_store
+from bus.unitofwork.endpoint import Endpoint
 
 
 @pytest.fixture

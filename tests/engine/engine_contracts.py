@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from bus.contracts import Command, Event
+from bus.wire.contracts import Command, Event
 
 
 class EtParcelRegistered(Event):

@@ -27,18 +27,18 @@ import yaml
 from live_services import AMQP_URL, PG_URL, postgres_unreachable, rabbitmq_unreachable  # noqa: F401  (re-exported)
 
 import handlers.messages as m
-from bus.client import BusClient
-from bus.contracts import Message
 from bus.daemon import import_package, services_in
-from bus.endpoint import Endpoint, HandlerContext
-from bus.envelope import Envelope
-from bus.rabbitmq import RabbitMQTransport
-from bus.runtime import Bus, bus_topology
 from bus.settings import Settings
 from bus.store import SagaRecord, Store
 from bus.store.base import HistoryRecord, Transaction
-from bus.topology import Binding, Names, QueueSpec, Topology, exchanges
-from bus.transport import Delivery, Outcome, Publication, Subscription, Transport
+from bus.unitofwork.endpoint import Endpoint, HandlerContext
+from bus.unitofwork.runtime import Bus, bus_topology
+from bus.wire.client import BusClient
+from bus.wire.contracts import Message
+from bus.wire.envelope import Envelope
+from bus.wire.rabbitmq import RabbitMQTransport
+from bus.wire.topology import Binding, Names, QueueSpec, Topology, exchanges
+from bus.wire.transport import Delivery, Outcome, Publication, Subscription, Transport
 from handlers.inventory import RESERVATIONS, STOCK
 from handlers.notifications import SENT
 from handlers.payments import CHARGES, REFUNDS

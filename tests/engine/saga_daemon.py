@@ -11,7 +11,7 @@ import os
 
 from bus import Settings
 from bus.daemon import import_package, serve, services_in
-from bus.logging import configure_logging
+from bus.observability.logging import configure_logging
 from saga_dsl.engine.wiring import saga_runtime
 
 

@@ -33,15 +33,15 @@ from engine_support import (
 )
 
 import handlers.messages as m
-from bus.client import BusClient
-from bus.contracts import Message
-from bus.endpoint import Endpoint
-from bus.envelope import Envelope, utcnow
 from bus.errors import ConfigurationError
 from bus.settings import Settings
 from bus.store import SagaRecord, Store
-from saga_dsl.engine.definitions import InvalidSagas
+from bus.unitofwork.endpoint import Endpoint
+from bus.wire.client import BusClient
+from bus.wire.contracts import Message
+from bus.wire.envelope import Envelope, utcnow
 from saga_dsl.engine.endpoint import DefinitionNotLoaded, SagaEndpoint
+from saga_dsl.engine.versions import InvalidSagas
 from saga_dsl.engine.wiring import saga_runtime
 
 pytestmark = pytest.mark.integration

@@ -31,13 +31,13 @@ from engine_support import (
 )
 
 import handlers.messages as m
-from bus.client import BusClient
-from bus.endpoint import Endpoint
-from bus.envelope import Envelope
-from bus.rabbitmq import RabbitMQTransport
 from bus.settings import Settings
 from bus.store import Store, open_store
-from bus.topology import Names
+from bus.unitofwork.endpoint import Endpoint
+from bus.wire.client import BusClient
+from bus.wire.envelope import Envelope
+from bus.wire.rabbitmq import RabbitMQTransport
+from bus.wire.topology import Names
 from saga_dsl.engine.wiring import saga_runtime
 
 pytestmark = pytest.mark.integration

@@ -35,10 +35,10 @@ from engine_support import (
 )
 
 import handlers.messages as m
-from bus.client import BusClient
 from bus.settings import Settings
 from bus.store import SagaRecord, Store
 from bus.store.base import HistoryRecord
+from bus.wire.client import BusClient
 
 pytestmark = pytest.mark.integration
 

@@ -22,9 +22,9 @@ from engine_support import (
     side_effects,
 )
 
-from bus.endpoint import Endpoint
 from bus.settings import Settings
 from bus.store import Store
+from bus.unitofwork.endpoint import Endpoint
 
 pytestmark = pytest.mark.integration
 

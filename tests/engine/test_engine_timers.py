@@ -27,9 +27,9 @@ from engine_support import (
     timer_firings,
 )
 
-from bus.envelope import utcnow
 from bus.settings import Settings
 from bus.store import Store, open_store
+from bus.wire.envelope import utcnow
 from saga_dsl.engine.wiring import saga_runtime
 
 pytestmark = pytest.mark.integration

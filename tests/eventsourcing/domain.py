@@ -10,7 +10,6 @@ from typing import ClassVar
 
 from pydantic import BaseModel
 
-from bus.contracts import Event
 from bus.eventsourcing import (
     Aggregate,
     EventStore,
@@ -21,6 +20,7 @@ from bus.eventsourcing import (
     on,
 )
 from bus.store.base import Store, Transaction
+from bus.wire.contracts import Event
 
 TOTALS = "test.tally_totals"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from bus.contracts import Event
 from bus.eventsourcing import (
     Aggregate,
     InvariantViolation,
@@ -13,6 +12,7 @@ from bus.eventsourcing import (
     aggregate_for_stream,
     applies,
 )
+from bus.wire.contracts import Event
 from handlers.messages import OrderItem
 from handlers.orders import OrderAggregate, OrderStatus
 

@@ -11,12 +11,12 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-import bus.cli.streams
-from bus.cli.app import app
-from bus.cli.streams import linked_streams
+import sagabus.cli.streams
 from bus.eventsourcing import EventStore, ProjectionRunner
 from bus.store import Store
 from handlers.messages import CompleteOrder, PaymentSucceeded
+from sagabus.cli.app import app
+from sagabus.cli.streams import linked_streams
 
 from .test_orders import create, deliver
 from .test_projection import FlakyTotals, _seed_with_bad
@@ -34,7 +34,7 @@ async def run(*args: str) -> tuple[int, str]:
 
 def run_main(*args: str) -> subprocess.CompletedProcess[str]:
     """The real entry point, for exit codes and one-line errors."""
-    code = "import bus.cli.streams; from bus.cli.app import main; main()"
+    code = "import sagabus.cli.streams; from sagabus.cli.app import main; main()"
     return subprocess.run(
         [sys.executable, "-c", code, *args], cwd=REPO, capture_output=True, text=True, check=False
     )
@@ -129,7 +129,7 @@ async def test_rebuild_of_a_projection_that_parks_exits_1_with_the_reason(
     store: Store, store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await _seed_with_bad(store)
-    monkeypatch.setattr(bus.cli.streams, "ProjectionRunner", _no_delay_runner)
+    monkeypatch.setattr(sagabus.cli.streams, "ProjectionRunner", _no_delay_runner)
     result = await asyncio.to_thread(
         cli.invoke, app, ["projection", "rebuild", "test-flaky-totals", "--store", store_url]
     )

@@ -8,11 +8,11 @@ from datetime import datetime
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
-from bus.envelope import Envelope
 from bus.errors import ConcurrencyError
 from bus.eventsourcing import EventStore, StreamConflict, UnreadableEvent
 from bus.store import Store
 from bus.store.base import NewEvent
+from bus.wire.envelope import Envelope
 
 from .conftest import PG_DSN
 from .domain import TallyAdded, TallyOpened

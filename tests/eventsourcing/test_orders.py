@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import structlog
 
-from bus.contracts import Message
-from bus.endpoint import HandlerContext
-from bus.envelope import Envelope
 from bus.eventsourcing import EventStore, Repository
 from bus.store import Store
+from bus.unitofwork.endpoint import HandlerContext
+from bus.wire.contracts import Message
+from bus.wire.envelope import Envelope
 from handlers.messages import (
     CancelOrder,
     CompleteOrder,

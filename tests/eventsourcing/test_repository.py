@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from bus.contracts import Event, registry
 from bus.eventsourcing import Aggregate, Repository, StreamConflict, UnreadableEvent, applies
 from bus.store import Store
 from bus.store.base import NewEvent
+from bus.wire.contracts import Event, registry
 from handlers.messages import OrderItem
 from handlers.orders import OrderAggregate
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from observability_support import AMQP_URL, Topologies, rabbitmq_unreachable
 
-from bus.rabbitmq import RabbitMQTransport
 from bus.settings import Settings
 from bus.store import Store, open_store
-from bus.topology import Topology
+from bus.wire.rabbitmq import RabbitMQTransport
+from bus.wire.topology import Topology
 
 
 @pytest.fixture

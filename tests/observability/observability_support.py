@@ -20,14 +20,14 @@ from live_services import AMQP_URL, rabbitmq_unreachable  # noqa: F401  (re-expo
 from prometheus_client.parser import text_string_to_metric_families
 
 import handlers.messages as m
-from bus.client import BusClient
 from bus.daemon import import_package, services_in
 from bus.durations import parse_duration
-from bus.endpoint import Endpoint
-from bus.envelope import Envelope
 from bus.settings import Settings
 from bus.store import SagaRecord, Store
-from bus.topology import Topology
+from bus.unitofwork.endpoint import Endpoint
+from bus.wire.client import BusClient
+from bus.wire.envelope import Envelope
+from bus.wire.topology import Topology
 from saga_dsl.engine.wiring import SagaRuntime, saga_runtime
 
 REPO = Path(__file__).resolve().parent.parent.parent

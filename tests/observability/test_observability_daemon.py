@@ -18,10 +18,10 @@ from ob_daemon_handlers import ObWork, work
 from observability_support import Topologies, get, scrape, total
 
 from bus import BusClient, Settings
-from bus.rabbitmq import RabbitMQTransport
-from bus.runtime import bus_topology
-from bus.topology import Names
-from bus.transport import Publication, WireMessage
+from bus.unitofwork.runtime import bus_topology
+from bus.wire.rabbitmq import RabbitMQTransport
+from bus.wire.topology import Names
+from bus.wire.transport import Publication, WireMessage
 
 pytestmark = pytest.mark.integration
 

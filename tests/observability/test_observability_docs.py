@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from bus.metrics import Metrics
+from bus.observability.metrics import Metrics
 
 DOCS = Path(__file__).resolve().parent.parent.parent / "docs"
 REPO = DOCS.parent

@@ -17,11 +17,11 @@ import pytest
 from observability_support import Topologies, get
 
 from bus import Command, HandlerContext, Service
-from bus.health import HealthServer
-from bus.memory import InMemoryTransport
-from bus.runtime import Bus
+from bus.observability.health import HealthServer
 from bus.settings import Settings
 from bus.store import Store, open_store
+from bus.unitofwork.runtime import Bus
+from bus.wire.memory import InMemoryTransport
 
 
 class ObPing(Command):

@@ -22,12 +22,12 @@ from observability_support import (
     total,
 )
 
-from bus.health import HealthServer
-from bus.metrics import Metrics
-from bus.runtime import Bus
-from bus.sampler import Sampler
+from bus.observability.health import HealthServer
+from bus.observability.metrics import Metrics
+from bus.observability.sampler import Sampler
 from bus.settings import Settings
 from bus.store import Store
+from bus.unitofwork.runtime import Bus
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from bus import Command, Envelope, HandlerContext, RetryPolicy, Service
-from bus.memory import InMemoryTransport
-from bus.observe import (
+from bus.observability.observe import (
     NO_OBSERVER,
     Facts,
     HandledOutcome,
@@ -20,10 +19,11 @@ from bus.observe import (
     current_observer,
     report,
 )
-from bus.runtime import Bus
 from bus.settings import Settings
 from bus.store import Store
-from bus.transport import Publication, WireMessage
+from bus.unitofwork.runtime import Bus
+from bus.wire.memory import InMemoryTransport
+from bus.wire.transport import Publication, WireMessage
 
 
 class Recorder(Observer):

@@ -21,12 +21,12 @@ from observability_support import (
 )
 
 from bus import BusClient, Command, Envelope, Event, HandlerContext, Service
-from bus.memory import InMemoryTransport
-from bus.message_log import MessageLog
-from bus.runtime import Bus
+from bus.observability.message_log import MessageLog
+from bus.observability.tracing import Tracing, current_traceparent, tracing_observer
 from bus.settings import Settings
 from bus.store import Store
-from bus.tracing import Tracing, current_traceparent, tracing_observer
+from bus.unitofwork.runtime import Bus
+from bus.wire.memory import InMemoryTransport
 
 
 def sdk_installed() -> bool:
@@ -161,8 +161,8 @@ async def test_without_a_tracer_provider_nothing_is_traced_and_traceparent_passe
 
 
 def test_without_opentelemetry_installed_tracing_is_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    import bus.tracing
+    import bus.observability.tracing
 
-    monkeypatch.setattr(bus.tracing, "available", lambda: False)
+    monkeypatch.setattr(bus.observability.tracing, "available", lambda: False)
     assert tracing_observer() is None
     assert current_traceparent() is None

@@ -13,7 +13,7 @@ from reliability_support import AMQP_URL, Broker, rabbitmq_unreachable
 
 from bus.settings import Settings
 from bus.store import Store, open_store
-from bus.topology import Names
+from bus.wire.topology import Names
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ from pamqp import frame as pamqp_frame
 from pamqp.body import ContentBody
 from pamqp.header import ContentHeader
 
-from bus.rabbitmq import RabbitMQTransport
-from bus.topology import Names, QueueSpec, Topology, exchanges
+from bus.wire.rabbitmq import RabbitMQTransport
+from bus.wire.topology import Names, QueueSpec, Topology, exchanges
 
 HERE = Path(__file__).parent
 REPO = HERE.parent.parent
@@ -80,7 +80,7 @@ async def sagabus(*args: str, env: dict[str, str] | None = None, within: float =
     """Runs `sagabus ARGS` in a subprocess (the dlq commands registered) without
     blocking the event loop, where the bus under test runs."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", "import bus.cli.dlq; from bus.cli import main; main()", *args,
+        sys.executable, "-c", "import sagabus.cli.dlq; from sagabus.cli import main; main()", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=str(REPO),
         env={**os.environ, "COLUMNS": "200", **(env or {})},
     )

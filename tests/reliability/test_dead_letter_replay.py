@@ -14,13 +14,13 @@ from reliability_support import AMQP_URL, Broker, patient_order_saga, sagabus, w
 import handlers.messages as m
 from bus import BusClient, HandlerContext, RetryPolicy, Service
 from bus.daemon import import_package, services_in
-from bus.dead_letters import REPLAYS, DeadLetter, DeadLetterQueues
-from bus.deadletter import ATTEMPTS, EXCEPTION_TYPE
-from bus.runtime import Bus
+from bus.deadletters.operations import REPLAYS, DeadLetter, DeadLetterQueues
+from bus.deadletters.republishing import ATTEMPTS, EXCEPTION_TYPE
 from bus.settings import Settings
 from bus.store import Store
-from bus.topology import DEFAULT_EXCHANGE, Names
-from bus.transport import Publication, WireMessage
+from bus.unitofwork.runtime import Bus
+from bus.wire.topology import DEFAULT_EXCHANGE, Names
+from bus.wire.transport import Publication, WireMessage
 from handlers.payments import CHARGES, process_payment, refund_payment
 from saga_dsl.engine.endpoint import instance_id
 from saga_dsl.engine.wiring import saga_runtime

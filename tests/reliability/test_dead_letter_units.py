@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bus import deadletter
-from bus.dead_letters import (
+from bus.deadletters import republishing as deadletter
+from bus.deadletters.operations import (
     REPLAYS,
     DeadLetter,
     NotReplayable,
@@ -16,9 +16,9 @@ from bus.dead_letters import (
     dlq_of,
     replayed,
 )
-from bus.retry import RetryPolicy
-from bus.topology import Names, endpoint_queues
-from bus.transport import WireMessage
+from bus.unitofwork.retry import RetryPolicy
+from bus.wire.topology import Names, endpoint_queues
+from bus.wire.transport import WireMessage
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
 

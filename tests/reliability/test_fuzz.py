@@ -12,9 +12,9 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bus import amqp_decoding
-from bus.envelope import Envelope, PoisonMessage, decode
-from saga_dsl.loading import load
+from bus.wire import amqp_decoding
+from bus.wire.envelope import Envelope, PoisonMessage, decode
+from saga_dsl.saga_files import load
 
 BOUNDED = settings(
     max_examples=300, deadline=None, derandomize=True,

@@ -21,14 +21,15 @@ from pamqp.body import ContentBody
 from pamqp.header import ContentHeader
 from reliability_support import PLACEHOLDER, REPO, Broker, new_id, publish_raw_frames
 
-from bus import Command, Envelope, HandlerContext, RetryPolicy, Service, amqp_decoding
-from bus.deadletter import ATTEMPTS, REASON
-from bus.memory import InMemoryBroker, InMemoryTransport
-from bus.runtime import Bus
+from bus import Command, Envelope, HandlerContext, RetryPolicy, Service
+from bus.deadletters.republishing import ATTEMPTS, REASON
 from bus.settings import Settings
 from bus.store import Store, open_store
-from bus.topology import DEFAULT_EXCHANGE, Names
-from bus.transport import Delivery, Publication, WireMessage
+from bus.unitofwork.runtime import Bus
+from bus.wire import amqp_decoding
+from bus.wire.memory import InMemoryBroker, InMemoryTransport
+from bus.wire.topology import DEFAULT_EXCHANGE, Names
+from bus.wire.transport import Delivery, Publication, WireMessage
 
 pytestmark = pytest.mark.integration
 
@@ -296,7 +297,9 @@ async def test_flood_of_unknown_message_types_is_dead_lettered_while_serving_on(
 
 
 def test_the_rabbitmq_transport_installs_the_lenient_frame_decoders() -> None:
-    code = "import bus.rabbitmq, bus.amqp_decoding as d; raise SystemExit(not d.installed())"
+    code = (
+        "import bus.wire.rabbitmq, bus.wire.amqp_decoding as d; raise SystemExit(not d.installed())"
+    )
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO, check=False).returncode == 0
 
 

@@ -16,10 +16,10 @@ import structlog
 from reliability_support import sagabus
 
 from bus.errors import BrokerUnavailable, ConfigurationError
-from bus.logging import configure_logging
-from bus.rabbitmq import RabbitMQTransport
-from bus.redact import redact_text, redact_url
+from bus.observability.logging import configure_logging
+from bus.observability.redact import redact_text, redact_url
 from bus.settings import Settings
+from bus.wire.rabbitmq import RabbitMQTransport
 
 SECRET = "hunter2"
 

@@ -17,7 +17,6 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bus.envelope import Envelope, utcnow
 from bus.errors import ConcurrencyError, DuplicateInstance
 from bus.store import open_store
 from bus.store.base import (
@@ -28,6 +27,7 @@ from bus.store.base import (
     Store,
     TimerRecord,
 )
+from bus.wire.envelope import Envelope, utcnow
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 

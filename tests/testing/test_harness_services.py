@@ -19,7 +19,7 @@ from harness_services import (
 )
 
 from bus import HandlerContext, Service, Settings, Unroutable, open_store
-from bus.deadletter import (
+from bus.deadletters.republishing import (
     EXCEPTION_MESSAGE,
     FIRST_FAILURE,
     LAST_FAILURE,
@@ -29,7 +29,7 @@ from bus.deadletter import (
     TRACEBACK,
 )
 from bus.testing import BusHarness
-from bus.transport import Publication, WireMessage
+from bus.wire.transport import Publication, WireMessage
 from handlers.messages import PaymentSucceeded, ProcessPayment
 from handlers.payments import CHARGES, payments
 

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from transport_support import consume, message, queue
 
-from bus.client import BusClient
-from bus.envelope import Envelope
 from bus.errors import BrokerUnavailable, ConfigurationError, Unroutable
-from bus.memory import InMemoryBroker, InMemoryTransport, topic_matches
 from bus.settings import Settings
-from bus.topology import DEFAULT_EXCHANGE, Names, exchanges
-from bus.transport import Outcome, Publication
+from bus.wire.client import BusClient
+from bus.wire.envelope import Envelope
+from bus.wire.memory import InMemoryBroker, InMemoryTransport, topic_matches
+from bus.wire.topology import DEFAULT_EXCHANGE, Names, exchanges
+from bus.wire.transport import Outcome, Publication
 
 Eventually = Callable[..., Awaitable[Any]]
 NAMES = Names()

@@ -17,10 +17,10 @@ import pytest
 from transport_support import consume, message, queue
 
 from bus.errors import BrokerUnavailable, ConfigurationError
-from bus.memory import InMemoryBroker, InMemoryTransport
-from bus.rabbitmq import RabbitMQTransport
-from bus.topology import DEFAULT_EXCHANGE, Names, Topology, exchanges
-from bus.transport import Outcome, Publication, WireMessage
+from bus.wire.memory import InMemoryBroker, InMemoryTransport
+from bus.wire.rabbitmq import RabbitMQTransport
+from bus.wire.topology import DEFAULT_EXCHANGE, Names, Topology, exchanges
+from bus.wire.transport import Outcome, Publication, WireMessage
 
 AMQP_URL = os.environ.get("SAGABUS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from bus.topology import Binding, QueueSpec, Topology
-from bus.transport import Delivery, Subscription, Transport, WireMessage
+from bus.wire.topology import Binding, QueueSpec, Topology
+from bus.wire.transport import Delivery, Subscription, Transport, WireMessage
 
 
 def message(n: int | str, **headers: Any) -> WireMessage:

@@ -1,5 +1,0 @@
-"""`python -m bus.cli` is `sagabus`."""
-
-from bus.cli import main
-
-main()

@@ -1,0 +1,200 @@
+"""Prometheus metrics: the definitions, and the observer that keeps them.
+
+`Metrics` is an `Observer` (bus/observability/observe.py): the pipeline, the relay and the saga
+engine report to it what happened; the gauges that are read rather than reported
+(queue depths, instances by state, outbox backlog, timer delay) are set by the
+`Sampler` (bus/observability/sampler.py). `sagabus run --metrics-port PORT` serves them at
+`/metrics` (bus/observability/health.py). docs/operations.md lists every metric with what it means.
+
+Each `Metrics` has a registry of its own (so two buses in one process, or two tests,
+never share counts); pass `registry=prometheus_client.REGISTRY` to join the process's
+default one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from bus.observability.observe import (
+    DeadLetterReason,
+    HandledOutcome,
+    Observer,
+    PublishOutcome,
+    SagaOutcome,
+)
+from bus.wire.envelope import Envelope, utcnow
+
+HANDLER_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                   2.5, 5.0, 10.0)
+"""Seconds a handler runs (inside its unit of work, before the commit)."""
+
+LAG_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+"""Seconds from a message's timestamp to its handling. AMQP timestamps are whole
+seconds, so the lag reads up to a second high: buckets below a second mean little."""
+
+SAGA_BUCKETS = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 14_400.0, 86_400.0)
+"""Seconds from a saga's start to its final state."""
+
+OVERDUE_AFTER = timedelta(seconds=5)
+"""A due timer still unfired this long after its time is overdue: the scheduler or the
+store is behind."""
+
+UNKNOWN = "unknown"
+"""The type label of a delivery whose type the endpoint does not handle (poison):
+untrusted input never becomes a label value."""
+
+
+class Metrics(Observer):
+    """Every sagabus metric, in `registry` (default: a registry of its own)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        r = self.registry
+        # -- messages (the pipeline and the relay report these)
+        self.messages_consumed = Counter(
+            "sagabus_messages_consumed", "Deliveries taken from an endpoint's queue.",
+            ["endpoint", "type"], registry=r)
+        self.messages_handled = Counter(
+            "sagabus_messages_handled",
+            "Deliveries by outcome: success (handled and committed), duplicate (inbox hit,"
+            " handler skipped), failed (the handler raised).",
+            ["endpoint", "type", "outcome"], registry=r)
+        self.messages_retried = Counter(
+            "sagabus_messages_retried", "Failed deliveries sent to a retry queue.",
+            ["endpoint", "type"], registry=r)
+        self.messages_dead_lettered = Counter(
+            "sagabus_messages_dead_lettered",
+            "Deliveries sent to the dead-letter queue: poison, or failed on the last attempt.",
+            ["endpoint", "type", "reason"], registry=r)
+        self.messages_published = Counter(
+            "sagabus_messages_published",
+            "Outbox rows published: confirmed, parked as unroutable, or failed (sent again).",
+            ["type", "outcome"], registry=r)
+        self.handler_duration = Histogram(
+            "sagabus_handler_duration_seconds", "Time a handler ran, failures included.",
+            ["endpoint", "type"], buckets=HANDLER_BUCKETS, registry=r)
+        self.lag = Histogram(
+            "sagabus_consumer_lag_seconds",
+            "Seconds from a message's timestamp (whole seconds) to its consumption.",
+            ["endpoint"], buckets=LAG_BUCKETS, registry=r)
+        # -- sagas (the engine reports these, once their transaction committed)
+        self.sagas_started = Counter(
+            "sagabus_sagas_started", "Saga instances started.", ["saga"], registry=r)
+        self.sagas_finished = Counter(
+            "sagabus_sagas_finished", "Saga instances that entered a final state.",
+            ["saga", "outcome"], registry=r)
+        self.saga_duration = Histogram(
+            "sagabus_saga_duration_seconds", "Seconds from a saga's start to its final state.",
+            ["saga", "outcome"], buckets=SAGA_BUCKETS, registry=r)
+        self.compensations = Counter(
+            "sagabus_saga_compensations",
+            "Compensations sent, by the state they undo (a resend counts again).",
+            ["saga", "state"], registry=r)
+        self.parkings = Counter(
+            "sagabus_sagas_parked", "Saga instances parked for a human, by state.",
+            ["saga", "state"], registry=r)
+        self.timers_due_now = Gauge(
+            "sagabus_timers_due", "Timers due at the scheduler's last look (one batch at most).",
+            registry=r)
+        self.timers_overdue = Gauge(
+            "sagabus_timers_overdue",
+            f"Of those, timers due more than {OVERDUE_AFTER.total_seconds():g}s ago.",
+            registry=r)
+        # -- sampled (bus/observability/sampler.py)
+        self.queue_depth = Gauge(
+            "sagabus_queue_depth", "Messages ready in a queue (endpoint queues and DLQs).",
+            ["queue"], registry=r)
+        self.saga_instances = Gauge(
+            "sagabus_saga_instances", "Saga instances by saga and state (all statuses).",
+            ["saga", "state"], registry=r)
+        self.parked_instances = Gauge(
+            "sagabus_saga_instances_parked", "Saga instances parked now, waiting for a human.",
+            ["saga"], registry=r)
+        self.outbox_backlog = Gauge(
+            "sagabus_outbox_backlog", "Outbox rows committed and not yet sent.", registry=r)
+        self.timer_delay = Gauge(
+            "sagabus_timer_delay_seconds",
+            "How long the earliest timer is past due (0 when none is): grows when timers"
+            " are not fired.", registry=r)
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """`metric.labels(*labels)`, remembered: the hot path skips the library's
+        lock and label checks after the first time."""
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The text format of every metric, and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+    # -- Observer ------------------------------------------------------------------------
+    def consumed(self, endpoint: str, envelope: Envelope | None) -> None:
+        if envelope is None:
+            self._child(self.messages_consumed, endpoint, UNKNOWN).inc()
+            return
+        self._child(self.messages_consumed, endpoint, envelope.type).inc()
+        lag = (utcnow() - envelope.timestamp).total_seconds()
+        self._child(self.lag, endpoint).observe(max(0.0, lag))
+
+    def handling(self, endpoint: str, envelope: Envelope) -> _Timed:
+        return _Timed(self._child(self.handler_duration, endpoint, envelope.type), envelope)
+
+    def handled(self, endpoint: str, envelope: Envelope, outcome: HandledOutcome) -> None:
+        self._child(self.messages_handled, endpoint, envelope.type, outcome).inc()
+
+    def retried(self, endpoint: str, envelope: Envelope, attempt: int) -> None:
+        self._child(self.messages_retried, endpoint, envelope.type).inc()
+
+    def dead_lettered(
+        self, endpoint: str, type_name: str | None, reason: DeadLetterReason
+    ) -> None:
+        self._child(self.messages_dead_lettered, endpoint, type_name or UNKNOWN, reason).inc()
+
+    def published(self, envelope: Envelope, outcome: PublishOutcome) -> None:
+        self._child(self.messages_published, envelope.type, outcome).inc()
+
+    def timers_due(self, due: Sequence[datetime], now: datetime) -> None:
+        late = now - OVERDUE_AFTER
+        self.timers_due_now.set(len(due))
+        self.timers_overdue.set(sum(1 for at in due if at < late))
+
+    def saga_started(self, saga: str) -> None:
+        self._child(self.sagas_started, saga).inc()
+
+    def saga_finished(self, saga: str, outcome: SagaOutcome, seconds: float) -> None:
+        self._child(self.sagas_finished, saga, outcome).inc()
+        self._child(self.saga_duration, saga, outcome).observe(seconds)
+
+    def saga_compensated(self, saga: str, state: str) -> None:
+        self._child(self.compensations, saga, state).inc()
+
+    def saga_parked(self, saga: str, state: str) -> None:
+        self._child(self.parkings, saga, state).inc()
+
+
+class _Timed:
+    """Times one handler call into a histogram child."""
+
+    __slots__ = ("_envelope", "_histogram", "_started")
+
+    def __init__(self, histogram: Any, envelope: Envelope) -> None:
+        self._histogram = histogram
+        self._envelope = envelope
+        self._started = 0.0
+
+    def __enter__(self) -> Envelope:
+        self._started = time.perf_counter()
+        return self._envelope
+
+    def __exit__(self, *exc: object) -> None:
+        self._histogram.observe(time.perf_counter() - self._started)

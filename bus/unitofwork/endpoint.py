@@ -1,0 +1,122 @@
+"""The endpoint protocol and the context a handler runs in.
+
+An endpoint is anything that owns one queue and handles the messages bound to it:
+the services of `bus.unitofwork.service`, and the saga endpoints of the saga engine (queue
+`saga.<name>`). The pipeline hands it each decoded `Envelope` together with a
+`HandlerContext`; whatever the handler sends or publishes is collected there and
+written to the outbox in the same transaction as the handler's own state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any, Protocol, runtime_checkable
+
+from bus.store.base import Transaction
+from bus.unitofwork.retry import RetryPolicy
+from bus.wire.contracts import Message
+from bus.wire.envelope import Envelope
+
+
+@runtime_checkable
+class Endpoint(Protocol):
+    """name: the endpoint's queue (before the namespace prefix). commands / events: the
+    type names bound from the commands and events exchanges. retry: its retry policy."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def commands(self) -> frozenset[str]: ...
+
+    @property
+    def events(self) -> frozenset[str]: ...
+
+    @property
+    def retry(self) -> RetryPolicy: ...
+
+    async def handle(self, message: Envelope, ctx: HandlerContext) -> None:
+        """Handles one message; raising makes the pipeline retry it later."""
+
+
+class HandlerContext:
+    """What a handler may touch while it handles one message.
+
+    tx: the store transaction of this unit of work (the endpoint's own state goes
+        through `tx.state_get` / `tx.state_put`, saga instances through `tx.saga_*`).
+    message: the envelope being handled (payload already upcast and validated).
+    contract: that payload parsed into its contract model, or None when the type has
+        no registered contract.
+    log: a structlog logger bound to endpoint, message_id, correlation_id and type.
+    """
+
+    __slots__ = ("_outgoing", "contract", "endpoint", "log", "message", "tx")
+
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        tx: Transaction,
+        message: Envelope,
+        contract: Message | None,
+        log: Any,
+    ) -> None:
+        self.endpoint = endpoint
+        self.tx = tx
+        self.message = message
+        self.contract = contract
+        self.log = log
+        self._outgoing: list[Envelope] = []
+
+    def send(
+        self,
+        command: Message | Envelope,
+        *,
+        correlation_id: str | None = None,
+        headers: Mapping[str, Any] | None = None,
+    ) -> Envelope:
+        """Queues a command; it leaves through the outbox once this unit commits."""
+        return self._add(command, "command", correlation_id, headers)
+
+    def publish(
+        self,
+        event: Message | Envelope,
+        *,
+        correlation_id: str | None = None,
+        headers: Mapping[str, Any] | None = None,
+    ) -> Envelope:
+        """Queues an event; it leaves through the outbox once this unit commits."""
+        return self._add(event, "event", correlation_id, headers)
+
+    @property
+    def outgoing(self) -> list[Envelope]:
+        """The envelopes queued so far, in order."""
+        return list(self._outgoing)
+
+    def _add(
+        self,
+        message: Message | Envelope,
+        kind: str,
+        correlation_id: str | None,
+        headers: Mapping[str, Any] | None,
+    ) -> Envelope:
+        if isinstance(message, Envelope):
+            envelope = message
+            if headers:
+                envelope = replace(envelope, headers={**envelope.headers, **headers})
+            if correlation_id is not None:
+                envelope = replace(envelope, correlation_id=correlation_id)
+        else:
+            envelope = Envelope.of(
+                message, correlation_id=correlation_id, headers=dict(headers or {})
+            )
+        if envelope.kind != kind:
+            verb, wanted, got = (
+                ("send", "a command", "an event") if kind == "command"
+                else ("publish", "an event", "a command")
+            )
+            raise TypeError(f"ctx.{verb}() takes {wanted}; {envelope.type} is {got}")
+        envelope = envelope.caused_by(self.message)
+        self._outgoing.append(envelope)
+        return envelope

@@ -1,0 +1,94 @@
+"""Services: endpoints whose handlers are plain async functions over contract models.
+
+    payments = Service("payments", retry=RetryPolicy(attempts=3))
+
+    @payments.handles(ProcessPayment)          # a command: this service owns it
+    async def charge(cmd: ProcessPayment, ctx: HandlerContext) -> None:
+        ctx.publish(PaymentSucceeded(order_id=cmd.order_id, ...))
+
+    @notifications.on(OrderCompleted)          # an event: any number of subscribers
+    async def tell_customer(event: OrderCompleted, ctx: HandlerContext) -> None: ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from bus.errors import ConfigurationError
+from bus.unitofwork.endpoint import HandlerContext
+from bus.unitofwork.retry import RetryPolicy
+from bus.wire.contracts import Command, Event, Message, registry
+from bus.wire.envelope import Envelope
+
+M = TypeVar("M", bound=Message)
+Handler = Callable[[M, HandlerContext], Awaitable[None]]
+AnyHandler = Callable[[Any, HandlerContext], Awaitable[None]]
+
+
+class Service:
+    """An endpoint named `name` (its queue) with command and event handlers.
+
+    retry: the policy for every handler of this service (default `RetryPolicy()`).
+    """
+
+    def __init__(self, name: str, *, retry: RetryPolicy | None = None) -> None:
+        if not name or any(c.isspace() for c in name):
+            raise ConfigurationError(f"a service name must be a non-empty word, not {name!r}")
+        self.name = name
+        self.retry = retry or RetryPolicy()
+        self._handlers: dict[str, list[AnyHandler]] = {}
+        self._commands: set[str] = set()
+        self._events: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"Service({self.name!r})"
+
+    @property
+    def commands(self) -> frozenset[str]:
+        return frozenset(self._commands)
+
+    @property
+    def events(self) -> frozenset[str]:
+        return frozenset(self._events)
+
+    def handles(self, contract: type[M]) -> Callable[[Handler[M]], Handler[M]]:
+        """Registers the handler of a command; one handler per command."""
+        if not (isinstance(contract, type) and issubclass(contract, Command)):
+            raise ConfigurationError(
+                f"{self.name}.handles() takes a Command class, not {contract!r}"
+                " (subscribe to events with .on())"
+            )
+        name = contract.message_type()
+        if name in self._commands:
+            raise ConfigurationError(f"{self.name} handles {name} twice")
+
+        def register(fn: Handler[M]) -> Handler[M]:
+            self._commands.add(name)
+            self._handlers[name] = [fn]
+            return fn
+
+        return register
+
+    def on(self, contract: type[M]) -> Callable[[Handler[M]], Handler[M]]:
+        """Registers a handler of an event; several handlers run in registration order."""
+        if not (isinstance(contract, type) and issubclass(contract, Event)):
+            raise ConfigurationError(
+                f"{self.name}.on() takes an Event class, not {contract!r}"
+                " (handle commands with .handles())"
+            )
+        name = contract.message_type()
+
+        def register(fn: Handler[M]) -> Handler[M]:
+            self._events.add(name)
+            self._handlers.setdefault(name, []).append(fn)
+            return fn
+
+        return register
+
+    async def handle(self, message: Envelope, ctx: HandlerContext) -> None:
+        model = ctx.contract
+        if model is None:
+            model = registry.parse(message.type, message.version, message.payload)
+        for handler in self._handlers[message.type]:
+            await handler(model, ctx)

@@ -1,0 +1,140 @@
+"""The client: sends commands and publishes events from outside the bus.
+
+    async with BusClient(settings) as client:
+        await client.send(CreateOrder(order_id="o-1", ...))
+        await client.publish_type("OrderCancellationRequested", {"order_id": "o-1"})
+
+Every publish is persistent and confirmed. A command that no queue is bound for is
+returned by the broker and raises `Unroutable`: nobody would ever handle it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bus.errors import BrokerUnavailable, ContractViolation, Unroutable
+from bus.settings import Settings
+from bus.wire.contracts import Message, Registry, registry
+from bus.wire.envelope import Envelope
+from bus.wire.rabbitmq import RabbitMQTransport
+from bus.wire.topology import Names, exchanges
+from bus.wire.transport import Outcome, Publication, Transport, WireMessage
+
+
+class BusClient:
+    """settings: default `Settings.load()`. transport: default RabbitMQ at
+    `settings.amqp_url`. contracts: the registry `send_type` / `publish_type` check
+    against."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        transport: Transport | None = None,
+        contracts: Registry = registry,
+    ) -> None:
+        self.settings = settings or Settings.load()
+        self.names = Names(self.settings.namespace)
+        self.transport: Transport = transport or RabbitMQTransport(
+            self.settings.amqp_url, ready_timeout=0.0, name="sagabus-client"
+        )
+        self._contracts = contracts
+
+    async def __aenter__(self) -> BusClient:
+        await self.transport.connect()
+        try:
+            await self.transport.declare(exchanges(self.names))
+        except BaseException:
+            await self.transport.close()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.transport.close()
+
+    async def send(
+        self,
+        command: Message,
+        *,
+        correlation_id: str | None = None,
+        headers: Mapping[str, Any] | None = None,
+    ) -> Envelope:
+        """Sends a command to its one owner; returns the envelope that was sent."""
+        return await self.dispatch(_wrap(command, "command", correlation_id, headers))
+
+    async def publish(
+        self,
+        event: Message,
+        *,
+        correlation_id: str | None = None,
+        headers: Mapping[str, Any] | None = None,
+    ) -> Envelope:
+        """Publishes an event to every subscriber (there may be none)."""
+        return await self.dispatch(_wrap(event, "event", correlation_id, headers))
+
+    async def send_type(
+        self,
+        type_name: str,
+        payload: Mapping[str, Any],
+        *,
+        correlation_id: str | None = None,
+        headers: Mapping[str, Any] | None = None,
+    ) -> Envelope:
+        """Sends the command `type_name` with `payload`, validated against its contract."""
+        return await self.send(
+            self._parse(type_name, payload, "command"),
+            correlation_id=correlation_id,
+            headers=headers,
+        )
+
+    async def publish_type(
+        self,
+        type_name: str,
+        payload: Mapping[str, Any],
+        *,
+        correlation_id: str | None = None,
+        headers: Mapping[str, Any] | None = None,
+    ) -> Envelope:
+        """Publishes the event `type_name` with `payload`, validated against its contract."""
+        return await self.publish(
+            self._parse(type_name, payload, "event"),
+            correlation_id=correlation_id,
+            headers=headers,
+        )
+
+    async def dispatch(self, envelope: Envelope) -> Envelope:
+        """Publishes a ready envelope (routed by its kind)."""
+        exchange, routing_key, mandatory = self.names.route(envelope)
+        [outcome] = await self.transport.publish(
+            [Publication(exchange, routing_key, WireMessage.of(envelope), mandatory)]
+        )
+        if outcome is Outcome.RETURNED:
+            raise Unroutable(
+                f"no queue is bound for command {envelope.type} on exchange {exchange}:"
+                " no running service handles it (start the service that does, or check"
+                " the type name and namespace)"
+            )
+        if outcome is not Outcome.CONFIRMED:
+            raise BrokerUnavailable(
+                f"RabbitMQ did not confirm {envelope.type} {envelope.message_id}"
+            )
+        return envelope
+
+    def _parse(self, type_name: str, payload: Mapping[str, Any], kind: str) -> Message:
+        contract = self._contracts.get(type_name)
+        if contract.__kind__ != kind:
+            verb, other = ("send", "an event") if kind == "command" else ("publish", "a command")
+            raise ContractViolation(f"{type_name} is {other}, not a {kind}: {verb} takes a {kind}")
+        return self._contracts.parse(type_name, contract.__version__, payload)
+
+
+def _wrap(
+    message: Message,
+    kind: str,
+    correlation_id: str | None,
+    headers: Mapping[str, Any] | None,
+) -> Envelope:
+    if message.__kind__ != kind:
+        raise TypeError(f"{message.message_type()} is a {message.__kind__}, not a {kind}")
+    return Envelope.of(message, correlation_id=correlation_id, headers=dict(headers or {}))

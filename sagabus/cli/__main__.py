@@ -1,0 +1,5 @@
+"""`python -m sagabus.cli` is `sagabus`."""
+
+from sagabus.cli import main
+
+main()

@@ -1,0 +1,179 @@
+"""`sagabus status ID` and `sagabus list`: where saga instances stand, with history."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, get_args
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bus.daemon import import_package
+from bus.errors import SagabusError
+from bus.settings import Settings
+from bus.store import HistoryRecord, SagaRecord, TimerRecord, open_store
+from bus.store.base import SagaStatus
+from sagabus.cli.app import app
+from sagabus.cli.streams import linked_streams
+
+StoreUrl = Annotated[str | None, typer.Option("--store", help="Store URL [SAGABUS_STORE].")]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+STATUSES: tuple[str, ...] = get_args(SagaStatus)
+TIMER_EFFECTS = frozenset({"arm_timer", "cancel_timer"})
+"""Left out of the history table (they are in `--json`): the table shows messages."""
+
+
+class InstanceNotFound(SagabusError):
+    """No saga instance has this id or correlation value."""
+
+
+@app.command()
+def status(
+    instance: Annotated[str, typer.Argument(help="Instance id, or its correlation value.")],
+    store: StoreUrl = None,
+    json: Json = False,
+) -> None:
+    """Show one saga instance: state, data, timers and its whole history."""
+    settings = Settings.load(store=store)
+    if importlib.util.find_spec("handlers") is not None:
+        import_package("handlers")  # the aggregates whose streams a saga links to
+    view = asyncio.run(_status(settings.store, instance))
+    if json:
+        typer.echo(
+            orjson.dumps(
+                {
+                    "instance": _record_json(view.record),
+                    "timers": [_timer_json(t) for t in view.timers],
+                    "history": [_history_json(h) for h in view.history],
+                    "streams": view.streams,
+                },
+                option=orjson.OPT_INDENT_2,
+            ).decode()
+        )
+        return
+    _print_status(view)
+
+
+@app.command("list")
+def list_instances(
+    saga: Annotated[str | None, typer.Option("--saga", help="Only this saga.")] = None,
+    state: Annotated[
+        str | None,
+        typer.Option("--state", help="Only this state, or status (running, parked, ...)."),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 100,
+    store: StoreUrl = None,
+    json: Json = False,
+) -> None:
+    """List saga instances, newest first."""
+    settings = Settings.load(store=store)
+    records = asyncio.run(_list(settings.store, saga, state, limit))
+    if json:
+        typer.echo(
+            orjson.dumps([_record_json(r) for r in records], option=orjson.OPT_INDENT_2).decode()
+        )
+        return
+    table = Table("instance", "saga", "correlation", "state", "status", "updated", "reason")
+    for r in records:
+        table.add_row(
+            r.id, f"{r.saga} v{r.definition_version}", r.correlation, r.state, r.status,
+            _when(r.updated_at), r.reason or "",
+        )
+    Console().print(table)
+
+
+@dataclass(frozen=True)
+class InstanceView:
+    record: SagaRecord
+    timers: list[TimerRecord]
+    history: list[HistoryRecord]
+    streams: list[str]
+
+
+async def _status(url: str, key: str) -> InstanceView:
+    async with open_store(url) as store, store.transaction() as tx:
+        record = await tx.saga_get(key)
+        if record is None:
+            for saga in sorted({saga for saga, _, _ in await tx.saga_count()}):
+                record = await tx.saga_find(saga, key)
+                if record is not None:
+                    break
+        if record is None:
+            raise InstanceNotFound(f"no saga instance has id or correlation {key!r}")
+        return InstanceView(
+            record,
+            await tx.timers_of(record.id),
+            await tx.history(record.id),
+            await linked_streams(tx, record.correlation),
+        )
+
+
+async def _list(url: str, saga: str | None, state: str | None, limit: int) -> list[SagaRecord]:
+    async with open_store(url) as store, store.transaction() as tx:
+        if state in STATUSES:
+            return await tx.saga_list(saga=saga, status=state, limit=limit)  # type: ignore[arg-type]
+        return await tx.saga_list(saga=saga, state=state, limit=limit)
+
+
+def _print_status(view: InstanceView) -> None:
+    record = view.record
+    console = Console()
+    console.print(f"[bold]{record.saga}[/] v{record.definition_version}  instance {record.id}")
+    console.print(f"correlation  {record.correlation}")
+    console.print(f"state        [bold]{record.state}[/] ({record.status})")
+    if record.reason:
+        console.print(f"reason       [yellow]{record.reason}[/]")
+    console.print(f"data         {orjson.dumps(record.data).decode()}")
+    for timer in view.timers:
+        console.print(f"timer        {timer.name} due {_when(timer.due_at)}")
+    for stream in view.streams:
+        console.print(f"stream       {stream} (sagabus stream show {stream})")
+    table = Table("time", "input", "from -> to", "sent / published", title="history")
+    for row in view.history:
+        shown = [_effect_text(e) for e in row.effects if e.get("effect") not in TIMER_EFFECTS]
+        table.add_row(
+            row.at.strftime("%H:%M:%S.%f")[:-3], row.input,
+            f"{row.from_state or '(start)'} -> {row.to_state}", ", ".join(shown),
+        )
+    console.print(table)
+
+
+def _effect_text(effect: dict[str, Any]) -> str:
+    kind = effect.get("effect")
+    if kind in ("send", "publish"):
+        undo = f" (undo {effect['compensates']})" if effect.get("compensates") else ""
+        return f"{kind} {effect['type']}{undo}"
+    if kind == "finished":
+        return f"finished: {effect['outcome']}"
+    if kind == "parked":
+        return f"parked: {effect['reason']}"
+    return str(effect)
+
+
+def _when(at: datetime | None) -> str:
+    return at.isoformat(timespec="milliseconds") if at else ""
+
+
+def _record_json(r: SagaRecord) -> dict[str, Any]:
+    return {
+        "id": r.id, "saga": r.saga, "version": r.definition_version,
+        "correlation": r.correlation, "state": r.state, "status": r.status, "data": r.data,
+        "reason": r.reason, "created_at": _when(r.created_at), "updated_at": _when(r.updated_at),
+    }
+
+
+def _timer_json(t: TimerRecord) -> dict[str, Any]:
+    return {"name": t.name, "due_at": _when(t.due_at)}
+
+
+def _history_json(h: HistoryRecord) -> dict[str, Any]:
+    return {
+        "seq": h.seq, "at": _when(h.at), "input": h.input, "message_id": h.message_id,
+        "from": h.from_state, "to": h.to_state, "effects": h.effects,
+    }

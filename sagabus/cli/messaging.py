@@ -1,0 +1,220 @@
+"""`sagabus run`, `sagabus send`, `sagabus publish`."""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import importlib.util
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from bus.daemon import Preparation, import_package, serve, services_in
+from bus.errors import ConfigurationError, UnknownMessageType
+from bus.eventsourcing import projection_task, registered_projections
+from bus.observability.logging import configure_logging
+from bus.settings import Settings
+from bus.unitofwork.endpoint import Endpoint
+from bus.unitofwork.runtime import BackgroundTask
+from bus.wire.client import BusClient
+from bus.wire.contracts import registry
+from bus.wire.envelope import Envelope
+from saga_dsl.engine.versions import InvalidSagas
+from saga_dsl.engine.wiring import saga_runtime
+from sagabus.cli.app import app
+from sagabus.cli.follow import follow_saga
+
+DEFAULT_PACKAGE = "handlers"
+"""Where services and contracts are looked for when no module is named."""
+
+
+Handlers = Annotated[
+    list[str] | None,
+    typer.Option("--handlers", help="Package of services (repeatable; default: handlers)."),
+]
+Contracts = Annotated[
+    list[str] | None,
+    typer.Option("--contracts", help="Module of contracts (repeatable; default: handlers)."),
+]
+StoreUrl = Annotated[str | None, typer.Option("--store", help="Store URL [SAGABUS_STORE].")]
+AmqpUrl = Annotated[str | None, typer.Option("--amqp-url", help="RabbitMQ URL [SAGABUS_AMQP_URL].")]
+Prefetch = Annotated[
+    int | None, typer.Option("--prefetch", help="Prefetch per consumer [SAGABUS_PREFETCH].")
+]
+Namespace = Annotated[
+    str | None, typer.Option("--namespace", help="Exchange and queue prefix [SAGABUS_NAMESPACE].")
+]
+LogFormat = Annotated[
+    str | None, typer.Option("--log-format", help="console or json [SAGABUS_LOG_FORMAT].")
+]
+TypeName = Annotated[str, typer.Argument(metavar="TYPE", help="Message type, e.g. CreateOrder.")]
+Data = Annotated[str, typer.Option("--data", help="The payload as a JSON object.")]
+CorrelationId = Annotated[
+    str | None, typer.Option("--correlation-id", help="Conversation or saga instance id.")
+]
+
+
+Sagas = Annotated[
+    Path | None,
+    typer.Option("--sagas", help="Directory of saga files (default: ./sagas when present)."),
+]
+Follow = Annotated[
+    bool,
+    typer.Option("--follow", help="Print each transition of the saga this starts, until it ends."),
+]
+NoSagas = Annotated[
+    bool, typer.Option("--no-sagas", help="Serve services only, even when ./sagas exists.")
+]
+FollowStore = Annotated[
+    str | None, typer.Option("--store", help="Store URL to follow the saga in [SAGABUS_STORE].")
+]
+FollowTimeout = Annotated[
+    float, typer.Option("--follow-timeout", help="Seconds to follow, at most.")
+]
+MetricsPort = Annotated[
+    int | None,
+    typer.Option(
+        "--metrics-port", min=0, max=65535, envvar="SAGABUS_METRICS_PORT",
+        help="Serve /metrics, /healthz and /readyz on this port [SAGABUS_METRICS_PORT].",
+    ),
+]
+
+DEFAULT_SAGAS = Path("sagas")
+
+
+@app.command()
+def run(
+    handlers: Handlers = None,
+    sagas: Sagas = None,
+    no_sagas: NoSagas = False,
+    store: StoreUrl = None,
+    amqp_url: AmqpUrl = None,
+    prefetch: Prefetch = None,
+    namespace: Namespace = None,
+    log_format: LogFormat = None,
+    metrics_port: MetricsPort = None,
+) -> None:
+    """Run the daemon: serve every service found until SIGTERM or SIGINT."""
+    settings = Settings.load(
+        store=store,
+        amqp_url=amqp_url,
+        prefetch=prefetch,
+        namespace=namespace,
+        log_format=log_format,
+    )
+    configure_logging(settings.log_format, settings.log_level)
+    endpoints: list[Endpoint] = []
+    background: list[BackgroundTask] = []
+    prepare: list[Preparation] = []
+    for name in handlers or _default_package():
+        endpoints.extend(services_in(import_package(name)))
+    background.extend(projection_task(cls()) for cls in registered_projections().values())
+    directory = sagas if sagas is not None else (DEFAULT_SAGAS if DEFAULT_SAGAS.is_dir() else None)
+    if no_sagas:
+        directory = None
+    if directory is not None:
+        try:
+            runtime = saga_runtime(directory)
+        except InvalidSagas as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from None
+        endpoints.extend(runtime.endpoints)
+        background.append(runtime.scheduler)
+        prepare.append(runtime.pin)
+    asyncio.run(
+        serve(
+            settings, endpoints, background=background, prepare=prepare,
+            metrics_port=metrics_port,
+        )
+    )
+
+
+@app.command()
+def send(
+    type_name: TypeName,
+    data: Data = "{}",
+    correlation_id: CorrelationId = None,
+    contracts: Contracts = None,
+    amqp_url: AmqpUrl = None,
+    namespace: Namespace = None,
+    follow: Follow = False,
+    store: FollowStore = None,
+    follow_timeout: FollowTimeout = 120.0,
+) -> None:
+    """Send a command to the service that handles it."""
+    envelope = _dispatch("command", type_name, data, correlation_id, contracts, amqp_url, namespace)
+    if follow:
+        settings = Settings.load(store=store)
+        outcome = asyncio.run(follow_saga(settings.store, envelope.message_id, follow_timeout))
+        raise typer.Exit(0 if outcome == "completed" else 1)
+
+
+@app.command()
+def publish(
+    type_name: TypeName,
+    data: Data = "{}",
+    correlation_id: CorrelationId = None,
+    contracts: Contracts = None,
+    amqp_url: AmqpUrl = None,
+    namespace: Namespace = None,
+) -> None:
+    """Publish an event to every subscriber."""
+    _dispatch("event", type_name, data, correlation_id, contracts, amqp_url, namespace)
+
+
+def _dispatch(
+    kind: str,
+    type_name: str,
+    data: str,
+    correlation_id: str | None,
+    contracts: list[str] | None,
+    amqp_url: str | None,
+    namespace: str | None,
+) -> Envelope:
+    settings = Settings.load(amqp_url=amqp_url, namespace=namespace)
+    configure_logging("console", "error")
+    for name in contracts or _default_package():
+        import_package(name)
+    payload = _json_object(data)
+    _check_type(type_name)
+
+    async def go() -> Envelope:
+        async with BusClient(settings) as client:
+            if kind == "command":
+                return await client.send_type(type_name, payload, correlation_id=correlation_id)
+            return await client.publish_type(type_name, payload, correlation_id=correlation_id)
+
+    envelope = asyncio.run(go())
+    verb = "sent" if kind == "command" else "published"
+    typer.echo(f"{verb} {envelope.type} {envelope.message_id}")
+    return envelope
+
+
+def _default_package() -> list[str]:
+    return [DEFAULT_PACKAGE] if importlib.util.find_spec(DEFAULT_PACKAGE) else []
+
+
+def _json_object(data: str) -> dict[str, Any]:
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ConfigurationError(f"--data is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ConfigurationError(f"--data must be a JSON object, not {type(value).__name__}")
+    return value
+
+
+def _check_type(type_name: str) -> None:
+    if type_name in registry:
+        return
+    known = registry.names()
+    close = difflib.get_close_matches(type_name, known, n=1)
+    if close:
+        hint = f" (did you mean {close[0]}?)"
+    elif known:
+        hint = f" (known: {', '.join(known[:12])}{', ...' if len(known) > 12 else ''})"
+    else:
+        hint = " (no contracts are loaded: name their module with --contracts)"
+    raise UnknownMessageType(f"unknown message type {type_name!r}{hint}")
