@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "sagabus.cli.demo",
     "sagabus.cli.streams",
     "sagabus.cli.dlq",
+    "sagabus.cli.scenarios",
 )
 
 EXIT_USAGE = 2
