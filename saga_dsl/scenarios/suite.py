@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
+from bus.durations import format_duration
 from saga_dsl.diagnostics import Position
-from saga_dsl.durations import format_duration
 from saga_dsl.machine import Machine
 from saga_dsl.scenarios.model import Expect
 

@@ -23,7 +23,10 @@ def _run(folder: Path, body: str) -> list[str]:
 
 
 def test_a_right_story_passes(tmp_path: Path) -> None:
-    assert _run(tmp_path, f"""
+    assert (
+        _run(
+            tmp_path,
+            f"""
         - name: paid
           steps:
             - event: OrderCreated
@@ -32,11 +35,16 @@ def test_a_right_story_passes(tmp_path: Path) -> None:
             - event: PaymentSucceeded
               with: {{payment_id: p-1, amount: 25.0}}
               expect: {{state: reserving_inventory, data: {{payment_id: p-1}}}}
-    """) == []
+    """,
+        )
+        == []
+    )
 
 
 def test_a_wrong_state_names_the_line_and_both_states(tmp_path: Path) -> None:
-    lines = _run(tmp_path, f"""
+    lines = _run(
+        tmp_path,
+        f"""
         - name: paid
           steps:
             - event: OrderCreated
@@ -44,7 +52,8 @@ def test_a_wrong_state_names_the_line_and_both_states(tmp_path: Path) -> None:
             - event: PaymentSucceeded
               with: {{payment_id: p-1, amount: 25.0}}
               expect: {{state: manual_review}}
-    """)
+    """,
+    )
     assert lines == [
         "s.yaml:9:25: step 2 (event PaymentSucceeded): state differs",
         '    expected: "manual_review"',
@@ -53,14 +62,17 @@ def test_a_wrong_state_names_the_line_and_both_states(tmp_path: Path) -> None:
 
 
 def test_a_wrong_payload_shows_what_was_sent(tmp_path: Path) -> None:
-    lines = _run(tmp_path, f"""
+    lines = _run(
+        tmp_path,
+        f"""
         - name: paid
           steps:
             - event: OrderCreated
               with: {ORDER}
               expect:
                 sent: [{{command: ProcessPayment, with: {{amount: 30}}}}]
-    """)
+    """,
+    )
     assert lines == [
         "s.yaml:8:17: step 1 (event OrderCreated): sent differs",
         '    expected: [{"ProcessPayment": {"amount": 30}}]',
@@ -69,18 +81,24 @@ def test_a_wrong_payload_shows_what_was_sent(tmp_path: Path) -> None:
 
 
 def test_data_is_a_subset_and_a_missing_key_fails(tmp_path: Path) -> None:
-    lines = _run(tmp_path, f"""
+    lines = _run(
+        tmp_path,
+        f"""
         - name: data
           steps:
             - event: OrderCreated
               with: {ORDER}
               expect: {{data: {{order_id: o-1, payment_id: p-1}}}}
-    """)
+    """,
+    )
     assert lines[0] == "s.yaml:7:24: step 1 (event OrderCreated): data differs"
 
 
 def test_advance_fires_due_timers_in_order_and_no_more(tmp_path: Path) -> None:
-    assert _run(tmp_path, f"""
+    assert (
+        _run(
+            tmp_path,
+            f"""
         - name: resends
           steps:
             - event: OrderCreated
@@ -91,17 +109,23 @@ def test_advance_fires_due_timers_in_order_and_no_more(tmp_path: Path) -> None:
               expect: {{sent: [ProcessPayment]}}
             - advance: 8s
               expect: {{state: voiding_payment, sent: [ProcessPayment, RefundPayment]}}
-    """) == []
+    """,
+        )
+        == []
+    )
 
 
 def test_firing_a_timer_that_is_not_armed_fails_the_step(tmp_path: Path) -> None:
-    lines = _run(tmp_path, f"""
+    lines = _run(
+        tmp_path,
+        f"""
         - name: no compensation yet
           steps:
             - event: OrderCreated
               with: {ORDER}
             - timer: compensate
-    """)
+    """,
+    )
     assert lines == [
         "s.yaml:7:9: step 2 (timer compensate): no armed timer matches 'compensate' "
         "(armed: retry:awaiting_payment:1:1, timeout:awaiting_payment:1)"
@@ -109,7 +133,9 @@ def test_firing_a_timer_that_is_not_armed_fails_the_step(tmp_path: Path) -> None
 
 
 def test_a_failing_step_ends_the_case(tmp_path: Path) -> None:
-    lines = _run(tmp_path, f"""
+    lines = _run(
+        tmp_path,
+        f"""
         - name: two wrong steps
           steps:
             - event: OrderCreated
@@ -118,14 +144,17 @@ def test_a_failing_step_ends_the_case(tmp_path: Path) -> None:
             - event: PaymentFailed
               with: {{reason: no}}
               expect: {{status: running}}
-    """)
+    """,
+    )
     assert [line for line in lines if "differs" in line] == [
         "s.yaml:7:26: step 1 (event OrderCreated): status differs"
     ]
 
 
 def test_each_case_of_a_table_runs_with_its_values(tmp_path: Path) -> None:
-    lines = _run(tmp_path, f"""
+    lines = _run(
+        tmp_path,
+        f"""
         - name: amount ${{ amount }}
           cases:
             - {{amount: 5, state: reserving_inventory}}
@@ -136,7 +165,8 @@ def test_each_case_of_a_table_runs_with_its_values(tmp_path: Path) -> None:
             - event: PaymentSucceeded
               with: {{payment_id: p, amount: "${{ amount }}"}}
               expect: {{state: "${{ state }}"}}
-    """)
+    """,
+    )
     assert lines == [
         "s.yaml:12:25: step 2 (event PaymentSucceeded): state differs",
         '    expected: "reserving_inventory"',
@@ -145,17 +175,26 @@ def test_each_case_of_a_table_runs_with_its_values(tmp_path: Path) -> None:
 
 
 def test_a_parked_instance_reports_its_reason(tmp_path: Path) -> None:
-    assert _run(tmp_path, """
+    assert (
+        _run(
+            tmp_path,
+            """
         - name: a start event without the fields the saga reads
           steps:
             - event: OrderCreated
               with: {order_id: o-1}
               expect: {status: parked, reason: customer_id}
-    """) == []
+    """,
+        )
+        == []
+    )
 
 
 def test_a_reload_keeps_the_instance_and_stale_timers_are_ignored(tmp_path: Path) -> None:
-    assert _run(tmp_path, f"""
+    assert (
+        _run(
+            tmp_path,
+            f"""
         - name: faults
           steps:
             - event: OrderCreated
@@ -168,4 +207,7 @@ def test_a_reload_keeps_the_instance_and_stale_timers_are_ignored(tmp_path: Path
               expect: {{state: voiding_payment, data: {{payment_id: void}}}}
             - fault: duplicate
               expect: {{accepted: false}}
-    """) == []
+    """,
+        )
+        == []
+    )
