@@ -25,6 +25,7 @@ from bus.settings import Settings
 from bus.store import Store, open_store
 from bus.unitofwork.endpoint import Endpoint
 from bus.unitofwork.runtime import BackgroundTask, Bus
+from bus.unitofwork.scheduled import ScheduledSends, release_scheduled
 from bus.unitofwork.service import Service
 
 log = get_logger("sagabus.daemon")
@@ -84,6 +85,9 @@ async def serve(
     provider (bus/observability/tracing.py)."""
     if not endpoints:
         raise ConfigurationError("nothing to serve: no services or sagas were found")
+    # every daemon keeps and releases scheduled sends (ctx.send(..., delay=...))
+    endpoints = [*endpoints, ScheduledSends()]
+    background = [*background, release_scheduled]
     observers: list[Observer] = []
     tracing = tracing_observer()
     if tracing is not None:

@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "sagabus.cli.dlq",
     "sagabus.cli.asyncapi",
     "sagabus.cli.scheduled",
+    "sagabus.cli.scenarios",
     "sagabus.cli.console",
 )
 
