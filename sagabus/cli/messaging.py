@@ -17,6 +17,7 @@ from bus.eventsourcing import projection_task, registered_projections
 from bus.observability.logging import configure_logging
 from bus.settings import Settings
 from bus.unitofwork.endpoint import Endpoint
+from bus.unitofwork.middleware import load_middleware
 from bus.unitofwork.runtime import BackgroundTask
 from bus.wire.client import BusClient
 from bus.wire.contracts import registry
@@ -82,6 +83,15 @@ MetricsPort = Annotated[
     ),
 ]
 
+MiddlewareSpecs = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--middleware", metavar="MODULE:NAME", envvar="SAGABUS_MIDDLEWARE",
+        help="Middleware around every handler (repeatable; env: space-separated)"
+        " [SAGABUS_MIDDLEWARE].",
+    ),
+]
+
 DEFAULT_SAGAS = Path("sagas")
 
 
@@ -96,6 +106,7 @@ def run(
     namespace: Namespace = None,
     log_format: LogFormat = None,
     metrics_port: MetricsPort = None,
+    middleware: MiddlewareSpecs = None,
 ) -> None:
     """Run the daemon: serve every service found until SIGTERM or SIGINT."""
     settings = Settings.load(
@@ -127,7 +138,7 @@ def run(
     asyncio.run(
         serve(
             settings, endpoints, background=background, prepare=prepare,
-            metrics_port=metrics_port,
+            metrics_port=metrics_port, middleware=load_middleware(middleware or []),
         )
     )
 
