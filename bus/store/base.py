@@ -271,6 +271,13 @@ class Transaction(abc.ABC):
     @abc.abstractmethod
     async def projection_put(self, record: ProjectionRecord) -> None: ...
 
+    # -- browsing (the console) ----------------------------------------------------------
+    async def read_rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Rows of a read-only query written with `?` placeholders; datetimes among
+        `params` are written as the backend stores them. The console's queries
+        (`bus.store.browse`) run through this."""
+        raise NotImplementedError(f"{type(self).__name__} cannot run browsing queries")
+
 
 class Store(abc.ABC):
     """A connection to one database; `open()` creates or migrates the schema."""

@@ -38,6 +38,7 @@ from bus.store.base import (
     TimerRecord,
     Transaction,
 )
+from bus.store.browse_schema import BROWSE_INDEXES
 from bus.store.codec import (
     ENVELOPE_COLUMNS,
     EVENT_COLUMNS,
@@ -172,6 +173,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             failures integer NOT NULL
         )""",
     ),
+    BROWSE_INDEXES,
 )
 """Schema steps in order; version N is `MIGRATIONS[N - 1]`. Append, never edit."""
 
@@ -320,6 +322,11 @@ class PostgresTransaction(Transaction):
     async def savepoint(self) -> AsyncIterator[None]:
         async with self._conn.transaction():
             yield
+
+    async def read_rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        numbered = iter(range(1, len(params) + 1))
+        query = re.sub(r"\?", lambda _: f"${next(numbered)}", sql)
+        return list(await self._conn.fetch(query, *params))
 
     # -- inbox ---------------------------------------------------------------------
     async def inbox_add(self, endpoint: str, message_id: str) -> bool:

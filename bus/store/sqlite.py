@@ -33,6 +33,7 @@ from bus.store.base import (
     TimerRecord,
     Transaction,
 )
+from bus.store.browse_schema import BROWSE_INDEXES
 from bus.store.codec import (
     ENVELOPE_COLUMNS,
     EVENT_COLUMNS,
@@ -161,6 +162,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             failures INTEGER NOT NULL
         ) WITHOUT ROWID""",
     ),
+    BROWSE_INDEXES,
 )
 """Schema steps in order; version N is `MIGRATIONS[N - 1]`. Append, never edit."""
 
@@ -303,6 +305,10 @@ class SQLiteTransaction(Transaction):
 
     async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         return list(await self._conn.execute_fetchall(sql, params))
+
+    async def read_rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        values = [time_text(p) if isinstance(p, datetime) else p for p in params]
+        return await self._rows(sql, values)
 
     async def _value(self, sql: str, params: Sequence[Any] = ()) -> Any:
         rows = await self._rows(sql, params)

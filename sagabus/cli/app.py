@@ -30,6 +30,9 @@ COMMAND_MODULES = (
     "sagabus.cli.demo",
     "sagabus.cli.streams",
     "sagabus.cli.dlq",
+    "sagabus.cli.asyncapi",
+    "sagabus.cli.scheduled",
+    "sagabus.cli.scenarios",
     "sagabus.cli.configuration",
 )
 
