@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "sagabus.cli.asyncapi",
     "sagabus.cli.scheduled",
     "sagabus.cli.scenarios",
+    "sagabus.cli.console",
     "sagabus.cli.configuration",
 )
 

@@ -13,12 +13,14 @@ import typer
 from bus.daemon import serve
 from bus.errors import ConfigurationError, UnknownMessageType
 from bus.observability.logging import configure_logging
+from bus.unitofwork.middleware import load_middleware
 from bus.wire.client import BusClient
 from bus.wire.contracts import registry
 from bus.wire.envelope import Envelope
 from saga_dsl.engine.versions import InvalidSagas
 from sagabus.cli.app import app
 from sagabus.cli.follow import follow_saga
+from sagabus.cli.replies import Match, ReplyTimeout, WaitFor, print_reply, send_and_wait
 from sagabus.daemon import assemble
 from sagabus.project import import_contracts, open_project
 
@@ -82,6 +84,15 @@ MetricsPort = Annotated[
     ),
 ]
 
+MiddlewareSpecs = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--middleware", metavar="MODULE:NAME", envvar="SAGABUS_MIDDLEWARE",
+        help="Middleware around every handler (repeatable; env: space-separated)"
+        " [SAGABUS_MIDDLEWARE].",
+    ),
+]
+
 
 @app.command()
 def run(
@@ -94,6 +105,7 @@ def run(
     namespace: Namespace = None,
     log_format: LogFormat = None,
     metrics_port: MetricsPort = None,
+    middleware: MiddlewareSpecs = None,
 ) -> None:
     """Run the daemon: serve the project's services and sagas until SIGTERM or SIGINT."""
     project = open_project(
@@ -111,6 +123,7 @@ def run(
         serve(
             settings, assembly.endpoints, background=assembly.background,
             prepare=assembly.prepare, metrics_port=project.config.metrics_port,
+            middleware=load_middleware(middleware or []),
         )
     )
 
@@ -126,8 +139,15 @@ def send(
     follow: Follow = False,
     store: FollowStore = None,
     follow_timeout: FollowTimeout = 120.0,
+    wait_for: WaitFor = None,
+    timeout: ReplyTimeout = 30.0,
+    match: Match = None,
 ) -> None:
     """Send a command to the service that handles it."""
+    if wait_for:
+        _request(type_name, data, correlation_id, contracts, amqp_url, namespace,
+                 wait_for, timeout, match or [])
+        return
     envelope = _dispatch(
         "command", type_name, data, correlation_id, contracts, amqp_url, namespace, store
     )
@@ -179,6 +199,37 @@ def _dispatch(
     verb = "sent" if kind == "command" else "published"
     typer.echo(f"{verb} {envelope.type} {envelope.message_id}")
     return envelope
+
+
+def _request(
+    type_name: str,
+    data: str,
+    correlation_id: str | None,
+    contracts: list[str] | None,
+    amqp_url: str | None,
+    namespace: str | None,
+    wait_for: list[str],
+    timeout: float,
+    match: list[str],
+) -> None:
+    """`send --wait-for`: sends the command, prints the reply (sagabus/cli/replies.py)."""
+    project = open_project(amqp_url=amqp_url, namespace=namespace)
+    settings = project.bus_settings()
+    configure_logging("console", "error")
+    import_contracts(contracts or project.config.services)
+    payload = _json_object(data)
+    _check_type(type_name)
+
+    async def go() -> tuple[Envelope, Envelope]:
+        async with BusClient(settings) as client:
+            return await send_and_wait(
+                client, type_name, payload, correlation_id=correlation_id,
+                wait_for=wait_for, timeout=timeout, match=match,
+            )
+
+    command, reply = asyncio.run(go())
+    typer.echo(f"sent {command.type} {command.message_id}")
+    print_reply(reply)
 
 
 def _json_object(data: str) -> dict[str, Any]:

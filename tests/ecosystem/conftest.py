@@ -8,13 +8,17 @@ answer.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from live_services import AMQP_URL, rabbitmq_unreachable
 
 from bus.settings import Settings
+from bus.store import Store, open_store
+from bus.unitofwork.endpoint import Endpoint
+from bus.unitofwork.runtime import Bus
 from bus.wire.rabbitmq import RabbitMQTransport
 from bus.wire.topology import Names, Topology, exchanges
 
@@ -67,3 +71,33 @@ async def broker(namespace: str) -> AsyncIterator[Broker]:
     finally:
         await handle.transport.delete(handle.declared)
         await handle.transport.close()
+
+
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[Store]:
+    async with open_store(settings.store) as opened:
+        yield opened
+
+
+BusFactory = Callable[..., Awaitable[Bus]]
+
+
+@pytest.fixture
+async def make_bus(
+    broker: Broker, settings: Settings, store: Store
+) -> AsyncIterator[BusFactory]:
+    """`bus = await make_bus([service], background=[...])`: started, stopped afterwards."""
+    started: list[Bus] = []
+
+    async def make(endpoints: Sequence[Endpoint], **kwargs: Any) -> Bus:
+        bus = Bus(kwargs.pop("settings", settings), kwargs.pop("store", store), endpoints,
+                  **kwargs)
+        broker.track(bus.topology())
+        await bus.start()
+        started.append(bus)
+        return bus
+
+    yield make
+    for bus in started:
+        if bus.running:
+            await bus.stop()
