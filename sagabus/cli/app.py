@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "sagabus.cli.asyncapi",
     "sagabus.cli.scheduled",
     "sagabus.cli.scenarios",
+    "sagabus.cli.console",
 )
 
 EXIT_USAGE = 2
