@@ -21,7 +21,7 @@ demo: install services
 	$(BIN)/sagabus demo
 
 test: install services
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -rs -p no:cacheprovider
 
 lint: install
 	$(BIN)/ruff check .

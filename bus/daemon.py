@@ -24,7 +24,9 @@ from bus.observability.tracing import tracing_observer
 from bus.settings import Settings
 from bus.store import Store, open_store
 from bus.unitofwork.endpoint import Endpoint
+from bus.unitofwork.middleware import Middleware, with_middleware
 from bus.unitofwork.runtime import BackgroundTask, Bus
+from bus.unitofwork.scheduled import ScheduledSends, release_scheduled
 from bus.unitofwork.service import Service
 
 log = get_logger("sagabus.daemon")
@@ -77,13 +79,18 @@ async def serve(
     prepare: Sequence[Preparation] = (),
     on_started: Callable[[Bus], None] | None = None,
     metrics_port: int | None = None,
+    middleware: Sequence[Middleware] = (),
 ) -> None:
     """Opens the store, runs `prepare`, runs a `Bus` until SIGTERM/SIGINT, then stops
-    it cleanly. `metrics_port`: serve `/metrics`, `/healthz` and `/readyz` there
+    it cleanly. `middleware`: around every endpoint's handlers
+    (bus/unitofwork/middleware.py). `metrics_port`: serve `/metrics`, `/healthz` and `/readyz` there
     (bus/observability/health.py). Tracing is on when the process has an OpenTelemetry SDK tracer
     provider (bus/observability/tracing.py)."""
     if not endpoints:
         raise ConfigurationError("nothing to serve: no services or sagas were found")
+    # every daemon keeps and releases scheduled sends (ctx.send(..., delay=...))
+    endpoints = [*with_middleware(endpoints, middleware), ScheduledSends()]
+    background = [*background, release_scheduled]
     observers: list[Observer] = []
     tracing = tracing_observer()
     if tracing is not None:

@@ -14,7 +14,9 @@ per role, which both backends (and an outside one) subclass in their tests.
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 from bus.errors import ConcurrencyError
 from bus.store.events import Events
@@ -66,6 +68,13 @@ class Transaction(Messaging, ServiceState, Sagas, Events):
     @abc.abstractmethod
     def savepoint(self) -> AbstractAsyncContextManager[None]:
         """A nested unit: an exception inside undoes only what was done inside."""
+
+    # -- browsing (the console) ----------------------------------------------------------
+    async def read_rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Rows of a read-only query written with `?` placeholders; datetimes among
+        `params` are written as the backend stores them. The console's queries
+        (`bus.store.browse`) run through this."""
+        raise NotImplementedError(f"{type(self).__name__} cannot run browsing queries")
 
 
 class Store(abc.ABC):

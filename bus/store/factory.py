@@ -16,7 +16,14 @@ def open_store(url: str = DEFAULT_STORE_URL) -> Store:
 
         return SQLiteStore(url)
     if scheme in ("postgresql", "postgres"):
-        from bus.store.postgres import PostgresStore
+        try:
+            from bus.store.postgres import PostgresStore
+        except ModuleNotFoundError as exc:
+            if exc.name != "asyncpg":
+                raise
+            raise ConfigurationError(
+                "a postgresql:// store needs asyncpg: pip install 'sagabus[postgres]'"
+            ) from None
 
         return PostgresStore(url)
     raise ConfigurationError(

@@ -29,6 +29,10 @@ COMMAND_MODULES = (
     "sagabus.cli.demo",
     "sagabus.cli.streams",
     "sagabus.cli.dlq",
+    "sagabus.cli.asyncapi",
+    "sagabus.cli.scheduled",
+    "sagabus.cli.scenarios",
+    "sagabus.cli.console",
 )
 
 EXIT_USAGE = 2

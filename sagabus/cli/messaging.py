@@ -17,6 +17,7 @@ from bus.eventsourcing import projection_task, registered_projections
 from bus.observability.logging import configure_logging
 from bus.settings import Settings
 from bus.unitofwork.endpoint import Endpoint
+from bus.unitofwork.middleware import load_middleware
 from bus.unitofwork.runtime import BackgroundTask
 from bus.wire.client import BusClient
 from bus.wire.contracts import registry
@@ -25,6 +26,7 @@ from saga_dsl.engine.versions import InvalidSagas
 from saga_dsl.engine.wiring import saga_runtime
 from sagabus.cli.app import app
 from sagabus.cli.follow import follow_saga
+from sagabus.cli.replies import Match, ReplyTimeout, WaitFor, print_reply, send_and_wait
 
 DEFAULT_PACKAGE = "handlers"
 """Where services and contracts are looked for when no module is named."""
@@ -81,6 +83,15 @@ MetricsPort = Annotated[
     ),
 ]
 
+MiddlewareSpecs = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--middleware", metavar="MODULE:NAME", envvar="SAGABUS_MIDDLEWARE",
+        help="Middleware around every handler (repeatable; env: space-separated)"
+        " [SAGABUS_MIDDLEWARE].",
+    ),
+]
+
 DEFAULT_SAGAS = Path("sagas")
 
 
@@ -95,6 +106,7 @@ def run(
     namespace: Namespace = None,
     log_format: LogFormat = None,
     metrics_port: MetricsPort = None,
+    middleware: MiddlewareSpecs = None,
 ) -> None:
     """Run the daemon: serve every service found until SIGTERM or SIGINT."""
     settings = Settings.load(
@@ -126,7 +138,7 @@ def run(
     asyncio.run(
         serve(
             settings, endpoints, background=background, prepare=prepare,
-            metrics_port=metrics_port,
+            metrics_port=metrics_port, middleware=load_middleware(middleware or []),
         )
     )
 
@@ -142,8 +154,15 @@ def send(
     follow: Follow = False,
     store: FollowStore = None,
     follow_timeout: FollowTimeout = 120.0,
+    wait_for: WaitFor = None,
+    timeout: ReplyTimeout = 30.0,
+    match: Match = None,
 ) -> None:
     """Send a command to the service that handles it."""
+    if wait_for:
+        _request(type_name, data, correlation_id, contracts, amqp_url, namespace,
+                 wait_for, timeout, match or [])
+        return
     envelope = _dispatch("command", type_name, data, correlation_id, contracts, amqp_url, namespace)
     if follow:
         settings = Settings.load(store=store)
@@ -190,6 +209,37 @@ def _dispatch(
     verb = "sent" if kind == "command" else "published"
     typer.echo(f"{verb} {envelope.type} {envelope.message_id}")
     return envelope
+
+
+def _request(
+    type_name: str,
+    data: str,
+    correlation_id: str | None,
+    contracts: list[str] | None,
+    amqp_url: str | None,
+    namespace: str | None,
+    wait_for: list[str],
+    timeout: float,
+    match: list[str],
+) -> None:
+    """`send --wait-for`: sends the command, prints the reply (sagabus/cli/replies.py)."""
+    settings = Settings.load(amqp_url=amqp_url, namespace=namespace)
+    configure_logging("console", "error")
+    for name in contracts or _default_package():
+        import_package(name)
+    payload = _json_object(data)
+    _check_type(type_name)
+
+    async def go() -> tuple[Envelope, Envelope]:
+        async with BusClient(settings) as client:
+            return await send_and_wait(
+                client, type_name, payload, correlation_id=correlation_id,
+                wait_for=wait_for, timeout=timeout, match=match,
+            )
+
+    command, reply = asyncio.run(go())
+    typer.echo(f"sent {command.type} {command.message_id}")
+    print_reply(reply)
 
 
 def _default_package() -> list[str]:

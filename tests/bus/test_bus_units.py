@@ -121,7 +121,7 @@ def test_durations_parse_and_format(text: str, seconds: float, spelled: str) -> 
 
 
 def test_duration_typo_is_a_configuration_error() -> None:
-    with pytest.raises(ConfigurationError, match="not a duration: '10 sec'"):
+    with pytest.raises(ConfigurationError, match="bad duration '10 sec'"):
         parse_duration("10 sec")
 
 

@@ -1,7 +1,7 @@
 """The PostgreSQL store: the conformance suite in a throw-away schema, and what only
 several daemons on one database need.
 
-The server is `SAGABUS_TEST_POSTGRES` (default `postgresql://postgres@127.0.0.1:5432/test`);
+The server is `SAGABUS_TEST_POSTGRES` (see tests/live_services.py);
 each test gets its own schema, dropped afterwards. Without a reachable server these
 tests are skipped, saying why.
 """
@@ -9,12 +9,12 @@ tests are skipped, saying why.
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
 import pytest
+from live_services import PG_URL
 
 from bus.errors import ConcurrencyError, ConfigurationError
 from bus.store import Store, Transaction, open_store
@@ -23,7 +23,7 @@ from bus.store.postgres import MIGRATIONS, PostgresStore, PostgresTransaction, p
 
 from .conformance import StoreConformance, at, envelope, saga, step, timer
 
-SERVER_URL = os.environ.get("SAGABUS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+SERVER_URL = PG_URL
 
 _server_checked: dict[str, str | None] = {}
 

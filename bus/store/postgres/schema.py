@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bus.errors import ConfigurationError
+from bus.store.browse_schema import BROWSE_INDEXES
 from bus.store.codec import utcnow
 
 SCHEMA_LOCK = 0x5A6A_5C4E_6D61
@@ -113,6 +114,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             failures integer NOT NULL
         )""",
     ),
+    BROWSE_INDEXES,
 )
 """Schema steps in order; version N is `MIGRATIONS[N - 1]`. Append, never edit."""
 

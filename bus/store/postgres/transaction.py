@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from bus.store.base import Transaction
 from bus.store.postgres.events import PostgresEvents
@@ -19,3 +21,8 @@ class PostgresTransaction(
     async def savepoint(self) -> AsyncIterator[None]:
         async with self._conn.transaction():
             yield
+
+    async def read_rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        numbered = iter(range(1, len(params) + 1))
+        query = re.sub(r"\?", lambda _: f"${next(numbered)}", sql)
+        return list(await self._conn.fetch(query, *params))

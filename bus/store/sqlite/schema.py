@@ -6,6 +6,7 @@ from __future__ import annotations
 import aiosqlite
 
 from bus.errors import ConfigurationError
+from bus.store.browse_schema import BROWSE_INDEXES
 from bus.store.codec import time_text, utcnow
 
 SCHEMA_TABLE = """
@@ -110,6 +111,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             failures INTEGER NOT NULL
         ) WITHOUT ROWID""",
     ),
+    BROWSE_INDEXES,
 )
 """Schema steps in order; version N is `MIGRATIONS[N - 1]`. Append, never edit."""
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
 
 from bus.store.base import Transaction
+from bus.store.codec import time_text
 from bus.store.sqlite.events import SQLiteEvents
 from bus.store.sqlite.messaging import SQLiteMessaging
 from bus.store.sqlite.sagas import SQLiteSagas
@@ -27,3 +30,7 @@ class SQLiteTransaction(
             await self._conn.execute(f"RELEASE {name}")
             raise
         await self._conn.execute(f"RELEASE {name}")
+
+    async def read_rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        values = [time_text(p) if isinstance(p, datetime) else p for p in params]
+        return await self._rows(sql, values)

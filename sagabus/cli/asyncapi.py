@@ -1,0 +1,88 @@
+"""`sagabus asyncapi`: the AsyncAPI 3.0 document of the services and sagas found."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+
+from bus.daemon import import_package, services_in
+from bus.settings import DEFAULT_NAMESPACE
+from bus.unitofwork.service import Service
+from bus.wire.contracts import registry
+from saga_dsl.saga_definition import SagaDefinition
+from saga_dsl.saga_files import load_directory
+from sagabus.asyncapi import asyncapi_document
+from sagabus.cli.app import app
+from sagabus.participants import participants
+
+DEFAULT_SAGAS = Path("sagas")
+DEFAULT_PACKAGE = "handlers"
+
+
+@app.command("asyncapi")
+def asyncapi(
+    handlers: Annotated[
+        list[str] | None,
+        typer.Option("--handlers", help="Package of services (repeatable; default: handlers)."),
+    ] = None,
+    sagas: Annotated[
+        Path | None,
+        typer.Option("--sagas", help="Directory of saga files (default: ./sagas when present)."),
+    ] = None,
+    namespace: Annotated[
+        str, typer.Option("--namespace", envvar="SAGABUS_NAMESPACE", help="Exchange prefix.")
+    ] = DEFAULT_NAMESPACE,
+    host: Annotated[
+        str, typer.Option("--host", help="host:port of the RabbitMQ server described.")
+    ] = "localhost:5672",
+    output_format: Annotated[
+        str, typer.Option("--format", help="json or yaml.")
+    ] = "yaml",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
+    ] = None,
+) -> None:
+    """Print the AsyncAPI 3.0 document of the services' and sagas' messages."""
+    if output_format not in ("json", "yaml"):
+        raise typer.BadParameter("--format must be json or yaml")
+    services = _services(handlers)
+    definitions = _sagas(sagas)
+    document = asyncapi_document(
+        registry, participants(services, definitions), namespace=namespace, host=host
+    )
+    if output_format == "json":
+        text = json.dumps(document, indent=2) + "\n"
+    else:
+        text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {output}", err=True)
+
+
+def _services(packages: list[str] | None) -> list[Service]:
+    if packages is None:
+        packages = [DEFAULT_PACKAGE] if importlib.util.find_spec(DEFAULT_PACKAGE) else []
+    found: list[Service] = []
+    for name in packages:
+        found.extend(services_in(import_package(name)))
+    return found
+
+
+def _sagas(directory: Path | None) -> list[SagaDefinition]:
+    if directory is None:
+        if not DEFAULT_SAGAS.is_dir():
+            return []
+        directory = DEFAULT_SAGAS
+    loaded = load_directory(directory, registry=registry)
+    if not loaded.ok:
+        for diagnostic in loaded.diagnostics:
+            typer.echo(str(diagnostic), err=True)
+        raise typer.Exit(1)
+    return loaded.definitions
