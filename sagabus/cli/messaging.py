@@ -22,6 +22,7 @@ from bus.unitofwork.runtime import BackgroundTask
 from bus.wire.client import BusClient
 from bus.wire.contracts import registry
 from bus.wire.envelope import Envelope
+from saga_dsl.engine.endpoint import SagaEndpoint
 from saga_dsl.engine.versions import InvalidSagas
 from saga_dsl.engine.wiring import saga_runtime
 from sagabus.cli.app import app
@@ -75,6 +76,14 @@ FollowStore = Annotated[
 FollowTimeout = Annotated[
     float, typer.Option("--follow-timeout", help="Seconds to follow, at most.")
 ]
+ConsolePort = Annotated[
+    int | None,
+    typer.Option(
+        "--console-port", min=0, max=65535, envvar="SAGABUS_CONSOLE_PORT",
+        help="Serve the read-only web console on 127.0.0.1:PORT (sagabus[console]) "
+        "[SAGABUS_CONSOLE_PORT].",
+    ),
+]
 MetricsPort = Annotated[
     int | None,
     typer.Option(
@@ -106,6 +115,7 @@ def run(
     namespace: Namespace = None,
     log_format: LogFormat = None,
     metrics_port: MetricsPort = None,
+    console_port: ConsolePort = None,
     middleware: MiddlewareSpecs = None,
 ) -> None:
     """Run the daemon: serve every service found until SIGTERM or SIGINT."""
@@ -135,6 +145,8 @@ def run(
         endpoints.extend(runtime.endpoints)
         background.append(runtime.scheduler)
         prepare.append(runtime.pin)
+    if console_port is not None:
+        background.append(_console(console_port, endpoints))
     asyncio.run(
         serve(
             settings, endpoints, background=background, prepare=prepare,
@@ -268,3 +280,16 @@ def _check_type(type_name: str) -> None:
     else:
         hint = " (no contracts are loaded: name their module with --contracts)"
     raise UnknownMessageType(f"unknown message type {type_name!r}{hint}")
+
+
+def _console(port: int, endpoints: list[Endpoint]) -> BackgroundTask:
+    """The web console as a background task of the daemon (sagabus/console/)."""
+    try:
+        from sagabus.console.serving import console_task
+    except ModuleNotFoundError as exc:
+        raise ConfigurationError(
+            f"--console-port needs the console extra ({exc.name} is missing): "
+            "pip install 'sagabus[console]'"
+        ) from None
+    machines = [e.machine for e in endpoints if isinstance(e, SagaEndpoint)]
+    return console_task(port, machines)
