@@ -13,6 +13,7 @@ import sys
 import typer
 
 from bus.errors import SagabusError
+from sagabus.imports import put_on_path
 
 app = typer.Typer(
     name="sagabus",
@@ -33,6 +34,7 @@ COMMAND_MODULES = (
     "sagabus.cli.scheduled",
     "sagabus.cli.scenarios",
     "sagabus.cli.console",
+    "sagabus.cli.configuration",
 )
 
 EXIT_USAGE = 2
@@ -49,6 +51,7 @@ def _load_commands() -> None:
 
 
 def main() -> None:
+    put_on_path()  # the working directory first, as uvicorn and celery do
     _load_commands()
     try:
         app()

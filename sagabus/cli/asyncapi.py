@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Annotated
@@ -10,7 +9,6 @@ from typing import Annotated
 import typer
 import yaml
 
-from bus.daemon import import_package, services_in
 from bus.settings import DEFAULT_NAMESPACE
 from bus.unitofwork.service import Service
 from bus.wire.contracts import registry
@@ -18,21 +16,23 @@ from saga_dsl.saga_definition import SagaDefinition
 from saga_dsl.saga_files import load_directory
 from sagabus.asyncapi import asyncapi_document
 from sagabus.cli.app import app
+from sagabus.imports import load_services
 from sagabus.participants import participants
-
-DEFAULT_SAGAS = Path("sagas")
-DEFAULT_PACKAGE = "handlers"
+from sagabus.project import open_project
 
 
 @app.command("asyncapi")
 def asyncapi(
     handlers: Annotated[
         list[str] | None,
-        typer.Option("--handlers", help="Package of services (repeatable; default: handlers)."),
+        typer.Option(
+            "--handlers",
+            help="Module or package of services (repeatable; default: the project's services).",
+        ),
     ] = None,
     sagas: Annotated[
         Path | None,
-        typer.Option("--sagas", help="Directory of saga files (default: ./sagas when present)."),
+        typer.Option("--sagas", help="Directory of saga files (default: the project's sagas)."),
     ] = None,
     namespace: Annotated[
         str, typer.Option("--namespace", envvar="SAGABUS_NAMESPACE", help="Exchange prefix.")
@@ -50,8 +50,9 @@ def asyncapi(
     """Print the AsyncAPI 3.0 document of the services' and sagas' messages."""
     if output_format not in ("json", "yaml"):
         raise typer.BadParameter("--format must be json or yaml")
-    services = _services(handlers)
-    definitions = _sagas(sagas)
+    project = open_project(services=handlers, sagas=sagas).config
+    services = _services(project.services)
+    definitions = _sagas(project.sagas)
     document = asyncapi_document(
         registry, participants(services, definitions), namespace=namespace, host=host
     )
@@ -66,20 +67,16 @@ def asyncapi(
         typer.echo(f"wrote {output}", err=True)
 
 
-def _services(packages: list[str] | None) -> list[Service]:
-    if packages is None:
-        packages = [DEFAULT_PACKAGE] if importlib.util.find_spec(DEFAULT_PACKAGE) else []
+def _services(targets: list[str]) -> list[Service]:
     found: list[Service] = []
-    for name in packages:
-        found.extend(services_in(import_package(name)))
+    for target in targets:
+        found.extend(load_services(target))
     return found
 
 
 def _sagas(directory: Path | None) -> list[SagaDefinition]:
     if directory is None:
-        if not DEFAULT_SAGAS.is_dir():
-            return []
-        directory = DEFAULT_SAGAS
+        return []
     loaded = load_directory(directory, registry=registry)
     if not loaded.ok:
         for diagnostic in loaded.diagnostics:

@@ -205,3 +205,13 @@ def test_the_daemon_serves_the_console_beside_its_endpoints(tmp_path: Path) -> N
             process.kill()
             process.wait(timeout=10)
         asyncio.run(delete_namespace(namespace))
+
+
+async def test_an_unreachable_broker_is_said_on_the_dead_letter_page(store: Store) -> None:
+    port = free_port()  # nothing listens there
+    source = BrokerDeadLetters(f"amqp://guest:secret-pw@127.0.0.1:{port}/", ["x.payments.dlq"])
+    async with console_client(store, order_machines(), dead_letters=source) as client:
+        page = await client.get("/dead-letters")
+    assert page.status_code == 200
+    assert "The broker could not be read" in page.text
+    assert "secret-pw" not in page.text
