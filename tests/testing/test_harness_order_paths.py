@@ -31,6 +31,7 @@ from handlers.inventory import RESERVATIONS, STOCK
 from handlers.orders import orders
 from handlers.payments import CHARGES, VOIDS
 from handlers.shipping import shipping
+from saga_dsl.testing import SagaHarness
 
 SAGAS = Path(__file__).resolve().parents[2] / "sagas"
 SAGA = "order_processing"
@@ -218,7 +219,7 @@ class Order:
             {c for c in silent if c in (RI, RELEASE)},
         )
         services = [orders, shipping, self.payments.service, self.inventory.service]
-        self.harness = BusHarness(services=services, sagas=SAGAS)
+        self.harness = SagaHarness(services=services, sagas=SAGAS)
 
     async def play(self, token: str, amount: float) -> None:
         h = self.harness
