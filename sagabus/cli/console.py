@@ -1,7 +1,8 @@
 """`sagabus console`: serve the read-only web console over a store.
 
 It needs no running daemon: it reads the store (and, for the dead-letter page, the
-broker). The saga files of `--sagas` (default `./sagas` when present) draw the graphs.
+broker). The project's configuration (sagabus.toml, environment, flags) says where the
+store is, and its saga files draw the graphs.
 Starlette and uvicorn come with the `console` extra and are imported only here, so the
 rest of the CLI works without them.
 """
@@ -9,29 +10,23 @@ rest of the CLI works without them.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from bus.daemon import import_package, services_in
 from bus.deadletters.operations import dead_letter_queues
 from bus.errors import ConfigurationError
 from bus.observability.logging import configure_logging
 from bus.observability.redact import redact_url
-from bus.settings import Settings
 from bus.store import open_store
-from bus.unitofwork.endpoint import Endpoint
 from bus.unitofwork.runtime import bus_topology
 from bus.wire.topology import Names
-from saga_dsl.engine.versions import load_machines
-from saga_dsl.engine.wiring import saga_runtime
-from saga_dsl.machine import Machine
+from saga_dsl.engine.endpoint import SagaEndpoint
 from sagabus.cli.app import app
+from sagabus.daemon import NothingToRun, assemble
+from sagabus.project import existing_store, open_project
 
-DEFAULT_SAGAS = Path("sagas")
-DEFAULT_PACKAGE = "handlers"
 DEFAULT_PORT = 8089
 
 
@@ -40,7 +35,7 @@ def console(
     store: Annotated[str | None, typer.Option("--store", help="Store URL [SAGABUS_STORE].")] = None,
     sagas: Annotated[
         Path | None,
-        typer.Option("--sagas", help="Saga directory for the graphs (default: ./sagas)."),
+        typer.Option("--sagas", help="Saga directory for the graphs (default: the project's)."),
     ] = None,
     host: Annotated[
         str, typer.Option("--host", help="Address to bind; 0.0.0.0 exposes it to the network.")
@@ -55,7 +50,7 @@ def console(
     ] = True,
     handlers: Annotated[
         list[str] | None,
-        typer.Option("--handlers", help="Package of services (repeatable; default: handlers)."),
+        typer.Option("--handlers", help="Services whose DLQs to show (default: the project's)."),
     ] = None,
     amqp_url: Annotated[
         str | None, typer.Option("--amqp-url", help="RabbitMQ URL [SAGABUS_AMQP_URL].")
@@ -67,51 +62,38 @@ def console(
 ) -> None:
     """Serve the read-only web console (overview, instances, dead letters)."""
     try:
-        import uvicorn
-
         from sagabus.console import create_app
         from sagabus.console.dead_letters import BrokerDeadLetters
+        from sagabus.console.serving import serve_console
     except ModuleNotFoundError as exc:
         raise ConfigurationError(
             f"the console needs the console extra ({exc.name} is missing): "
             "pip install 'sagabus[console]'"
         ) from None
-    settings = Settings.load(store=store, amqp_url=amqp_url, namespace=namespace)
+    project = open_project(
+        services=handlers, sagas=sagas, store=store, amqp_url=amqp_url, namespace=namespace
+    )
+    settings = project.bus_settings()
     configure_logging(settings.log_format, settings.log_level)
-    directory = sagas if sagas is not None else (DEFAULT_SAGAS if DEFAULT_SAGAS.is_dir() else None)
-    machines = _machines(directory)
+    url = existing_store(project.config.store)
+    try:
+        endpoints = assemble(project.config).endpoints
+    except NothingToRun:
+        endpoints = []  # no project here: the console still shows the store
+    machines = [e.machine for e in endpoints if isinstance(e, SagaEndpoint)]
     source = None
     if dead_letters:
         names = Names(settings.namespace)
-        topology = bus_topology(names, _endpoints(handlers, directory), settings.queue_type)
+        topology = bus_topology(names, endpoints, settings.queue_type)
         source = BrokerDeadLetters(settings.amqp_url, dead_letter_queues(names, topology))
 
     async def serve() -> None:
-        async with open_store(settings.store) as opened:
+        async with open_store(url) as opened:
             app_ = create_app(opened, machines, dead_letters=source)
-            config = uvicorn.Config(app_, host=host, port=port, log_level="warning")
             typer.echo(
-                f"sagabus console on http://{host}:{port}/ (store {redact_url(settings.store)})",
-                err=True,
+                f"sagabus console on http://{host}:{port}/ (store {redact_url(url)})", err=True
             )
-            await uvicorn.Server(config).serve()
+            await serve_console(app_, host=host, port=port)
 
     asyncio.run(serve())
 
-
-def _machines(directory: Path | None) -> list[Machine]:
-    if directory is None:
-        return []
-    if importlib.util.find_spec(DEFAULT_PACKAGE) is not None:
-        import_package(DEFAULT_PACKAGE)  # the contracts saga files are checked against
-    return load_machines(directory)
-
-
-def _endpoints(handlers: list[str] | None, sagas: Path | None) -> list[Endpoint]:
-    packages = handlers or ([DEFAULT_PACKAGE] if importlib.util.find_spec(DEFAULT_PACKAGE) else [])
-    endpoints: list[Endpoint] = []
-    for package in packages:
-        endpoints.extend(services_in(import_package(package)))
-    if sagas is not None:
-        endpoints.extend(saga_runtime(sagas).endpoints)
-    return endpoints
