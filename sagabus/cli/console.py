@@ -1,7 +1,7 @@
 """`sagabus console`: serve the read-only web console over a store.
 
 It needs no running daemon: it reads the store (and, for the dead-letter page, the
-broker). The saga files of `--sagas` (default `./sagas` when present) draw the graphs.
+broker). The saga files of `--sagas` (default: the project's sagas) draw the graphs.
 Starlette and uvicorn come with the `console` extra and are imported only here, so the
 rest of the CLI works without them.
 """
@@ -9,29 +9,26 @@ rest of the CLI works without them.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from bus.daemon import import_package, services_in
 from bus.deadletters.operations import dead_letter_queues
 from bus.errors import ConfigurationError
 from bus.observability.logging import configure_logging
 from bus.observability.redact import redact_url
-from bus.settings import Settings
 from bus.store import open_store
 from bus.unitofwork.endpoint import Endpoint
 from bus.unitofwork.runtime import bus_topology
 from bus.wire.topology import Names
 from saga_dsl.engine.versions import load_machines
-from saga_dsl.engine.wiring import saga_runtime
 from saga_dsl.machine import Machine
 from sagabus.cli.app import app
+from sagabus.config import ProjectConfig
+from sagabus.daemon import NothingToRun, assemble
+from sagabus.project import import_contracts, open_project
 
-DEFAULT_SAGAS = Path("sagas")
-DEFAULT_PACKAGE = "handlers"
 DEFAULT_PORT = 8089
 
 
@@ -40,7 +37,7 @@ def console(
     store: Annotated[str | None, typer.Option("--store", help="Store URL [SAGABUS_STORE].")] = None,
     sagas: Annotated[
         Path | None,
-        typer.Option("--sagas", help="Saga directory for the graphs (default: ./sagas)."),
+        typer.Option("--sagas", help="Saga directory for the graphs (default: the project's)."),
     ] = None,
     host: Annotated[
         str, typer.Option("--host", help="Address to bind; 0.0.0.0 exposes it to the network.")
@@ -55,7 +52,10 @@ def console(
     ] = True,
     handlers: Annotated[
         list[str] | None,
-        typer.Option("--handlers", help="Package of services (repeatable; default: handlers)."),
+        typer.Option(
+            "--handlers",
+            help="Module or package of services (repeatable; default: the project's services).",
+        ),
     ] = None,
     amqp_url: Annotated[
         str | None, typer.Option("--amqp-url", help="RabbitMQ URL [SAGABUS_AMQP_URL].")
@@ -76,14 +76,16 @@ def console(
             f"the console needs the console extra ({exc.name} is missing): "
             "pip install 'sagabus[console]'"
         ) from None
-    settings = Settings.load(store=store, amqp_url=amqp_url, namespace=namespace)
+    project = open_project(
+        services=handlers, sagas=sagas, store=store, amqp_url=amqp_url, namespace=namespace
+    )
+    settings = project.bus_settings()
     configure_logging(settings.log_format, settings.log_level)
-    directory = sagas if sagas is not None else (DEFAULT_SAGAS if DEFAULT_SAGAS.is_dir() else None)
-    machines = _machines(directory)
+    machines = _machines(project.config)
     source = None
     if dead_letters:
         names = Names(settings.namespace)
-        topology = bus_topology(names, _endpoints(handlers, directory), settings.queue_type)
+        topology = bus_topology(names, _endpoints(project.config), settings.queue_type)
         source = BrokerDeadLetters(settings.amqp_url, dead_letter_queues(names, topology))
 
     async def serve() -> None:
@@ -99,19 +101,15 @@ def console(
     asyncio.run(serve())
 
 
-def _machines(directory: Path | None) -> list[Machine]:
-    if directory is None:
+def _machines(config: ProjectConfig) -> list[Machine]:
+    if config.sagas is None:
         return []
-    if importlib.util.find_spec(DEFAULT_PACKAGE) is not None:
-        import_package(DEFAULT_PACKAGE)  # the contracts saga files are checked against
-    return load_machines(directory)
+    import_contracts(config.services)  # the contracts saga files are checked against
+    return load_machines(config.sagas)
 
 
-def _endpoints(handlers: list[str] | None, sagas: Path | None) -> list[Endpoint]:
-    packages = handlers or ([DEFAULT_PACKAGE] if importlib.util.find_spec(DEFAULT_PACKAGE) else [])
-    endpoints: list[Endpoint] = []
-    for package in packages:
-        endpoints.extend(services_in(import_package(package)))
-    if sagas is not None:
-        endpoints.extend(saga_runtime(sagas).endpoints)
-    return endpoints
+def _endpoints(config: ProjectConfig) -> list[Endpoint]:
+    try:
+        return assemble(config).endpoints
+    except NothingToRun:
+        return []
