@@ -52,7 +52,9 @@ class Catalog:
             return Found(self._machine(path), str(path))
         seen: list[str] = []
         broken: list[str] = []
-        for folder in (scenario_file.parent, scenario_file.parent.parent):
+        here = scenario_file.parent
+        above = here.parent if here.parent != here else here.resolve().parent
+        for folder in (here, above):
             for path in sorted(folder.iterdir()) if folder.is_dir() else ():
                 if path.suffix not in SAGA_SUFFIXES or is_scenario_file(path):
                     continue
@@ -63,7 +65,7 @@ class Catalog:
                 seen.append(loaded.name)
                 if loaded.name == name:
                     return Found(loaded, str(path))
-        places = f"{scenario_file.parent} or {scenario_file.parent.parent}"
+        places = f"{here} or {above}"
         message = f"no saga named {name!r} in {places}{suggest(name, seen)}"
         if broken:
             message += "; not loaded: " + "; ".join(broken)

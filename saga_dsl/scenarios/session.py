@@ -84,8 +84,8 @@ def explain(failure: Failure, file: str) -> Iterator[str]:
     for mismatch in failure.mismatches:
         at = mismatch.at
         yield f"{file}:{at.line}:{at.col}: {head}: {mismatch.key} differs"
-        yield f"    expected: {mismatch.expected}"
-        yield f"    actual:   {mismatch.actual}"
+        yield f"  expected: {mismatch.expected}"
+        yield f"  actual:   {mismatch.actual}"
 
 
 def results_of(session: Session, saga: str) -> list[CaseResult]:

@@ -1,7 +1,8 @@
 """`sagabus console`: serve the read-only web console over a store.
 
 It needs no running daemon: it reads the store (and, for the dead-letter page, the
-broker). The saga files of `--sagas` (default: the project's sagas) draw the graphs.
+broker). The project's configuration (flags, environment, [tool.sagabus]) says where the
+store is, and its saga files draw the graphs.
 Starlette and uvicorn come with the `console` extra and are imported only here, so the
 rest of the CLI works without them.
 """
@@ -19,15 +20,12 @@ from bus.errors import ConfigurationError
 from bus.observability.logging import configure_logging
 from bus.observability.redact import redact_url
 from bus.store import open_store
-from bus.unitofwork.endpoint import Endpoint
 from bus.unitofwork.runtime import bus_topology
 from bus.wire.topology import Names
-from saga_dsl.engine.versions import load_machines
-from saga_dsl.machine import Machine
+from saga_dsl.engine.endpoint import SagaEndpoint
 from sagabus.cli.app import app
-from sagabus.config import ProjectConfig
 from sagabus.daemon import NothingToRun, assemble
-from sagabus.project import import_contracts, open_project
+from sagabus.project import existing_store, open_project
 
 DEFAULT_PORT = 8089
 
@@ -52,10 +50,7 @@ def console(
     ] = True,
     handlers: Annotated[
         list[str] | None,
-        typer.Option(
-            "--handlers",
-            help="Module or package of services (repeatable; default: the project's services).",
-        ),
+        typer.Option("--handlers", help="Services whose DLQs to show (default: the project's)."),
     ] = None,
     amqp_url: Annotated[
         str | None, typer.Option("--amqp-url", help="RabbitMQ URL [SAGABUS_AMQP_URL].")
@@ -67,10 +62,9 @@ def console(
 ) -> None:
     """Serve the read-only web console (overview, instances, dead letters)."""
     try:
-        import uvicorn
-
         from sagabus.console import create_app
         from sagabus.console.dead_letters import BrokerDeadLetters
+        from sagabus.console.serving import serve_console
     except ModuleNotFoundError as exc:
         raise ConfigurationError(
             f"the console needs the console extra ({exc.name} is missing): "
@@ -81,35 +75,25 @@ def console(
     )
     settings = project.bus_settings()
     configure_logging(settings.log_format, settings.log_level)
-    machines = _machines(project.config)
+    url = existing_store(project.config.store)
+    try:
+        endpoints = assemble(project.config).endpoints
+    except NothingToRun:
+        endpoints = []  # no project here: the console still shows the store
+    machines = [e.machine for e in endpoints if isinstance(e, SagaEndpoint)]
     source = None
     if dead_letters:
         names = Names(settings.namespace)
-        topology = bus_topology(names, _endpoints(project.config), settings.queue_type)
+        topology = bus_topology(names, endpoints, settings.queue_type)
         source = BrokerDeadLetters(settings.amqp_url, dead_letter_queues(names, topology))
 
     async def serve() -> None:
-        async with open_store(settings.store) as opened:
+        async with open_store(url) as opened:
             app_ = create_app(opened, machines, dead_letters=source)
-            config = uvicorn.Config(app_, host=host, port=port, log_level="warning")
             typer.echo(
-                f"sagabus console on http://{host}:{port}/ (store {redact_url(settings.store)})",
-                err=True,
+                f"sagabus console on http://{host}:{port}/ (store {redact_url(url)})", err=True
             )
-            await uvicorn.Server(config).serve()
+            await serve_console(app_, host=host, port=port)
 
     asyncio.run(serve())
 
-
-def _machines(config: ProjectConfig) -> list[Machine]:
-    if config.sagas is None:
-        return []
-    import_contracts(config.services)  # the contracts saga files are checked against
-    return load_machines(config.sagas)
-
-
-def _endpoints(config: ProjectConfig) -> list[Endpoint]:
-    try:
-        return assemble(config).endpoints
-    except NothingToRun:
-        return []

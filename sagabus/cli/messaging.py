@@ -13,10 +13,13 @@ import typer
 from bus.daemon import serve
 from bus.errors import ConfigurationError, UnknownMessageType
 from bus.observability.logging import configure_logging
+from bus.unitofwork.endpoint import Endpoint
 from bus.unitofwork.middleware import load_middleware
+from bus.unitofwork.runtime import BackgroundTask
 from bus.wire.client import BusClient
 from bus.wire.contracts import registry
 from bus.wire.envelope import Envelope
+from saga_dsl.engine.endpoint import SagaEndpoint
 from saga_dsl.engine.versions import InvalidSagas
 from sagabus.cli.app import app
 from sagabus.cli.follow import follow_saga
@@ -76,6 +79,14 @@ FollowStore = Annotated[
 FollowTimeout = Annotated[
     float, typer.Option("--follow-timeout", help="Seconds to follow, at most.")
 ]
+ConsolePort = Annotated[
+    int | None,
+    typer.Option(
+        "--console-port", min=0, max=65535, envvar="SAGABUS_CONSOLE_PORT",
+        help="Serve the read-only web console on 127.0.0.1:PORT (sagabus[console]) "
+        "[SAGABUS_CONSOLE_PORT].",
+    ),
+]
 MetricsPort = Annotated[
     int | None,
     typer.Option(
@@ -105,6 +116,7 @@ def run(
     namespace: Namespace = None,
     log_format: LogFormat = None,
     metrics_port: MetricsPort = None,
+    console_port: ConsolePort = None,
     middleware: MiddlewareSpecs = None,
 ) -> None:
     """Run the daemon: serve the project's services and sagas until SIGTERM or SIGINT."""
@@ -119,6 +131,8 @@ def run(
     except InvalidSagas as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
+    if console_port is not None:
+        assembly.background.append(_console(console_port, assembly.endpoints))
     asyncio.run(
         serve(
             settings, assembly.endpoints, background=assembly.background,
@@ -257,3 +271,16 @@ def _check_type(type_name: str) -> None:
             "project's services in [tool.sagabus] of pyproject.toml)"
         )
     raise UnknownMessageType(f"unknown message type {type_name!r}{hint}")
+
+
+def _console(port: int, endpoints: list[Endpoint]) -> BackgroundTask:
+    """The web console as a background task of the daemon (sagabus/console/)."""
+    try:
+        from sagabus.console.serving import console_task
+    except ModuleNotFoundError as exc:
+        raise ConfigurationError(
+            f"--console-port needs the console extra ({exc.name} is missing): "
+            "pip install 'sagabus[console]'"
+        ) from None
+    machines = [e.machine for e in endpoints if isinstance(e, SagaEndpoint)]
+    return console_task(port, machines)

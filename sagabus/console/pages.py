@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from bus.errors import SagabusError
 from bus.store.base import SagaStatus
 from bus.store.browse import MAX_PAGE, BadCursor, CensusRow, SagaFilter, saga_census, saga_page
 from sagabus.console.dead_letters import age_text
@@ -193,8 +194,11 @@ async def instance(request: Request) -> Response:
 
 async def dead_letters(request: Request) -> Response:
     source = _context(request).dead_letters
-    queues = await source.queues() if source is not None else None
-    return render(request, "dead_letters.html", queues=queues, age=age_text)
+    try:
+        queues = await source.queues() if source is not None else None
+    except SagabusError as exc:  # the broker is down or refuses: say so on the page
+        return render(request, "dead_letters.html", queues=None, error=str(exc), age=age_text)
+    return render(request, "dead_letters.html", queues=queues, error=None, age=age_text)
 
 
 async def healthz(request: Request) -> Response:

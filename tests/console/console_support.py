@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 
+from bus.daemon import import_package
 from bus.store.base import HistoryRecord, SagaRecord, SagaStatus, Store
 from saga_dsl.engine.versions import load_machines
 from saga_dsl.machine import Machine
@@ -24,8 +25,7 @@ SCRIPT = "<script>alert('pwned')</script>"
 
 
 def order_machines() -> list[Machine]:
-    import handlers  # noqa: F401  (registers the contracts the saga file is checked against)
-
+    import_package("handlers")  # registers the contracts the saga file is checked against
     return load_machines(SAGAS)
 
 

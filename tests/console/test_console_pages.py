@@ -21,12 +21,12 @@ from console_support import (
 
 import handlers.messages as m
 from bus.store.base import HistoryRecord, Store, TimerRecord
-from bus.testing import BusHarness
+from saga_dsl.testing import SagaHarness
 
 
 async def run_two_orders(store: Store) -> None:
     """o-1 completes; o-2 finds no stock and is cancelled after a refund."""
-    async with BusHarness(services="handlers", sagas=SAGAS, store=store) as h:
+    async with SagaHarness(services="handlers", sagas=SAGAS, store=store) as h:
         for order_id, sku in (("o-1", "BOOK-1"), ("o-2", "OOS-LAMP")):
             item = m.OrderItem(sku=sku, quantity=2, unit_price=10.0)
             await h.send(

@@ -144,3 +144,74 @@ async def test_without_a_broker_the_dead_letter_page_says_so(store: Store) -> No
     async with console_client(store, order_machines()) as client:
         page = await client.get("/dead-letters")
     assert page.status_code == 200 and "started without a broker" in page.text
+
+
+async def delete_namespace(namespace: str) -> None:
+    """Deletes every exchange and queue the daemon of `namespace` declared."""
+    from bus.daemon import import_package, services_in
+    from bus.unitofwork.runtime import bus_topology
+    from bus.wire.topology import Names
+    from saga_dsl.engine.wiring import saga_runtime
+
+    names = Names(namespace)
+    endpoints = [*services_in(import_package("handlers")), *saga_runtime(SAGAS).endpoints]
+    topology = bus_topology(names, endpoints, "quorum")
+    connection = await aio_pika.connect(AMQP_URL)
+    try:
+        channel = await connection.channel()
+        for queue in topology.queues:
+            await channel.queue_delete(queue.name)
+        for exchange in topology.exchanges:
+            await channel.exchange_delete(exchange.name)
+    finally:
+        await connection.close()
+
+
+def test_the_daemon_serves_the_console_beside_its_endpoints(tmp_path: Path) -> None:
+    reason = asyncio.run(rabbitmq_unreachable())
+    if reason is not None:
+        pytest.skip(reason)
+    namespace = f"console-{uuid.uuid4().hex[:8]}"
+    url = f"sqlite:///{tmp_path / 'daemon.db'}"
+    asyncio.run(_seed(url))
+    port = free_port()
+    env = {
+        **os.environ,
+        "SAGABUS_STORE": url,
+        "SAGABUS_AMQP_URL": AMQP_URL,
+        "SAGABUS_NAMESPACE": namespace,
+    }
+    command = ["run", "--handlers", "handlers", "--sagas", str(SAGAS), "--console-port", str(port)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sagabus.cli", *command],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_until_serving(process, port, within=60)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            overview = client.get("/")
+            letters = client.get("/dead-letters")
+        assert overview.status_code == 200
+        assert "1 parked" in overview.text and "s_awaiting_payment" in overview.text
+        assert letters.status_code == 200
+        assert f"{namespace}.payments.dlq <small>0 message(s)" in letters.text
+        process.terminate()
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        asyncio.run(delete_namespace(namespace))
+
+
+async def test_an_unreachable_broker_is_said_on_the_dead_letter_page(store: Store) -> None:
+    port = free_port()  # nothing listens there
+    source = BrokerDeadLetters(f"amqp://guest:secret-pw@127.0.0.1:{port}/", ["x.payments.dlq"])
+    async with console_client(store, order_machines(), dead_letters=source) as client:
+        page = await client.get("/dead-letters")
+    assert page.status_code == 200
+    assert "The broker could not be read" in page.text
+    assert "secret-pw" not in page.text

@@ -56,8 +56,8 @@ def test_a_wrong_state_names_the_line_and_both_states(tmp_path: Path) -> None:
     )
     assert lines == [
         "s.yaml:9:25: step 2 (event PaymentSucceeded): state differs",
-        '    expected: "manual_review"',
-        '    actual:   "reserving_inventory"',
+        '  expected: "manual_review"',
+        '  actual:   "reserving_inventory"',
     ]
 
 
@@ -75,8 +75,8 @@ def test_a_wrong_payload_shows_what_was_sent(tmp_path: Path) -> None:
     )
     assert lines == [
         "s.yaml:8:17: step 1 (event OrderCreated): sent differs",
-        '    expected: [{"ProcessPayment": {"amount": 30}}]',
-        '    actual:   [{"ProcessPayment": {"order_id": "o-1", "amount": 25.0}}]',
+        '  expected: [{"ProcessPayment": {"amount": 30}}]',
+        '  actual:   [{"ProcessPayment": {"order_id": "o-1", "amount": 25.0}}]',
     ]
 
 
@@ -169,8 +169,8 @@ def test_each_case_of_a_table_runs_with_its_values(tmp_path: Path) -> None:
     )
     assert lines == [
         "s.yaml:12:25: step 2 (event PaymentSucceeded): state differs",
-        '    expected: "reserving_inventory"',
-        '    actual:   "manual_review"',
+        '  expected: "reserving_inventory"',
+        '  actual:   "manual_review"',
     ]
 
 

@@ -17,9 +17,9 @@ import pytest
 from live_services import PG_URL
 
 from bus.errors import ConcurrencyError, ConfigurationError
-from bus.store import Store, open_store
+from bus.store import Store, Transaction, open_store
 from bus.store.base import NewEvent
-from bus.store.postgres import MIGRATIONS, PostgresStore, parse_url
+from bus.store.postgres import MIGRATIONS, PostgresStore, PostgresTransaction, parse_url
 
 from .conformance import StoreConformance, at, envelope, saga, step, timer
 
@@ -62,11 +62,14 @@ async def schema_url(server: asyncpg.Connection) -> AsyncIterator[str]:
     await server.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-async def wait_until_blocked(server: asyncpg.Connection, locktype: str) -> None:
-    """Returns once some session waits for a lock of `locktype`."""
+async def wait_until_blocked(server: asyncpg.Connection, holder: Transaction) -> None:
+    """Returns once some session waits for a lock that `holder` holds (other sessions'
+    waits on a shared server do not count)."""
+    assert isinstance(holder, PostgresTransaction)
+    pid = holder._conn.get_server_pid()
     async with asyncio.timeout(10):
         while not await server.fetchval(
-            "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = $1", locktype
+            "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", pid
         ):
             pass
 
@@ -113,7 +116,7 @@ class TestPostgresStore(StoreConformance):
         async with store.transaction() as tx:
             assert await tx.state_get("counters", "hits", for_update=True) is None
             second = asyncio.create_task(increment())
-            await wait_until_blocked(server, "advisory")
+            await wait_until_blocked(server, tx)
             await tx.state_put("counters", "hits", {"n": 1})
         await second
         async with store.transaction() as tx:
@@ -134,7 +137,7 @@ class TestPostgresStore(StoreConformance):
             record = await tx.saga_find("order_processing", "order-1", for_update=True)
             assert record is not None
             reader = asyncio.create_task(read())
-            await wait_until_blocked(server, "transactionid")
+            await wait_until_blocked(server, tx)
             record.state = "paid"
             await tx.saga_update(record)
         assert await reader == "paid"
@@ -150,7 +153,7 @@ class TestPostgresStore(StoreConformance):
         async with store.transaction() as tx:
             [first] = await tx.events_append("a", [envelope_event()], 0)
             later = asyncio.create_task(append_elsewhere())
-            await wait_until_blocked(server, "relation")
+            await wait_until_blocked(server, tx)
             async with other_store.transaction() as reader:
                 assert await reader.events_after(0) == []
         assert await later > first.position
@@ -167,7 +170,7 @@ class TestPostgresStore(StoreConformance):
         async with store.transaction() as tx:
             await tx.history_append([step("a", "s1")])
             second = asyncio.create_task(append())
-            await wait_until_blocked(server, "transactionid")
+            await wait_until_blocked(server, tx)
         with pytest.raises(ConcurrencyError, match="history of saga instance"):
             await second
 
