@@ -22,6 +22,8 @@ def queue_arguments(queue: QueueSpec) -> dict[str, Any]:
         arguments["x-queue-type"] = "quorum"
     if queue.message_ttl is not None:
         arguments["x-message-ttl"] = round(queue.message_ttl * 1000)
+    if queue.expires is not None:
+        arguments["x-expires"] = max(1, round(queue.expires * 1000))
     if queue.dead_letter_to is not None:
         arguments["x-dead-letter-exchange"] = ""
         arguments["x-dead-letter-routing-key"] = queue.dead_letter_to

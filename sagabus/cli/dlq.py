@@ -3,15 +3,14 @@
 Without a QUEUE, the commands look at every dead-letter queue of the namespace: those
 the runtimes recorded when they declared them (`bus.deadletters.registry`, so a service
 this command does not know is found too), the DLQ of every endpoint the daemon would
-serve (the services of `--handlers`, default `handlers`, and the sagas of `--sagas`,
-default `./sagas` when it exists), and the namespace's unroutable queue. A QUEUE may be named
+serve (the services of `--handlers` and the sagas of `--sagas`, by default the
+project's, from `[tool.sagabus]`), and the namespace's unroutable queue. A QUEUE may be named
 as an endpoint (`payments`), a queue (`t1.payments`) or a DLQ (`payments.dlq`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,28 +21,19 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bus.daemon import import_package, services_in
-from bus.deadletters.operations import (
-    DeadLetter,
-    DeadLetterQueues,
-    dead_letter_queues,
-    dlq_of,
-)
+from bus.deadletters.operations import DeadLetter, DeadLetterQueues, dead_letter_queues, dlq_of
 from bus.deadletters.republishing import TRACEBACK
 from bus.errors import SagabusError
 from bus.observability.logging import configure_logging
 from bus.settings import Settings
-from bus.unitofwork.endpoint import Endpoint
 from bus.unitofwork.runtime import bus_topology
 from bus.wire.topology import Names
-from saga_dsl.engine.wiring import saga_runtime
 from sagabus.cli.app import app
+from sagabus.daemon import NothingToRun, assemble
+from sagabus.project import open_project
 
 dlq = typer.Typer(help="Dead letters: list, show, replay, purge.", no_args_is_help=True)
 app.add_typer(dlq, name="dlq")
-
-DEFAULT_PACKAGE = "handlers"
-DEFAULT_SAGAS = Path("sagas")
 
 Queue = Annotated[
     str | None,
@@ -54,10 +44,13 @@ QueueOption = Annotated[
 ]
 Handlers = Annotated[
     list[str] | None,
-    typer.Option("--handlers", help="Package of services (repeatable; default: handlers)."),
+    typer.Option(
+        "--handlers",
+        help="Module or package of services (repeatable; default: the project's services).",
+    ),
 ]
 Sagas = Annotated[
-    Path | None, typer.Option("--sagas", help="Saga directory (default: ./sagas if present).")
+    Path | None, typer.Option("--sagas", help="Saga directory (default: the project's sagas).")
 ]
 AmqpUrl = Annotated[str | None, typer.Option("--amqp-url", help="RabbitMQ URL [SAGABUS_AMQP_URL].")]
 Namespace = Annotated[
@@ -224,28 +217,20 @@ def _prepare(
     amqp_url: str | None,
     namespace: str | None,
 ) -> tuple[Settings, Target]:
-    settings = Settings.load(amqp_url=amqp_url, namespace=namespace)
+    project = open_project(
+        services=handlers, sagas=sagas, amqp_url=amqp_url, namespace=namespace
+    )
+    settings = project.bus_settings()
     configure_logging("console", "error")
     names = Names(settings.namespace)
     if queue is not None:
         return settings, Target(names, dlq_of(names, queue), [])
-    topology = bus_topology(names, _endpoints(handlers, sagas), settings.queue_type)
+    try:
+        endpoints = assemble(project.config).endpoints
+    except NothingToRun:
+        endpoints = []  # no project: the unroutable queue is still the namespace's
+    topology = bus_topology(names, endpoints, settings.queue_type)
     return settings, Target(names, None, dead_letter_queues(names, topology))
-
-
-def _endpoints(handlers: list[str] | None, sagas: Path | None) -> list[Endpoint]:
-    """The endpoints a daemon would serve: services first (their contracts are what
-    the sagas are checked against), then sagas."""
-    packages = handlers or (
-        [DEFAULT_PACKAGE] if importlib.util.find_spec(DEFAULT_PACKAGE) else []
-    )
-    endpoints: list[Endpoint] = []
-    for package in packages:
-        endpoints.extend(services_in(import_package(package)))
-    directory = sagas or (DEFAULT_SAGAS if DEFAULT_SAGAS.is_dir() else None)
-    if directory is not None:
-        endpoints.extend(saga_runtime(directory).endpoints)
-    return endpoints
 
 
 def _describe(letter: DeadLetter) -> str:
