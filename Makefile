@@ -29,6 +29,7 @@ lint: install
 
 bench: install services
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench.scenario_bench
 	$(BIN)/python -m bench
 
 chaos: install services

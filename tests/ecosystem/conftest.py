@@ -30,6 +30,7 @@ class Broker:
 
     def __init__(self, names: Names) -> None:
         self.names = names
+        self.transport_url = AMQP_URL
         self.transport = RabbitMQTransport(AMQP_URL, name="sagabus-ecosystem-tests")
         self.declared = exchanges(names)
 

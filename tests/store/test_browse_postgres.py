@@ -5,9 +5,6 @@ from __future__ import annotations
 import pytest
 
 from .browse_conformance import BrowseConformance
-from .test_postgres import schema_url, server
-
-__all__ = ["schema_url", "server"]
 
 
 @pytest.mark.integration

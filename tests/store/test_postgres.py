@@ -1,4 +1,5 @@
-"""The PostgreSQL store: the conformance suite in a throw-away schema, and what only
+"""The PostgreSQL store: the conformance cases of every role (`bus.store.conformance`)
+in a throw-away schema, and what only
 several daemons on one database need.
 
 The server is `SAGABUS_TEST_POSTGRES` (see tests/live_services.py);
@@ -9,57 +10,22 @@ tests are skipped, saying why.
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
 import pytest
-from live_services import PG_URL
 
 from bus.errors import ConcurrencyError, ConfigurationError
 from bus.store import Store, Transaction, open_store
 from bus.store.base import NewEvent
+from bus.store.conformance import (
+    EventCases,
+    MessagingCases,
+    SagaCases,
+    ServiceStateCases,
+    TransactionCases,
+)
+from bus.store.conformance.support import at, envelope, saga, step, timer
 from bus.store.postgres import MIGRATIONS, PostgresStore, PostgresTransaction, parse_url
-
-from .conformance import StoreConformance, at, envelope, saga, step, timer
-
-SERVER_URL = PG_URL
-
-_server_checked: dict[str, str | None] = {}
-
-
-async def _unreachable_reason() -> str | None:
-    """Why the test server cannot be used, or None; asked once per session."""
-    if SERVER_URL not in _server_checked:
-        try:
-            conn = await asyncpg.connect(SERVER_URL, timeout=5)
-        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-            _server_checked[SERVER_URL] = f"PostgreSQL unreachable at {SERVER_URL}: {exc}"
-        else:
-            await conn.close()
-            _server_checked[SERVER_URL] = None
-    return _server_checked[SERVER_URL]
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[asyncpg.Connection]:
-    """A plain connection to the test server, outside any test schema."""
-    reason = await _unreachable_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    conn = await asyncpg.connect(SERVER_URL)
-    try:
-        yield conn
-    finally:
-        await conn.close()
-
-
-@pytest.fixture
-async def schema_url(server: asyncpg.Connection) -> AsyncIterator[str]:
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    separator = "&" if "?" in SERVER_URL else "?"
-    yield f"{SERVER_URL}{separator}schema={schema}"
-    await server.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 async def wait_until_blocked(server: asyncpg.Connection, holder: Transaction) -> None:
@@ -75,7 +41,9 @@ async def wait_until_blocked(server: asyncpg.Connection, holder: Transaction) ->
 
 
 @pytest.mark.integration
-class TestPostgresStore(StoreConformance):
+class TestPostgresStore(
+    TransactionCases, MessagingCases, ServiceStateCases, SagaCases, EventCases
+):
     @pytest.fixture
     def store_url(self, schema_url: str) -> str:
         return schema_url

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bus.errors import ConfigurationError
 from bus.store.browse_schema import BROWSE_INDEXES
 from bus.store.codec import utcnow
+from bus.store.migrations import pending_steps
 
 SCHEMA_LOCK = 0x5A6A_5C4E_6D61
 """Advisory lock key that serialises schema creation across processes."""
@@ -132,13 +132,8 @@ async def migrate(conn: Any, schema: str | None) -> None:
     if await conn.fetchval("SELECT to_regclass('sagabus_schema')") is None:
         await conn.execute(SCHEMA_TABLE)
     current = await conn.fetchval("SELECT coalesce(max(version), 0) FROM sagabus_schema")
-    if current > len(MIGRATIONS):
-        raise ConfigurationError(
-            f"the store's schema is at version {current}, newer than this sagabus "
-            f"knows ({len(MIGRATIONS)}): upgrade sagabus"
-        )
-    for version in range(current + 1, len(MIGRATIONS) + 1):
-        for statement in MIGRATIONS[version - 1]:
+    for version, statements in pending_steps(current, MIGRATIONS):
+        for statement in statements:
             await conn.execute(statement)
         await conn.execute(
             "INSERT INTO sagabus_schema (version, applied_at) VALUES ($1, $2)", version, utcnow()

@@ -12,6 +12,7 @@ import asyncpg  # type: ignore[import-untyped, unused-ignore]
 
 from bus.errors import ConfigurationError
 from bus.store.base import Store, Transaction
+from bus.store.namespaces import postgres_schema
 from bus.store.postgres.schema import migrate
 from bus.store.postgres.transaction import PostgresTransaction
 
@@ -55,9 +56,14 @@ def redact(url: str) -> str:
 class PostgresStore(Store):
     """A store in one PostgreSQL database (see the module docstring for its guarantees)."""
 
-    def __init__(self, url: str, *, pool_size: int | None = None) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int | None = None, namespace: str | None = None
+    ) -> None:
         self.url = url
-        self._dsn, self.schema, url_pool_size = parse_url(url)
+        self._dsn, url_schema, url_pool_size = parse_url(url)
+        self.schema = postgres_schema(url_schema, namespace)
+        """Where the tables are: the URL's schema, or the namespace's own
+        (`bus.store.namespaces`); None for the search path's."""
         self.pool_size = pool_size or url_pool_size or DEFAULT_POOL_SIZE
         self._pool: Any = None
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import aiosqlite
 
-from bus.errors import ConfigurationError
 from bus.store.browse_schema import BROWSE_INDEXES
 from bus.store.codec import time_text, utcnow
+from bus.store.migrations import pending_steps
 
 SCHEMA_TABLE = """
 CREATE TABLE IF NOT EXISTS sagabus_schema (
@@ -124,13 +124,8 @@ async def migrate(conn: aiosqlite.Connection) -> None:
         await conn.execute(SCHEMA_TABLE)
         rows = list(await conn.execute_fetchall("SELECT max(version) FROM sagabus_schema"))
         current = rows[0][0] or 0
-        if current > len(MIGRATIONS):
-            raise ConfigurationError(
-                f"the store's schema is at version {current}, newer than this sagabus "
-                f"knows ({len(MIGRATIONS)}): upgrade sagabus"
-            )
-        for version in range(current + 1, len(MIGRATIONS) + 1):
-            for statement in MIGRATIONS[version - 1]:
+        for version, statements in pending_steps(current, MIGRATIONS):
+            for statement in statements:
                 await conn.execute(statement)
             await conn.execute(
                 "INSERT INTO sagabus_schema (version, applied_at) VALUES (?, ?)",
