@@ -21,7 +21,7 @@ demo: install services
 	$(BIN)/sagabus demo
 
 test: install services
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -rs -p no:cacheprovider
 
 lint: install
 	$(BIN)/ruff check .
@@ -29,6 +29,7 @@ lint: install
 
 bench: install services
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench.scenario_bench
 	$(BIN)/python -m bench
 
 chaos: install services

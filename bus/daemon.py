@@ -11,7 +11,9 @@ import asyncio
 import importlib
 import pkgutil
 import signal
+import traceback
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from pathlib import Path
 from types import ModuleType
 
 from bus.errors import ConfigurationError
@@ -24,7 +26,9 @@ from bus.observability.tracing import tracing_observer
 from bus.settings import Settings
 from bus.store import Store, open_store
 from bus.unitofwork.endpoint import Endpoint
+from bus.unitofwork.middleware import Middleware, with_middleware
 from bus.unitofwork.runtime import BackgroundTask, Bus
+from bus.unitofwork.scheduled import ScheduledSends, release_scheduled
 from bus.unitofwork.service import Service
 
 log = get_logger("sagabus.daemon")
@@ -37,15 +41,14 @@ definition versions there); raising stops the daemon before it consumes anything
 
 
 def import_package(name: str) -> list[ModuleType]:
-    """Imports module `name` and, when it is a package, every module beneath it."""
+    """Imports module `name` and, when it is a package, every module beneath it.
+
+    Raises `ConfigurationError` in one line: "no such module" only when `name` itself
+    is missing; an exception raised inside a module names that module's file and line."""
     try:
         root = importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and name.startswith(exc.name):
-            raise ConfigurationError(f"cannot import {name!r}: no such module") from None
-        raise ConfigurationError(f"cannot import {name!r}: {exc}") from None
     except Exception as exc:
-        raise ConfigurationError(f"cannot import {name!r}: {type(exc).__name__}: {exc}") from None
+        raise ConfigurationError(_import_failure(name, exc)) from None
     modules = [root]
     path = getattr(root, "__path__", None)
     if path is not None:
@@ -53,10 +56,49 @@ def import_package(name: str) -> list[ModuleType]:
             try:
                 modules.append(importlib.import_module(info.name))
             except Exception as exc:
-                raise ConfigurationError(
-                    f"cannot import {info.name!r}: {type(exc).__name__}: {exc}"
-                ) from None
+                raise ConfigurationError(_import_failure(info.name, exc)) from None
     return modules
+
+
+def _import_failure(name: str, exc: Exception) -> str:
+    if isinstance(exc, ModuleNotFoundError) and exc.name is not None and (
+        name == exc.name or name.startswith(f"{exc.name}.")
+    ):
+        return f"cannot import {name!r}: no such module"
+    where = error_location(exc)
+    at = f" ({where})" if where else ""
+    return f"cannot import {name!r}: {type(exc).__name__}: {exc}{at}"
+
+
+def error_location(exc: BaseException) -> str | None:
+    """`file:line` where `exc` was raised, in the code being imported: a syntax error's
+    own position, else the innermost frame in the working directory (the user's code,
+    not a library it called), else the innermost one outside the import machinery."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f"{_shown_path(exc.filename)}:{exc.lineno}"
+    frames = [
+        frame for frame in traceback.extract_tb(exc.__traceback__)
+        if not frame.filename.startswith("<frozen ")
+    ]
+    own = [frame for frame in frames if _relative(frame.filename) is not None]
+    chosen = (own or frames)[-1:]
+    if not chosen:
+        return None
+    return f"{_shown_path(chosen[0].filename)}:{chosen[0].lineno}"
+
+
+def _relative(filename: str) -> str | None:
+    """`filename` relative to the working directory, or None when outside it (or in a
+    virtualenv inside it)."""
+    try:
+        relative = Path(filename).resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return None
+    return None if "site-packages" in relative.parts else str(relative)
+
+
+def _shown_path(filename: str) -> str:
+    return _relative(filename) or filename
 
 
 def services_in(modules: Iterable[ModuleType]) -> list[Service]:
@@ -77,13 +119,18 @@ async def serve(
     prepare: Sequence[Preparation] = (),
     on_started: Callable[[Bus], None] | None = None,
     metrics_port: int | None = None,
+    middleware: Sequence[Middleware] = (),
 ) -> None:
     """Opens the store, runs `prepare`, runs a `Bus` until SIGTERM/SIGINT, then stops
-    it cleanly. `metrics_port`: serve `/metrics`, `/healthz` and `/readyz` there
+    it cleanly. `middleware`: around every endpoint's handlers
+    (bus/unitofwork/middleware.py). `metrics_port`: serve `/metrics`, `/healthz` and `/readyz` there
     (bus/observability/health.py). Tracing is on when the process has an OpenTelemetry SDK tracer
     provider (bus/observability/tracing.py)."""
     if not endpoints:
         raise ConfigurationError("nothing to serve: no services or sagas were found")
+    # every daemon keeps and releases scheduled sends (ctx.send(..., delay=...))
+    endpoints = [*with_middleware(endpoints, middleware), ScheduledSends()]
+    background = [*background, release_scheduled]
     observers: list[Observer] = []
     tracing = tracing_observer()
     if tracing is not None:

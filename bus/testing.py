@@ -1,5 +1,6 @@
-"""The test harness: your services and sagas on an in-memory bus, with a record of what
-was sent, published and consumed, for your own unit tests (no RabbitMQ needed).
+"""The test harness: your services on an in-memory bus, with a record of what was sent,
+published and consumed, for your own unit tests (no RabbitMQ needed). Sagas run on
+`saga_dsl.testing.SagaHarness`, the same harness with the saga engine added.
 
     async with BusHarness(services=[payments]) as h:
         await h.send(ProcessPayment(order_id="o-1", amount=12.5))
@@ -9,22 +10,26 @@ was sent, published and consumed, for your own unit tests (no RabbitMQ needed).
 
 The harness runs the real `Bus` (pipelines, inbox, outbox relay, retries, dead letters)
 on an `InMemoryTransport` and a store (SQLite in memory unless told otherwise). It
-differs from a daemon in two ways, both for repeatable tests: retry delays are skipped
-by `wait_idle` (`skip_delays=False` waits them out), and saga timers fire only when
-`fire_timers` is called.
+differs from a daemon in one way, for repeatable tests: retry delays are skipped by
+`wait_idle` (`skip_delays=False` waits them out).
+
+Outside pytest the harness sets up logging itself, at `SAGABUS_LOG_LEVEL` (default
+`warning`), unless the process configured structlog already.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Self, TypeVar
+
+import structlog
 
 from bus.daemon import import_package, services_in
-from bus.deadletters import republishing as deadletter
+from bus.deadletters.dead_letter import DeadLetter
+from bus.observability.logging import configure_logging
 from bus.settings import Settings
 from bus.store import HistoryRecord, SagaRecord, Store, open_store
 from bus.unitofwork.endpoint import Endpoint, HandlerContext
@@ -32,13 +37,10 @@ from bus.unitofwork.retry import RetryPolicy
 from bus.unitofwork.runtime import BackgroundTask, Bus
 from bus.wire.client import BusClient
 from bus.wire.contracts import Message, Registry, registry
-from bus.wire.envelope import Envelope, PoisonMessage, decode, utcnow
+from bus.wire.envelope import Envelope, PoisonMessage, decode
 from bus.wire.memory import InMemoryBroker, InMemoryTransport
 from bus.wire.topology import Names
 from bus.wire.transport import Outcome, WireMessage
-
-if TYPE_CHECKING:
-    from saga_dsl.engine.scheduler import TimerScheduler
 
 M = TypeVar("M", bound=Message)
 
@@ -48,8 +50,8 @@ IN_MEMORY_URL = "amqp://in-memory/"
 IDLE_TIMEOUT = 10.0
 """Seconds `wait_idle` waits by default before it fails, saying what is still pending."""
 
-MAX_TIMER_FIRINGS = 10_000
-"""Firings one `fire_timers` call makes at most (a saga re-arming timers forever)."""
+QUIET_LEVEL = "warning"
+"""The harness's log level when `SAGABUS_LOG_LEVEL` does not say: tests want quiet."""
 
 STORE_POLL = 0.01
 """Seconds between looks at the outbox while only the store has work left (the broker
@@ -65,53 +67,11 @@ class Fault:
     error: Exception
 
 
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """A message in a dead-letter queue (or parked as unroutable), as it lies there."""
-
-    queue: str
-    message: WireMessage
-
-    @property
-    def type(self) -> str | None:
-        return self.message.type
-
-    @property
-    def message_id(self) -> str | None:
-        return self.message.message_id
-
-    @property
-    def reason(self) -> str:
-        return str(self.message.headers.get(deadletter.REASON, ""))
-
-    @property
-    def attempts(self) -> int:
-        """Failed runs of the handler (0 for poison and unroutable messages)."""
-        return int(self.message.headers.get(deadletter.ATTEMPTS, 0))
-
-    @property
-    def exception_type(self) -> str | None:
-        value = self.message.headers.get(deadletter.EXCEPTION_TYPE)
-        return None if value is None else str(value)
-
-    @property
-    def headers(self) -> Mapping[str, Any]:
-        return self.message.headers
-
-    def envelope(self) -> Envelope:
-        """The message decoded; raises `PoisonMessage` for one that cannot be."""
-        envelope = _decode(self.message)
-        if isinstance(envelope, PoisonMessage):
-            raise envelope
-        return envelope
-
-
 class BusHarness:
     """An in-memory bus for tests (see the module docstring); an async context manager.
 
     services: the endpoints to serve (`Service`s, or any `Endpoint`), or the name of a
         package whose `Service`s to serve, as `sagabus run --handlers` finds them.
-    sagas: a directory of saga files to run beside the services (default: none).
     store: a store URL (default `sqlite:///:memory:`), or an open `Store`, which stays
         yours (the harness does not close it).
     settings: bus settings such as `namespace`, `prefetch`, `batch_max` (default: the
@@ -127,7 +87,6 @@ class BusHarness:
         self,
         *,
         services: Sequence[Endpoint] | str = (),
-        sagas: str | Path | None = None,
         store: str | Store = "sqlite:///:memory:",
         settings: Settings | None = None,
         skip_delays: bool = True,
@@ -140,7 +99,6 @@ class BusHarness:
                 f"services takes a list of endpoints or a package name, not {services!r}"
             )
         self._services = services
-        self._sagas = sagas
         self._given_store = store if isinstance(store, Store) else None
         url = store.url if isinstance(store, Store) else store
         base = settings or Settings()
@@ -156,22 +114,20 @@ class BusHarness:
         self._store: Store | None = None
         self._bus: Bus | None = None
         self._client: BusClient | None = None
-        self._scheduler: TimerScheduler | None = None
         self._consumed: list[tuple[str, Envelope]] = []
         self._faults: list[Fault] = []
         self._journal_from = 0
 
     # -- lifecycle -----------------------------------------------------------------------
-    async def __aenter__(self) -> BusHarness:
+    async def __aenter__(self) -> Self:
+        _quiet_logging()
         store = self._given_store
         if store is None:
             store = open_store(self.settings.store)
             await store.open()
         self._store = store
         try:
-            endpoints = [*self._endpoints()]
-            if self._sagas is not None:
-                endpoints.extend(await self._saga_endpoints(store))
+            endpoints = [*self._endpoints(), *await self._more_endpoints(store)]
             recorded = [_Recorded(e, self._consumed, self._faults) for e in endpoints]
             bus = Bus(
                 self.settings,
@@ -214,15 +170,10 @@ class BusHarness:
             return list(services_in(import_package(self._services)))
         return list(self._services)
 
-    async def _saga_endpoints(self, store: Store) -> list[Endpoint]:
-        # the harness is a composition root, like the daemon: it may load the sagas
-        from saga_dsl.engine.wiring import saga_runtime
-
-        assert self._sagas is not None
-        runtime = saga_runtime(self._sagas, contracts=self._contracts)
-        await runtime.pin(store)
-        self._scheduler = runtime.scheduler
-        return list(runtime.endpoints)
+    async def _more_endpoints(self, store: Store) -> list[Endpoint]:
+        """Endpoints beside the services, set up on the open store (a subclass's hook:
+        `SagaHarness` adds the sagas here)."""
+        return []
 
     # -- what the harness runs -----------------------------------------------------------
     @property
@@ -313,28 +264,6 @@ class BusHarness:
     async def _outbox_backlog(self) -> int:
         async with self.store.transaction() as tx:
             return await tx.outbox_backlog()
-
-    async def fire_timers(self, advance: timedelta = timedelta(0)) -> int:
-        """Fires the saga timers due within `advance` from now, as if that much time
-        passed: in the order they come due, each at its due time, the bus left to go
-        idle after each (so a reply that cancels a later timer is seen first). Returns
-        how many fired."""
-        if self._scheduler is None:
-            raise RuntimeError("no sagas are running: BusHarness(sagas=DIRECTORY) runs them")
-        await self.wait_idle()
-        until = utcnow() + advance
-        fired = 0
-        for _ in range(MAX_TIMER_FIRINGS):
-            async with self.store.transaction() as tx:
-                due = await tx.next_timer_due()
-            if due is None or due > until:
-                return fired
-            fired += await self._scheduler.fire_due(self.store, max(due, utcnow()))
-            await self.bus.relay.drain()
-            await self.wait_idle()
-        raise RuntimeError(
-            f"saga timers kept coming due: {MAX_TIMER_FIRINGS} fired within {advance}"
-        )
 
     # -- what happened ------------------------------------------------------------------
     @property
@@ -474,6 +403,13 @@ class _Recorded:
             self._faults.append(Fault(self.name, message, exc))
             raise
         self._consumed.append((self.name, message))
+
+
+def _quiet_logging() -> None:
+    """Outside pytest nothing configured structlog, whose default prints every debug
+    line: log at `SAGABUS_LOG_LEVEL`, default warning, unless someone configured it."""
+    if not structlog.is_configured():
+        configure_logging("console", os.environ.get("SAGABUS_LOG_LEVEL") or QUIET_LEVEL)
 
 
 def _decode(message: WireMessage) -> Envelope | PoisonMessage:

@@ -23,6 +23,7 @@ from saga_dsl.saga_definition import (
     StateDefinition,
     TransitionDefinition,
 )
+from saga_dsl.traps import report_traps
 
 
 def run(definition: SagaDefinition, report: Report, registry: Registry | None = None) -> None:
@@ -35,6 +36,7 @@ def run(definition: SagaDefinition, report: Report, registry: Registry | None = 
         _contracts(definition, report, registry)
     if _targets_exist(definition, report):
         _graph(definition, report)
+        report_traps(definition, report)
         _compensations_possible(definition, report)
         _maybe_unset(definition, report, written)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
 
-from saga_dsl.durations import format_duration
+from bus.durations import format_duration
 from saga_dsl.saga_definition import SagaDefinition, TransitionDefinition
 
 EdgeKind = Literal["on", "any", "timeout"]

@@ -24,9 +24,9 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from bus.durations import PATTERN as DURATION_PATTERN
+from bus.durations import DurationError, parse_saga_duration
 from saga_dsl.diagnostics import Report, closest, suggest
-from saga_dsl.durations import PATTERN as DURATION_PATTERN
-from saga_dsl.durations import DurationError, parse_duration
 from saga_dsl.positioned_yaml import Document
 
 SCHEMA_ID = "https://sagabus.dev/saga.schema.json"
@@ -43,7 +43,7 @@ TYPE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]*$"
 
 def _duration(value: object) -> timedelta:
     try:
-        return parse_duration(value)
+        return parse_saga_duration(value)
     except DurationError as exc:
         raise PydanticCustomError("duration", str(exc)) from None
 
@@ -59,7 +59,7 @@ Duration = Annotated[
         {
             "type": "string",
             "pattern": DURATION_PATTERN,
-            "description": "A whole number and a unit: ms, s, m, h or d (e.g. 500ms, 10s, 5m).",
+            "description": "A number and a unit: ms, s, m, h or d (e.g. 500ms, 1.5s, 5m).",
         }
     ),
 ]

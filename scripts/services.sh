@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure RabbitMQ and PostgreSQL are up on this machine: starts them when they are
-# installed but down, installs RabbitMQ when it is missing (Debian). Idempotent.
+# installed but down, installs RabbitMQ when it is missing (Debian), and creates the
+# PostgreSQL role and database the tests use (sagabus/sagabus, as in docker-compose.yml).
+# Fails with one line when PostgreSQL is neither running nor installed. Idempotent.
 set -euo pipefail
 
 log() { echo "[services] $*" >&2; }
@@ -27,17 +29,47 @@ ensure_rabbitmq() {
 }
 
 ensure_postgres() {
-  if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then return 0; fi
-  if ! command -v pg_ctlcluster >/dev/null 2>&1; then
-    log "PostgreSQL is not installed: PostgreSQL tests will be skipped"; return 0
+  if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+    if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+      log "PostgreSQL is not installed and nothing answers on 127.0.0.1:5432: install it (apt-get install postgresql) or run \`docker compose up -d postgres\`"
+      return 1
+    fi
+    log "starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+    local up=0
+    for _ in $(seq 1 60); do
+      if pg_isready -q -h 127.0.0.1 -p 5432; then up=1; break; fi
+      sleep 1
+    done
+    if [ "$up" != 1 ]; then log "PostgreSQL did not come up on 127.0.0.1:5432"; return 1; fi
   fi
-  log "starting PostgreSQL"
-  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
-  for _ in $(seq 1 60); do
-    pg_isready -q -h 127.0.0.1 -p 5432 && return 0
-    sleep 1
-  done
-  log "PostgreSQL did not come up"; return 1
+  ensure_test_database
+}
+
+# psql as the superuser: over TCP as `postgres` (trust), else over the socket as the
+# postgres system user (peer).
+as_superuser() {
+  if psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'select 1' >/dev/null 2>&1; then
+    psql -h 127.0.0.1 -U postgres -d postgres -v ON_ERROR_STOP=1 -Atq "$@"
+  else
+    su postgres -c "psql -d postgres -v ON_ERROR_STOP=1 -Atq $(printf '%q ' "$@")"
+  fi
+}
+
+# The role and database the tests use (and docker-compose.yml creates): sagabus/sagabus.
+ensure_test_database() {
+  if ! as_superuser -c 'select 1' >/dev/null 2>&1; then
+    log "PostgreSQL answers but no superuser can log in to create the sagabus role and database: create them yourself (see docker-compose.yml)"
+    return 1
+  fi
+  if [ "$(as_superuser -c "select 1 from pg_roles where rolname = 'sagabus'")" != 1 ]; then
+    log "creating PostgreSQL role sagabus"
+    as_superuser -c "create role sagabus login password 'sagabus'" >/dev/null
+  fi
+  if [ "$(as_superuser -c "select 1 from pg_database where datname = 'sagabus'")" != 1 ]; then
+    log "creating PostgreSQL database sagabus"
+    as_superuser -c "create database sagabus owner sagabus" >/dev/null
+  fi
 }
 
 case "${1:-all}" in

@@ -1,4 +1,10 @@
-"""Helpers shared by every test directory: waiting on conditions, never on clocks.
+"""Helpers shared by every test directory: waiting on conditions, never on clocks; and
+the rule that a run cannot pass by skipping.
+
+At session start the run checks its RabbitMQ and PostgreSQL (server, vhost, role,
+database, credentials) and fails at once, in one line, when one is missing. A run in
+which any test skipped fails too. `SAGABUS_TEST_ALLOW_SKIP=1` allows both (a developer
+without the services); CI never sets it.
 
 `eventually(predicate, timeout)` polls a condition (a plain or async callable) until it
 holds or the deadline passes; tests use it (through the `eventually` fixture or by
@@ -15,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from live_services import ALLOW_SKIP, services_missing, skips_allowed
 
 Predicate = Callable[[], Any] | Callable[[], Awaitable[Any]]
 
@@ -63,3 +70,35 @@ def wait_for_port(host: str, port: int, timeout: float) -> None:
 def eventually_fixture() -> Callable[..., Awaitable[Any]]:
     """`await eventually(lambda: cond, timeout=5)` (see the module docstring)."""
     return eventually
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Fails the run before collection when its services are missing (see the docstring)."""
+    if skips_allowed():
+        return
+    missing = asyncio.run(services_missing())
+    if missing is not None:
+        pytest.exit(missing, returncode=pytest.ExitCode.INTERNAL_ERROR)
+
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and not hasattr(report, "wasxfail"):
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A run that skipped anything fails, unless skips were asked for."""
+    if _skipped and not skips_allowed() and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int) -> None:
+    if _skipped and not skips_allowed():
+        terminalreporter.write_line(
+            f"FAILED: {len(_skipped)} test(s) skipped (see -rs for why); a run may skip"
+            f" only with {ALLOW_SKIP}=1",
+            red=True,
+        )

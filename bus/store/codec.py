@@ -9,14 +9,21 @@ which sorts like time; PostgreSQL: `timestamptz`), and a `RowCodec` is built fro
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
 
-from bus.store.base import HistoryRecord, ProjectionRecord, SagaRecord, StoredEvent, TimerRecord
+from bus.store.records import (
+    HistoryRecord,
+    NewEvent,
+    ProjectionRecord,
+    SagaRecord,
+    StoredEvent,
+    TimerRecord,
+)
 from bus.wire.envelope import Envelope
 
 
@@ -201,3 +208,33 @@ def stale_message(record: SagaRecord, actual: int | None) -> str:
 
 def moved_on_message(stream_id: str, expected: int, actual: int) -> str:
     return f"stream {stream_id!r} is at version {actual}, not the expected {expected}"
+
+
+def appended_events(
+    stream_id: str,
+    expected_version: int,
+    events: Sequence[NewEvent],
+    recorded_at: datetime,
+    positions: Sequence[int],
+) -> list[StoredEvent]:
+    """The stored form of `events` just appended after `expected_version`, given the
+    global positions the backend handed out (in order)."""
+    return [
+        StoredEvent(
+            stream_id=stream_id,
+            version=expected_version + number,
+            type=event.type,
+            schema_version=event.schema_version,
+            payload=event.payload,
+            metadata=event.metadata,
+            recorded_at=recorded_at,
+            position=position,
+        )
+        for number, (event, position) in enumerate(zip(events, positions, strict=True), 1)
+    ]
+
+
+def saga_filters(saga: str | None, state: str | None, status: str | None) -> list[tuple[str, str]]:
+    """The (column, value) pairs a saga listing filters on, the unset ones left out."""
+    pairs = (("saga", saga), ("state", state), ("status", status))
+    return [(column, value) for column, value in pairs if value is not None]

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from bus.store.base import Transaction
 from bus.unitofwork.retry import RetryPolicy
 from bus.wire.contracts import Message
 from bus.wire.envelope import Envelope
+from bus.wire.schedule import due_time, scheduled
 
 
 @runtime_checkable
@@ -75,9 +77,13 @@ class HandlerContext:
         *,
         correlation_id: str | None = None,
         headers: Mapping[str, Any] | None = None,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
     ) -> Envelope:
-        """Queues a command; it leaves through the outbox once this unit commits."""
-        return self._add(command, "command", correlation_id, headers)
+        """Queues a command; it leaves through the outbox once this unit commits.
+        delay (seconds or a timedelta) or at (an aware datetime): it is sent then instead,
+        by the daemon's scheduler (bus/unitofwork/scheduled.py), durably."""
+        return self._add(command, "command", correlation_id, headers, due_time(delay=delay, at=at))
 
     def publish(
         self,
@@ -85,9 +91,12 @@ class HandlerContext:
         *,
         correlation_id: str | None = None,
         headers: Mapping[str, Any] | None = None,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
     ) -> Envelope:
-        """Queues an event; it leaves through the outbox once this unit commits."""
-        return self._add(event, "event", correlation_id, headers)
+        """Queues an event; it leaves through the outbox once this unit commits (or at
+        `delay` / `at`, as for `send`)."""
+        return self._add(event, "event", correlation_id, headers, due_time(delay=delay, at=at))
 
     @property
     def outgoing(self) -> list[Envelope]:
@@ -100,6 +109,7 @@ class HandlerContext:
         kind: str,
         correlation_id: str | None,
         headers: Mapping[str, Any] | None,
+        due: datetime | None = None,
     ) -> Envelope:
         if isinstance(message, Envelope):
             envelope = message
@@ -118,5 +128,5 @@ class HandlerContext:
             )
             raise TypeError(f"ctx.{verb}() takes {wanted}; {envelope.type} is {got}")
         envelope = envelope.caused_by(self.message)
-        self._outgoing.append(envelope)
+        self._outgoing.append(envelope if due is None else scheduled(envelope, due))
         return envelope

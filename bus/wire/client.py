@@ -3,14 +3,20 @@
     async with BusClient(settings) as client:
         await client.send(CreateOrder(order_id="o-1", ...))
         await client.publish_type("OrderCancellationRequested", {"order_id": "o-1"})
+        await client.send(ExpireOrder(order_id="o-1"), delay=3600)     # durable, later
+        reply = await client.request(ProcessPayment(...), reply=PaymentSucceeded)
 
+`send`/`publish` with `delay` or `at` go through the daemon's scheduler
+(bus/wire/schedule.py); `request` waits for the answering event (bus/wire/reply.py).
 Every publish is persistent and confirmed. A command that no queue is bound for is
 returned by the broker and raises `Unroutable`: nobody would ever handle it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from bus.errors import BrokerUnavailable, ContractViolation, Unroutable
@@ -18,6 +24,8 @@ from bus.settings import Settings
 from bus.wire.contracts import Message, Registry, registry
 from bus.wire.envelope import Envelope
 from bus.wire.rabbitmq import RabbitMQTransport
+from bus.wire.reply import ReplyQueue, await_reply
+from bus.wire.schedule import due_time, scheduled
 from bus.wire.topology import Names, exchanges
 from bus.wire.transport import Outcome, Publication, Transport, WireMessage
 
@@ -40,6 +48,7 @@ class BusClient:
             self.settings.amqp_url, ready_timeout=0.0, name="sagabus-client"
         )
         self._contracts = contracts
+        self._replies: ReplyQueue | None = None
 
     async def __aenter__(self) -> BusClient:
         await self.transport.connect()
@@ -51,7 +60,11 @@ class BusClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.transport.close()
+        try:
+            if self._replies is not None:
+                await self._replies.close()
+        finally:
+            await self.transport.close()
 
     async def send(
         self,
@@ -59,9 +72,14 @@ class BusClient:
         *,
         correlation_id: str | None = None,
         headers: Mapping[str, Any] | None = None,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
     ) -> Envelope:
-        """Sends a command to its one owner; returns the envelope that was sent."""
-        return await self.dispatch(_wrap(command, "command", correlation_id, headers))
+        """Sends a command to its one owner; returns the envelope that was sent.
+        delay (seconds or a timedelta) or at (an aware datetime): the daemon's scheduler
+        keeps it durably and sends it then."""
+        envelope = _wrap(command, "command", correlation_id, headers)
+        return await self._dispatch_at(envelope, due_time(delay=delay, at=at))
 
     async def publish(
         self,
@@ -69,9 +87,42 @@ class BusClient:
         *,
         correlation_id: str | None = None,
         headers: Mapping[str, Any] | None = None,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
     ) -> Envelope:
-        """Publishes an event to every subscriber (there may be none)."""
-        return await self.dispatch(_wrap(event, "event", correlation_id, headers))
+        """Publishes an event to every subscriber (there may be none); `delay` / `at`
+        as for `send`."""
+        envelope = _wrap(event, "event", correlation_id, headers)
+        return await self._dispatch_at(envelope, due_time(delay=delay, at=at))
+
+    async def request(
+        self,
+        command: Message | Envelope,
+        *,
+        reply: type[Message] | str | Iterable[type[Message] | str],
+        timeout: float = 30.0,  # noqa: ASYNC109 - the request's own deadline
+        where: Mapping[str, Any] | None = None,
+        correlation_id: str | None = None,
+        headers: Mapping[str, Any] | None = None,
+    ) -> Envelope:
+        """Sends `command` and returns the first event of type `reply` (a type, a name,
+        or several) that answers it (bus/wire/reply.py); raises `NoReply` after
+        `timeout` seconds. `where`: payload fields the reply must have, instead of ids."""
+        envelope = (
+            command if isinstance(command, Envelope)
+            else _wrap(command, "command", correlation_id, headers)
+        )
+        if envelope.correlation_id is None:
+            envelope = replace(envelope, correlation_id=envelope.message_id)
+        if self._replies is None:
+            self._replies = ReplyQueue(self.transport, self.names)
+        waiter = await self._replies.expect(envelope, _type_names(reply), where or {})
+        try:
+            await self.dispatch(envelope)
+        except BaseException:
+            self._replies.forget(waiter)
+            raise
+        return await await_reply(waiter, timeout, self._replies)
 
     async def send_type(
         self,
@@ -103,6 +154,12 @@ class BusClient:
             headers=headers,
         )
 
+    async def _dispatch_at(self, envelope: Envelope, due: datetime | None) -> Envelope:
+        if due is None:
+            return await self.dispatch(envelope)
+        await self.dispatch(scheduled(envelope, due))
+        return envelope
+
     async def dispatch(self, envelope: Envelope) -> Envelope:
         """Publishes a ready envelope (routed by its kind)."""
         exchange, routing_key, mandatory = self.names.route(envelope)
@@ -121,12 +178,28 @@ class BusClient:
             )
         return envelope
 
+    def envelope_of(
+        self,
+        type_name: str,
+        payload: Mapping[str, Any],
+        kind: str,
+        correlation_id: str | None = None,
+    ) -> Envelope:
+        """The envelope of `type_name` with `payload`, validated against its contract."""
+        return _wrap(self._parse(type_name, payload, kind), kind, correlation_id, None)
+
     def _parse(self, type_name: str, payload: Mapping[str, Any], kind: str) -> Message:
         contract = self._contracts.get(type_name)
         if contract.__kind__ != kind:
             verb, other = ("send", "an event") if kind == "command" else ("publish", "a command")
             raise ContractViolation(f"{type_name} is {other}, not a {kind}: {verb} takes a {kind}")
         return self._contracts.parse(type_name, contract.__version__, payload)
+
+
+def _type_names(reply: type[Message] | str | Iterable[type[Message] | str]) -> frozenset[str]:
+    if isinstance(reply, str | type):
+        reply = [reply]
+    return frozenset(r if isinstance(r, str) else r.message_type() for r in reply)
 
 
 def _wrap(

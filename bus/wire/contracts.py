@@ -81,6 +81,10 @@ class Registry:
 
         return decorate
 
+    def has_upcaster(self, message_type: str, from_version: int) -> bool:
+        """Whether `from_version` of `message_type` can be brought one version up."""
+        return (message_type, from_version) in self._upcasters
+
     def __contains__(self, name: object) -> bool:
         return name in self._types
 

@@ -78,13 +78,15 @@ class Binding:
 @dataclass(frozen=True, slots=True)
 class QueueSpec:
     """A durable queue. `message_ttl` (seconds) and `dead_letter_to` (a queue, reached
-    through the default exchange) make it a retry tier."""
+    through the default exchange) make it a retry tier. `expires` (seconds): the broker
+    deletes the queue once it has had no consumer that long (a client's reply queue)."""
 
     name: str
     queue_type: QueueType = "classic"
     bindings: tuple[Binding, ...] = ()
     message_ttl: float | None = None
     dead_letter_to: str | None = None
+    expires: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

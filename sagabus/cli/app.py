@@ -13,6 +13,7 @@ import sys
 import typer
 
 from bus.errors import SagabusError
+from sagabus.imports import put_on_path
 
 app = typer.Typer(
     name="sagabus",
@@ -29,6 +30,12 @@ COMMAND_MODULES = (
     "sagabus.cli.demo",
     "sagabus.cli.streams",
     "sagabus.cli.dlq",
+    "sagabus.cli.asyncapi",
+    "sagabus.cli.scheduled",
+    "sagabus.cli.scenarios",
+    "sagabus.cli.console",
+    "sagabus.cli.configuration",
+    "sagabus.cli.scaffolding",
 )
 
 EXIT_USAGE = 2
@@ -45,6 +52,7 @@ def _load_commands() -> None:
 
 
 def main() -> None:
+    put_on_path()  # the working directory first, as uvicorn and celery do
     _load_commands()
     try:
         app()

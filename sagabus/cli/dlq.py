@@ -1,15 +1,17 @@
 """`sagabus dlq list|show|replay|purge`: the dead letters of a namespace.
 
-Without a QUEUE, the commands look at the DLQ of every endpoint the daemon would serve
-(the services of `--handlers`, default `handlers`, and the sagas of `--sagas`, default
-`./sagas` when it exists) and at the namespace's unroutable queue. A QUEUE may be named
+Without a QUEUE, the commands look at every dead-letter queue of the namespace: those
+the runtimes recorded when they declared them (`bus.deadletters.registry`, so a service
+this command does not know is found too), the DLQ of every endpoint the daemon would
+serve (the services of `--handlers` and the sagas of `--sagas`, by default the
+project's, from `[tool.sagabus]`), and the namespace's unroutable queue. A QUEUE may be named
 as an endpoint (`payments`), a queue (`t1.payments`) or a DLQ (`payments.dlq`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,23 +21,19 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bus.daemon import import_package, services_in
 from bus.deadletters.operations import DeadLetter, DeadLetterQueues, dead_letter_queues, dlq_of
 from bus.deadletters.republishing import TRACEBACK
 from bus.errors import SagabusError
 from bus.observability.logging import configure_logging
 from bus.settings import Settings
-from bus.unitofwork.endpoint import Endpoint
 from bus.unitofwork.runtime import bus_topology
 from bus.wire.topology import Names
-from saga_dsl.engine.wiring import saga_runtime
 from sagabus.cli.app import app
+from sagabus.daemon import NothingToRun, assemble
+from sagabus.project import open_project
 
 dlq = typer.Typer(help="Dead letters: list, show, replay, purge.", no_args_is_help=True)
 app.add_typer(dlq, name="dlq")
-
-DEFAULT_PACKAGE = "handlers"
-DEFAULT_SAGAS = Path("sagas")
 
 Queue = Annotated[
     str | None,
@@ -46,10 +44,13 @@ QueueOption = Annotated[
 ]
 Handlers = Annotated[
     list[str] | None,
-    typer.Option("--handlers", help="Package of services (repeatable; default: handlers)."),
+    typer.Option(
+        "--handlers",
+        help="Module or package of services (repeatable; default: the project's services).",
+    ),
 ]
 Sagas = Annotated[
-    Path | None, typer.Option("--sagas", help="Saga directory (default: ./sagas if present).")
+    Path | None, typer.Option("--sagas", help="Saga directory (default: the project's sagas).")
 ]
 AmqpUrl = Annotated[str | None, typer.Option("--amqp-url", help="RabbitMQ URL [SAGABUS_AMQP_URL].")]
 Namespace = Annotated[
@@ -71,12 +72,12 @@ def list_(
     namespace: Namespace = None,
 ) -> None:
     """List dead letters: id, type, reason, attempts, age."""
-    settings, queues = _prepare(queue, handlers, sagas, amqp_url, namespace)
+    settings, target = _prepare(queue, handlers, sagas, amqp_url, namespace)
 
     async def go() -> list[tuple[str, int, list[DeadLetter]]]:
         found = []
         async with DeadLetterQueues(settings.amqp_url) as box:
-            for name in queues:
+            for name in await target.queues(box):
                 depth = await box.depth(name)
                 if depth:
                     found.append((name, depth, await box.browse(name, limit)))
@@ -95,7 +96,7 @@ def list_(
             table.add_column(column, overflow="fold")
         for letter in letters:
             table.add_row(
-                letter.id, letter.type, letter.reason, str(letter.attempts),
+                letter.id, letter.type or "?", letter.reason, str(letter.attempts),
                 str(letter.replays), _age(letter.age(now)),
             )
         console.print(table)
@@ -111,13 +112,14 @@ def show(
     namespace: Namespace = None,
 ) -> None:
     """Show a dead letter's headers and body."""
-    settings, queues = _prepare(queue, handlers, sagas, amqp_url, namespace)
+    settings, target = _prepare(queue, handlers, sagas, amqp_url, namespace)
 
-    async def go() -> list[DeadLetter]:
+    async def go() -> tuple[list[str], list[DeadLetter]]:
         async with DeadLetterQueues(settings.amqp_url) as box:
-            return await box.find(message_id, queues)
+            queues = await target.queues(box)
+            return queues, await box.find(message_id, queues)
 
-    letters = asyncio.run(go())
+    queues, letters = asyncio.run(go())
     if not letters:
         raise NothingFound(f"no dead letter with id {message_id} in {', '.join(queues)}")
     for letter in letters:
@@ -139,11 +141,13 @@ def replay(
     """Send dead letters back to where they failed, with a fresh attempt count."""
     if (message_id is None) == (not all_):
         raise typer.BadParameter("name one ID, or --all (not both)")
-    settings, queues = _prepare(queue, handlers, sagas, amqp_url, namespace)
+    settings, target = _prepare(queue, handlers, sagas, amqp_url, namespace)
+    queues: list[str] = []
 
     async def go() -> tuple[int, list[tuple[DeadLetter, str]]]:
         replayed, kept = 0, []
         async with DeadLetterQueues(settings.amqp_url) as box:
+            queues.extend(await target.queues(box))
             for name in queues:
                 if not await box.depth(name):
                     continue
@@ -172,14 +176,15 @@ def purge(
     namespace: Namespace = None,
 ) -> None:
     """Delete dead letters for good."""
-    settings, queues = _prepare(queue, handlers, sagas, amqp_url, namespace)
+    settings, target = _prepare(queue, handlers, sagas, amqp_url, namespace)
     if not yes:
-        typer.confirm(f"delete every message of {', '.join(queues)}?", abort=True)
+        what = target.explicit or f"every dead-letter queue of {target.names.namespace}"
+        typer.confirm(f"delete every message of {what}?", abort=True)
 
     async def go() -> dict[str, int]:
         purged = {}
         async with DeadLetterQueues(settings.amqp_url) as box:
-            for name in queues:
+            for name in await target.queues(box):
                 if await box.depth(name) is not None:
                     purged[name] = await box.purge(name)
         return purged
@@ -191,35 +196,41 @@ def purge(
     typer.echo(f"purged {sum(purged.values())}")
 
 
+@dataclass(frozen=True)
+class Target:
+    """The dead-letter queues a command looks at: the one named, or all of them."""
+
+    names: Names
+    explicit: str | None
+    known: list[str]
+
+    async def queues(self, box: DeadLetterQueues) -> list[str]:
+        if self.explicit is not None:
+            return [self.explicit]
+        return await box.queues(self.names, self.known)
+
+
 def _prepare(
     queue: str | None,
     handlers: list[str] | None,
     sagas: Path | None,
     amqp_url: str | None,
     namespace: str | None,
-) -> tuple[Settings, list[str]]:
-    settings = Settings.load(amqp_url=amqp_url, namespace=namespace)
+) -> tuple[Settings, Target]:
+    project = open_project(
+        services=handlers, sagas=sagas, amqp_url=amqp_url, namespace=namespace
+    )
+    settings = project.bus_settings()
     configure_logging("console", "error")
     names = Names(settings.namespace)
     if queue is not None:
-        return settings, [dlq_of(names, queue)]
-    topology = bus_topology(names, _endpoints(handlers, sagas), settings.queue_type)
-    return settings, dead_letter_queues(names, topology)
-
-
-def _endpoints(handlers: list[str] | None, sagas: Path | None) -> list[Endpoint]:
-    """The endpoints a daemon would serve: services first (their contracts are what
-    the sagas are checked against), then sagas."""
-    packages = handlers or (
-        [DEFAULT_PACKAGE] if importlib.util.find_spec(DEFAULT_PACKAGE) else []
-    )
-    endpoints: list[Endpoint] = []
-    for package in packages:
-        endpoints.extend(services_in(import_package(package)))
-    directory = sagas or (DEFAULT_SAGAS if DEFAULT_SAGAS.is_dir() else None)
-    if directory is not None:
-        endpoints.extend(saga_runtime(directory).endpoints)
-    return endpoints
+        return settings, Target(names, dlq_of(names, queue), [])
+    try:
+        endpoints = assemble(project.config).endpoints
+    except NothingToRun:
+        endpoints = []  # no project: the unroutable queue is still the namespace's
+    topology = bus_topology(names, endpoints, settings.queue_type)
+    return settings, Target(names, None, dead_letter_queues(names, topology))
 
 
 def _describe(letter: DeadLetter) -> str:

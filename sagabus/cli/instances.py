@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, get_args
@@ -13,13 +12,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bus.daemon import import_package
 from bus.errors import SagabusError
-from bus.settings import Settings
 from bus.store import HistoryRecord, SagaRecord, TimerRecord, open_store
 from bus.store.base import SagaStatus
 from sagabus.cli.app import app
 from sagabus.cli.streams import linked_streams
+from sagabus.project import existing_store, import_contracts, open_project
 
 StoreUrl = Annotated[str | None, typer.Option("--store", help="Store URL [SAGABUS_STORE].")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
@@ -40,10 +38,10 @@ def status(
     json: Json = False,
 ) -> None:
     """Show one saga instance: state, data, timers and its whole history."""
-    settings = Settings.load(store=store)
-    if importlib.util.find_spec("handlers") is not None:
-        import_package("handlers")  # the aggregates whose streams a saga links to
-    view = asyncio.run(_status(settings.store, instance))
+    project = open_project(store=store)
+    url = existing_store(project.config.store)
+    import_contracts(project.config.services)  # the aggregates whose streams a saga links to
+    view = asyncio.run(_status(url, instance))
     if json:
         typer.echo(
             orjson.dumps(
@@ -72,8 +70,8 @@ def list_instances(
     json: Json = False,
 ) -> None:
     """List saga instances, newest first."""
-    settings = Settings.load(store=store)
-    records = asyncio.run(_list(settings.store, saga, state, limit))
+    url = existing_store(open_project(store=store).config.store)
+    records = asyncio.run(_list(url, saga, state, limit))
     if json:
         typer.echo(
             orjson.dumps([_record_json(r) for r in records], option=orjson.OPT_INDENT_2).decode()

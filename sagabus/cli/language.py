@@ -3,13 +3,13 @@
 `validate` prints every diagnostic as `file:line:col: severity: message` and exits 1
 when any is an error, 0 otherwise (warnings are printed too). Message types and fields
 are checked against the contracts that importing `--contracts` registers (default: the
-`handlers` package and its `messages` module, when they exist).
+project's services, from `[tool.sagabus]`; `--contracts ''` checks none). A contracts
+module that cannot be imported is a one-line error, exit 2: the checks of message types
+are never dropped silently.
 """
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -21,24 +21,40 @@ from saga_dsl.graph import FORMATS, render
 from saga_dsl.saga_files import SAGA_SUFFIXES
 from saga_dsl.schema import json_schema_text
 from sagabus.cli.app import app
+from sagabus.project import import_contracts, open_project
 
 EXIT_INVALID = 1
 """Exit code of `validate` and `graph` when a saga file has errors."""
 
-DEFAULT_CONTRACTS = "handlers"
-
+ContractsOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Module or package whose import registers the message contracts (default: "
+        "the project's services); '' for none.",
+    ),
+]
 
 @app.command()
 def validate(
     paths: Annotated[
-        list[Path], typer.Argument(help="Saga files, or directories of *.yaml files.")
-    ],
-    contracts: Annotated[
-        str,
-        typer.Option(help="Module whose import registers the message contracts; '' for none."),
-    ] = DEFAULT_CONTRACTS,
+        list[Path] | None,
+        typer.Argument(
+            help="Saga files, or directories of *.yaml files (default: the project's sagas)."
+        ),
+    ] = None,
+    contracts: ContractsOption = None,
 ) -> None:
     """Check saga files; print every problem with its position; exit 1 on any error."""
+    registry_ = _contracts(contracts)
+    if not paths:
+        sagas = open_project().config.sagas
+        if sagas is None:
+            typer.echo(
+                "sagabus: error: name saga files or directories, or sagas in [tool.sagabus] "
+                "of pyproject.toml", err=True,
+            )
+            raise typer.Exit(EXIT_INVALID)
+        paths = [sagas]
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -48,7 +64,7 @@ def validate(
     if not files:
         typer.echo("sagabus: error: no saga files (*.yaml, *.yml) to check", err=True)
         raise typer.Exit(EXIT_INVALID)
-    loaded = saga_dsl.load_files(files, registry=_contracts(contracts))
+    loaded = saga_dsl.load_files(files, registry=registry_)
     for diagnostic in loaded.diagnostics:
         typer.echo(str(diagnostic))
     errors = sum(d.is_error for d in loaded.diagnostics)
@@ -67,10 +83,7 @@ def graph(
     format: Annotated[
         str, typer.Option("--format", "-f", help=f"One of: {', '.join(FORMATS)}.")
     ] = "mermaid",
-    contracts: Annotated[
-        str,
-        typer.Option(help="Module whose import registers the message contracts; '' for none."),
-    ] = DEFAULT_CONTRACTS,
+    contracts: ContractsOption = None,
 ) -> None:
     """Draw a saga's states and transitions as Mermaid or Graphviz DOT."""
     if format not in FORMATS:
@@ -92,25 +105,9 @@ def schema() -> None:
     typer.echo(json_schema_text(), nl=False)
 
 
-def _contracts(module: str) -> Registry | None:
-    """Imports `module` (and its `messages` submodule) so its contracts register."""
-    if not module:
-        return None
-    for name in (module, f"{module}.messages"):
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            missing = exc.name or ""
-            if missing not in (module, name) and not name.startswith(missing + "."):
-                _warn(f"cannot import {name}: {exc}; message types are not checked")
-                return None
-        except Exception as exc:  # a broken contracts module must not hide the saga checks
-            _warn(
-                f"cannot import {name}: {type(exc).__name__}: {exc}; message types are not checked"
-            )
-            return None
-    return registry if registry.names() else None
-
-
-def _warn(message: str) -> None:
-    print(f"sagabus: warning: {message}", file=sys.stderr)
+def _contracts(module: str | None) -> Registry | None:
+    """Imports `module` (default: the project's services) so its contracts register;
+    None when there are none to check against."""
+    targets = open_project().config.services if module is None else [module] if module else []
+    import_contracts(targets)
+    return registry if targets and registry.names() else None

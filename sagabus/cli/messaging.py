@@ -4,39 +4,43 @@ from __future__ import annotations
 
 import asyncio
 import difflib
-import importlib.util
 from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
 import typer
 
-from bus.daemon import Preparation, import_package, serve, services_in
+from bus.daemon import serve
 from bus.errors import ConfigurationError, UnknownMessageType
-from bus.eventsourcing import projection_task, registered_projections
 from bus.observability.logging import configure_logging
-from bus.settings import Settings
 from bus.unitofwork.endpoint import Endpoint
+from bus.unitofwork.middleware import load_middleware
 from bus.unitofwork.runtime import BackgroundTask
 from bus.wire.client import BusClient
 from bus.wire.contracts import registry
 from bus.wire.envelope import Envelope
+from saga_dsl.engine.endpoint import SagaEndpoint
 from saga_dsl.engine.versions import InvalidSagas
-from saga_dsl.engine.wiring import saga_runtime
 from sagabus.cli.app import app
 from sagabus.cli.follow import follow_saga
-
-DEFAULT_PACKAGE = "handlers"
-"""Where services and contracts are looked for when no module is named."""
-
+from sagabus.cli.replies import Match, ReplyTimeout, WaitFor, print_reply, send_and_wait
+from sagabus.daemon import assemble
+from sagabus.project import import_contracts, open_project
 
 Handlers = Annotated[
     list[str] | None,
-    typer.Option("--handlers", help="Package of services (repeatable; default: handlers)."),
+    typer.Option(
+        "--handlers",
+        help="Module, package or module:attribute of services (repeatable) "
+        "[SAGABUS_SERVICES; default: services of [tool.sagabus]].",
+    ),
 ]
 Contracts = Annotated[
     list[str] | None,
-    typer.Option("--contracts", help="Module of contracts (repeatable; default: handlers)."),
+    typer.Option(
+        "--contracts",
+        help="Module or package of contracts (repeatable; default: the project's services).",
+    ),
 ]
 StoreUrl = Annotated[str | None, typer.Option("--store", help="Store URL [SAGABUS_STORE].")]
 AmqpUrl = Annotated[str | None, typer.Option("--amqp-url", help="RabbitMQ URL [SAGABUS_AMQP_URL].")]
@@ -58,14 +62,16 @@ CorrelationId = Annotated[
 
 Sagas = Annotated[
     Path | None,
-    typer.Option("--sagas", help="Directory of saga files (default: ./sagas when present)."),
+    typer.Option(
+        "--sagas", help="Directory of saga files [SAGABUS_SAGAS; default: sagas of [tool.sagabus]]."
+    ),
 ]
 Follow = Annotated[
     bool,
     typer.Option("--follow", help="Print each transition of the saga this starts, until it ends."),
 ]
 NoSagas = Annotated[
-    bool, typer.Option("--no-sagas", help="Serve services only, even when ./sagas exists.")
+    bool, typer.Option("--no-sagas", help="Serve services only, even when sagas are configured.")
 ]
 FollowStore = Annotated[
     str | None, typer.Option("--store", help="Store URL to follow the saga in [SAGABUS_STORE].")
@@ -73,15 +79,30 @@ FollowStore = Annotated[
 FollowTimeout = Annotated[
     float, typer.Option("--follow-timeout", help="Seconds to follow, at most.")
 ]
+ConsolePort = Annotated[
+    int | None,
+    typer.Option(
+        "--console-port", min=0, max=65535, envvar="SAGABUS_CONSOLE_PORT",
+        help="Serve the read-only web console on 127.0.0.1:PORT (sagabus[console]) "
+        "[SAGABUS_CONSOLE_PORT].",
+    ),
+]
 MetricsPort = Annotated[
     int | None,
     typer.Option(
-        "--metrics-port", min=0, max=65535, envvar="SAGABUS_METRICS_PORT",
+        "--metrics-port", min=0, max=65535,
         help="Serve /metrics, /healthz and /readyz on this port [SAGABUS_METRICS_PORT].",
     ),
 ]
 
-DEFAULT_SAGAS = Path("sagas")
+MiddlewareSpecs = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--middleware", metavar="MODULE:NAME",
+        help="Middleware around every handler (repeatable)"
+        " [SAGABUS_MIDDLEWARE, comma-separated; [tool.sagabus] middleware].",
+    ),
+]
 
 
 @app.command()
@@ -95,38 +116,28 @@ def run(
     namespace: Namespace = None,
     log_format: LogFormat = None,
     metrics_port: MetricsPort = None,
+    console_port: ConsolePort = None,
+    middleware: MiddlewareSpecs = None,
 ) -> None:
-    """Run the daemon: serve every service found until SIGTERM or SIGINT."""
-    settings = Settings.load(
-        store=store,
-        amqp_url=amqp_url,
-        prefetch=prefetch,
-        namespace=namespace,
-        log_format=log_format,
+    """Run the daemon: serve the project's services and sagas until SIGTERM or SIGINT."""
+    project = open_project(
+        services=handlers, sagas=sagas, store=store, amqp_url=amqp_url, prefetch=prefetch,
+        namespace=namespace, metrics_port=metrics_port, middleware=middleware,
     )
+    settings = project.bus_settings(log_format=log_format)
     configure_logging(settings.log_format, settings.log_level)
-    endpoints: list[Endpoint] = []
-    background: list[BackgroundTask] = []
-    prepare: list[Preparation] = []
-    for name in handlers or _default_package():
-        endpoints.extend(services_in(import_package(name)))
-    background.extend(projection_task(cls()) for cls in registered_projections().values())
-    directory = sagas if sagas is not None else (DEFAULT_SAGAS if DEFAULT_SAGAS.is_dir() else None)
-    if no_sagas:
-        directory = None
-    if directory is not None:
-        try:
-            runtime = saga_runtime(directory)
-        except InvalidSagas as exc:
-            typer.echo(str(exc), err=True)
-            raise typer.Exit(1) from None
-        endpoints.extend(runtime.endpoints)
-        background.append(runtime.scheduler)
-        prepare.append(runtime.pin)
+    try:
+        assembly = assemble(project.config, sagas=not no_sagas)
+    except InvalidSagas as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    if console_port is not None:
+        assembly.background.append(_console(console_port, assembly.endpoints))
     asyncio.run(
         serve(
-            settings, endpoints, background=background, prepare=prepare,
-            metrics_port=metrics_port,
+            settings, assembly.endpoints, background=assembly.background,
+            prepare=assembly.prepare, metrics_port=project.config.metrics_port,
+            middleware=load_middleware(project.config.middleware),
         )
     )
 
@@ -142,12 +153,23 @@ def send(
     follow: Follow = False,
     store: FollowStore = None,
     follow_timeout: FollowTimeout = 120.0,
+    wait_for: WaitFor = None,
+    timeout: ReplyTimeout = 30.0,
+    match: Match = None,
 ) -> None:
     """Send a command to the service that handles it."""
-    envelope = _dispatch("command", type_name, data, correlation_id, contracts, amqp_url, namespace)
+    if wait_for:
+        _request(type_name, data, correlation_id, contracts, amqp_url, namespace,
+                 wait_for, timeout, match or [])
+        return
+    envelope = _dispatch(
+        "command", type_name, data, correlation_id, contracts, amqp_url, namespace, store
+    )
     if follow:
-        settings = Settings.load(store=store)
-        outcome = asyncio.run(follow_saga(settings.store, envelope.message_id, follow_timeout))
+        project = open_project(store=store)
+        outcome = asyncio.run(
+            follow_saga(project.config.store, envelope.message_id, follow_timeout)
+        )
         raise typer.Exit(0 if outcome == "completed" else 1)
 
 
@@ -172,11 +194,12 @@ def _dispatch(
     contracts: list[str] | None,
     amqp_url: str | None,
     namespace: str | None,
+    store: str | None = None,
 ) -> Envelope:
-    settings = Settings.load(amqp_url=amqp_url, namespace=namespace)
+    project = open_project(amqp_url=amqp_url, namespace=namespace, store=store)
+    settings = project.bus_settings()
     configure_logging("console", "error")
-    for name in contracts or _default_package():
-        import_package(name)
+    import_contracts(contracts or project.config.services)
     payload = _json_object(data)
     _check_type(type_name)
 
@@ -192,8 +215,35 @@ def _dispatch(
     return envelope
 
 
-def _default_package() -> list[str]:
-    return [DEFAULT_PACKAGE] if importlib.util.find_spec(DEFAULT_PACKAGE) else []
+def _request(
+    type_name: str,
+    data: str,
+    correlation_id: str | None,
+    contracts: list[str] | None,
+    amqp_url: str | None,
+    namespace: str | None,
+    wait_for: list[str],
+    timeout: float,
+    match: list[str],
+) -> None:
+    """`send --wait-for`: sends the command, prints the reply (sagabus/cli/replies.py)."""
+    project = open_project(amqp_url=amqp_url, namespace=namespace)
+    settings = project.bus_settings()
+    configure_logging("console", "error")
+    import_contracts(contracts or project.config.services)
+    payload = _json_object(data)
+    _check_type(type_name)
+
+    async def go() -> tuple[Envelope, Envelope]:
+        async with BusClient(settings) as client:
+            return await send_and_wait(
+                client, type_name, payload, correlation_id=correlation_id,
+                wait_for=wait_for, timeout=timeout, match=match,
+            )
+
+    command, reply = asyncio.run(go())
+    typer.echo(f"sent {command.type} {command.message_id}")
+    print_reply(reply)
 
 
 def _json_object(data: str) -> dict[str, Any]:
@@ -216,5 +266,21 @@ def _check_type(type_name: str) -> None:
     elif known:
         hint = f" (known: {', '.join(known[:12])}{', ...' if len(known) > 12 else ''})"
     else:
-        hint = " (no contracts are loaded: name their module with --contracts)"
+        hint = (
+            " (no contracts are loaded: name their module with --contracts, or the "
+            "project's services in [tool.sagabus] of pyproject.toml)"
+        )
     raise UnknownMessageType(f"unknown message type {type_name!r}{hint}")
+
+
+def _console(port: int, endpoints: list[Endpoint]) -> BackgroundTask:
+    """The web console as a background task of the daemon (sagabus/console/)."""
+    try:
+        from sagabus.console.serving import console_task
+    except ModuleNotFoundError as exc:
+        raise ConfigurationError(
+            f"--console-port needs the console extra ({exc.name} is missing): "
+            "pip install 'sagabus[console]'"
+        ) from None
+    machines = [e.machine for e in endpoints if isinstance(e, SagaEndpoint)]
+    return console_task(port, machines)

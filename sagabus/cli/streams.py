@@ -5,15 +5,14 @@
     sagabus projection rebuild orders
     sagabus projection resume orders
 
-The aggregates and projections are the ones defined by the handlers package
-(`--handlers`, default `handlers`), found by stream category and projection name.
+The aggregates and projections are the ones defined by the modules of `--handlers`
+(default: the project's services, from `[tool.sagabus]`), found by stream category and
+projection name.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
-import pkgutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -23,19 +22,20 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bus.errors import ConfigurationError, SagabusError
+from bus.errors import SagabusError
 from bus.eventsourcing import (
     AsOf,
     EventStore,
+    Projection,
     ProjectionRunner,
     RecordedEvent,
     aggregate_for_stream,
     registered_aggregates,
     registered_projections,
 )
-from bus.settings import Settings
-from bus.store import ProjectionRecord, Store, Transaction, open_store
+from bus.store import ProjectionRecord, Transaction, open_store
 from sagabus.cli.app import app
+from sagabus.project import existing_store, import_contracts, open_project
 
 stream_app = typer.Typer(
     help="Event streams: the events of a stream and the state they rebuild.",
@@ -53,13 +53,15 @@ EXIT_PARKED = 1
 
 StoreOption = Annotated[
     str | None,
-    typer.Option(
-        "--store", help="Store URL (default: $SAGABUS_STORE, else sqlite:///./sagabus.db)."
-    ),
+    typer.Option("--store", help="Store URL [SAGABUS_STORE; default: the project's store]."),
 ]
 HandlersOption = Annotated[
-    str,
-    typer.Option("--handlers", help="Module or package defining the aggregates and projections."),
+    str | None,
+    typer.Option(
+        "--handlers",
+        help="Module or package defining the aggregates and projections "
+        "(default: the project's services).",
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
@@ -122,21 +124,15 @@ def parse_as_of(text: str) -> AsOf:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def load_handlers(module: str) -> None:
-    """Imports `module` and, when it is a package, each of its modules, so that their
-    contracts, aggregates and projections register themselves."""
-    try:
-        root = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and module.startswith(exc.name):
-            raise ConfigurationError(f"cannot import handlers module {module!r}") from None
-        raise
-    for info in pkgutil.iter_modules(getattr(root, "__path__", []), prefix=f"{module}."):
-        importlib.import_module(info.name)
+def load_handlers(module: str | None) -> None:
+    """Imports `module` (default: the project's services) and, when it is a package,
+    each of its modules, so that their contracts, aggregates and projections register
+    themselves."""
+    import_contracts(open_project().config.services if module is None else [module])
 
 
 def _store_url(store: str | None) -> str:
-    return Settings.load(store=store).store
+    return existing_store(open_project(store=store).config.store)
 
 
 async def read_stream(url: str, stream_id: str, as_of: AsOf | None) -> StreamView:
@@ -179,7 +175,7 @@ def show(
     ] = None,
     as_json: JsonOption = False,
     store: StoreOption = None,
-    handlers: HandlersOption = "handlers",
+    handlers: HandlersOption = None,
 ) -> None:
     """Print the events of a stream and the state they rebuild (at --as-of)."""
     point = None if as_of is None else parse_as_of(as_of)
@@ -213,18 +209,18 @@ def show(
     console.print_json(orjson.dumps(view.state).decode())
 
 
-def _runner(url: str, name: str) -> tuple[Store, ProjectionRunner]:
+def _projection(name: str) -> type[Projection]:
     known = registered_projections()
     projection = known.get(name)
     if projection is None:
         names = ", ".join(sorted(known)) or "none"
         raise UnknownProjection(f"no projection named {name!r} (known: {names})")
-    store = open_store(url)
-    return store, ProjectionRunner(store, projection())
+    return projection
 
 
 async def _drive(url: str, name: str, action: str) -> ProjectionRecord:
-    store, runner = _runner(url, name)
+    store = open_store(url)
+    runner = ProjectionRunner(store, _projection(name)())
     async with store:
         return await (runner.rebuild() if action == "rebuild" else runner.resume())
 
@@ -240,10 +236,11 @@ def _report(record: ProjectionRecord, done: str) -> None:
 def rebuild(
     name: Annotated[str, typer.Argument(help="The projection's name, e.g. orders.")],
     store: StoreOption = None,
-    handlers: HandlersOption = "handlers",
+    handlers: HandlersOption = None,
 ) -> None:
     """Empty a read model and rebuild it from the start of the event log."""
     load_handlers(handlers)
+    _projection(name)
     _report(asyncio.run(_drive(_store_url(store), name, "rebuild")), "rebuilt")
 
 
@@ -251,10 +248,11 @@ def rebuild(
 def resume(
     name: Annotated[str, typer.Argument(help="The projection's name, e.g. orders.")],
     store: StoreOption = None,
-    handlers: HandlersOption = "handlers",
+    handlers: HandlersOption = None,
 ) -> None:
     """Un-park a projection at its checkpoint (once its cause is fixed) and catch up."""
     load_handlers(handlers)
+    _projection(name)
     _report(asyncio.run(_drive(_store_url(store), name, "resume")), "resumed")
 
 
@@ -273,7 +271,7 @@ async def projection_states(url: str) -> list[tuple[ProjectionRecord, bool]]:
 def status(
     as_json: JsonOption = False,
     store: StoreOption = None,
-    handlers: HandlersOption = "handlers",
+    handlers: HandlersOption = None,
 ) -> None:
     """Show each projection's checkpoint, whether it is parked, and why."""
     load_handlers(handlers)

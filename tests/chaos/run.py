@@ -73,7 +73,9 @@ ORDER_SAGA = REPO / "sagas" / "order_processing.yaml"
 SAGA = "order_processing"
 RUNS = "chaos.runs"
 AMQP_URL = os.environ.get("SAGABUS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-PG_URL = os.environ.get("SAGABUS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+PG_URL = os.environ.get(
+    "SAGABUS_TEST_POSTGRES", "postgresql://sagabus:sagabus@127.0.0.1:5432/sagabus"
+)
 BROKER_PORT = 5672
 
 SIGKILL = "daemon SIGKILL"

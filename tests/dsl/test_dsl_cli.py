@@ -6,6 +6,8 @@ from pathlib import Path
 
 from dsl_support import BROKEN, REPO, SHOWCASE, sagabus
 
+from bus.errors import ConfigurationError
+
 
 def test_validate_accepts_the_shipped_sagas() -> None:
     files = sorted(str(p) for p in (REPO / "sagas").glob("*.yaml"))
@@ -44,9 +46,12 @@ def test_a_missing_file_is_an_error_not_a_traceback() -> None:
     assert "/nonexistent.yaml:1:1: error: cannot read the file" in outcome.output
 
 
-def test_an_unimportable_contracts_module_warns_and_validates_without_it() -> None:
+def test_an_unimportable_contracts_module_is_an_error_not_a_silent_skip() -> None:
+    # `main` turns the ConfigurationError into one line and exit 2
+    # (tests/project/test_rough_edges.py runs it as a process)
     outcome = sagabus("validate", "--contracts", "no_such_module_here", str(SHOWCASE))
-    assert outcome.exit_code == 0
+    assert isinstance(outcome.exception, ConfigurationError)
+    assert str(outcome.exception) == "cannot import 'no_such_module_here': no such module"
 
 
 def test_a_directory_without_sagas_is_an_error(tmp_path: Path) -> None:

@@ -1,23 +1,23 @@
 """Fixtures of the event-sourcing tests: one store per test, on SQLite and PostgreSQL.
 
 PostgreSQL tests use a schema of their own (`?schema=`), dropped afterwards; they are
-skipped, saying why, when no server answers at `SAGABUS_TEST_POSTGRES` (default: the
-local one).
+skipped, saying why, when no server answers at `SAGABUS_TEST_POSTGRES` (see
+tests/live_services.py) and skips were allowed.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
 import pytest
+from live_services import PG_URL
 
 from bus.store import Store, open_store
 
-PG_DSN = os.environ.get("SAGABUS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+PG_DSN = PG_URL
 
 _unreachable: dict[str, str | None] = {}
 

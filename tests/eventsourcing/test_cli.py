@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 import sagabus.cli.streams
 from bus.eventsourcing import EventStore, ProjectionRunner
-from bus.store import Store
+from bus.store import Store, open_store
 from handlers.messages import CompleteOrder, PaymentSucceeded
 from sagabus.cli.app import app
 from sagabus.cli.streams import linked_streams
@@ -82,11 +82,18 @@ async def test_stream_show_as_of_a_version_or_a_time_shows_the_past(
 
 def test_stream_show_of_a_missing_stream_is_one_line_and_exit_2(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'empty.db'}"
+    assert run_main("projection", "status", "--store", url).returncode == 2  # no store yet
+    asyncio.run(_create_store(url))
     result = run_main("stream", "show", "order-nope", "--store", url)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"sagabus: error: stream 'order-nope' has no events in {url}"
     ]
+
+
+async def _create_store(url: str) -> None:
+    async with open_store(url):
+        pass
 
 
 def test_a_bad_as_of_is_a_usage_error(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
-"""The PostgreSQL store: the conformance suite in a throw-away schema, and what only
+"""The PostgreSQL store: the conformance cases of every role (`bus.store.conformance`)
+in a throw-away schema, and what only
 several daemons on one database need.
 
-The server is `SAGABUS_TEST_POSTGRES` (default `postgresql://postgres@127.0.0.1:5432/test`);
+The server is `SAGABUS_TEST_POSTGRES` (see tests/live_services.py);
 each test gets its own schema, dropped afterwards. Without a reachable server these
 tests are skipped, saying why.
 """
@@ -9,70 +10,38 @@ tests are skipped, saying why.
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
 from bus.errors import ConcurrencyError, ConfigurationError
-from bus.store import Store, open_store
+from bus.store import Store, Transaction, open_store
 from bus.store.base import NewEvent
-from bus.store.postgres import MIGRATIONS, PostgresStore, parse_url
-
-from .conformance import StoreConformance, at, envelope, saga, step, timer
-
-SERVER_URL = os.environ.get("SAGABUS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-
-_server_checked: dict[str, str | None] = {}
-
-
-async def _unreachable_reason() -> str | None:
-    """Why the test server cannot be used, or None; asked once per session."""
-    if SERVER_URL not in _server_checked:
-        try:
-            conn = await asyncpg.connect(SERVER_URL, timeout=5)
-        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-            _server_checked[SERVER_URL] = f"PostgreSQL unreachable at {SERVER_URL}: {exc}"
-        else:
-            await conn.close()
-            _server_checked[SERVER_URL] = None
-    return _server_checked[SERVER_URL]
+from bus.store.conformance import (
+    EventCases,
+    MessagingCases,
+    SagaCases,
+    ServiceStateCases,
+    TransactionCases,
+)
+from bus.store.conformance.support import at, envelope, saga, step, timer
+from bus.store.postgres import MIGRATIONS, PostgresStore, PostgresTransaction, parse_url
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[asyncpg.Connection]:
-    """A plain connection to the test server, outside any test schema."""
-    reason = await _unreachable_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    conn = await asyncpg.connect(SERVER_URL)
-    try:
-        yield conn
-    finally:
-        await conn.close()
-
-
-@pytest.fixture
-async def schema_url(server: asyncpg.Connection) -> AsyncIterator[str]:
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    separator = "&" if "?" in SERVER_URL else "?"
-    yield f"{SERVER_URL}{separator}schema={schema}"
-    await server.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-
-
-async def wait_until_blocked(server: asyncpg.Connection, locktype: str) -> None:
-    """Returns once some session waits for a lock of `locktype`."""
+async def wait_until_blocked(server: asyncpg.Connection, holder: Transaction) -> None:
+    """Returns once some session waits for a lock that `holder` holds (other sessions'
+    waits on a shared server do not count)."""
+    assert isinstance(holder, PostgresTransaction)
+    pid = holder._conn.get_server_pid()
     async with asyncio.timeout(10):
         while not await server.fetchval(
-            "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = $1", locktype
+            "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", pid
         ):
             pass
 
 
 @pytest.mark.integration
-class TestPostgresStore(StoreConformance):
+class TestPostgresStore(TransactionCases, MessagingCases, ServiceStateCases, SagaCases, EventCases):
     @pytest.fixture
     def store_url(self, schema_url: str) -> str:
         return schema_url
@@ -113,7 +82,7 @@ class TestPostgresStore(StoreConformance):
         async with store.transaction() as tx:
             assert await tx.state_get("counters", "hits", for_update=True) is None
             second = asyncio.create_task(increment())
-            await wait_until_blocked(server, "advisory")
+            await wait_until_blocked(server, tx)
             await tx.state_put("counters", "hits", {"n": 1})
         await second
         async with store.transaction() as tx:
@@ -134,7 +103,7 @@ class TestPostgresStore(StoreConformance):
             record = await tx.saga_find("order_processing", "order-1", for_update=True)
             assert record is not None
             reader = asyncio.create_task(read())
-            await wait_until_blocked(server, "transactionid")
+            await wait_until_blocked(server, tx)
             record.state = "paid"
             await tx.saga_update(record)
         assert await reader == "paid"
@@ -150,7 +119,7 @@ class TestPostgresStore(StoreConformance):
         async with store.transaction() as tx:
             [first] = await tx.events_append("a", [envelope_event()], 0)
             later = asyncio.create_task(append_elsewhere())
-            await wait_until_blocked(server, "relation")
+            await wait_until_blocked(server, tx)
             async with other_store.transaction() as reader:
                 assert await reader.events_after(0) == []
         assert await later > first.position
@@ -167,7 +136,7 @@ class TestPostgresStore(StoreConformance):
         async with store.transaction() as tx:
             await tx.history_append([step("a", "s1")])
             second = asyncio.create_task(append())
-            await wait_until_blocked(server, "transactionid")
+            await wait_until_blocked(server, tx)
         with pytest.raises(ConcurrencyError, match="history of saga instance"):
             await second
 
@@ -217,7 +186,9 @@ def test_schema_and_pool_size_are_taken_out_of_the_dsn() -> None:
     assert PostgresStore("postgresql://db/app").pool_size == 10
 
 
-@pytest.mark.parametrize("query", ["schema=1abc", "schema=a-b", "schema=", "pool_size=0"])
+@pytest.mark.parametrize(
+    "query", ["schema=1abc", "schema=a;b", "schema=-a", "schema=", "pool_size=0"]
+)
 def test_a_bad_url_option_is_a_configuration_error(query: str) -> None:
     with pytest.raises(ConfigurationError, match="store URL"):
         open_store(f"postgresql://db/app?{query}")

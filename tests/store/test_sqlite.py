@@ -1,4 +1,5 @@
-"""The SQLite store: the conformance suite on a file, and what only SQLite has."""
+"""The SQLite store: the conformance cases of every role (`bus.store.conformance`)
+on a file, and what only SQLite has."""
 
 from __future__ import annotations
 
@@ -10,12 +11,19 @@ import pytest
 
 from bus.errors import ConfigurationError
 from bus.store import Store, open_store
+from bus.store.conformance import (
+    EventCases,
+    MessagingCases,
+    SagaCases,
+    ServiceStateCases,
+    TransactionCases,
+)
 from bus.store.sqlite import BUSY_TIMEOUT_MS, MIGRATIONS, SQLiteStore
 
-from .conformance import StoreConformance
 
-
-class TestSQLiteStore(StoreConformance):
+class TestSQLiteStore(
+    TransactionCases, MessagingCases, ServiceStateCases, SagaCases, EventCases
+):
     @pytest.fixture
     def store_url(self, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'sagabus.db'}"

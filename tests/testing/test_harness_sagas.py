@@ -12,18 +12,18 @@ import pytest
 
 import handlers.messages as m
 from bus.store import SagaRecord
-from bus.testing import BusHarness
 from handlers.inventory import RESERVATIONS
 from handlers.notifications import SENT
 from handlers.payments import CHARGES, REFUNDS
+from saga_dsl.testing import SagaHarness
 
 SAGAS = Path(__file__).resolve().parents[2] / "sagas"
 SAGA = "order_processing"
 
 
 @pytest.fixture
-async def harness() -> AsyncIterator[BusHarness]:
-    async with BusHarness(services="handlers", sagas=SAGAS) as h:
+async def harness() -> AsyncIterator[SagaHarness]:
+    async with SagaHarness(services="handlers", sagas=SAGAS) as h:
         yield h
 
 
@@ -32,13 +32,13 @@ def order(order_id: str, sku: str, amount: float) -> m.CreateOrder:
     return m.CreateOrder(order_id=order_id, customer_id="c-1", items=[item], amount=amount)
 
 
-async def instance(h: BusHarness, order_id: str) -> SagaRecord:
+async def instance(h: SagaHarness, order_id: str) -> SagaRecord:
     record = await h.saga(SAGA, order_id)
     assert record is not None, f"no saga instance for {order_id}"
     return record
 
 
-async def test_the_happy_path_completes_the_order(harness: BusHarness) -> None:
+async def test_the_happy_path_completes_the_order(harness: SagaHarness) -> None:
     await harness.send(order("o-1", "BOOK-1", 120.0))
     await harness.wait_idle()
     record = await instance(harness, "o-1")
@@ -61,7 +61,7 @@ async def test_the_happy_path_completes_the_order(harness: BusHarness) -> None:
     assert harness.dead_letters == [] and harness.faults == []
 
 
-async def test_missing_stock_refunds_the_payment_and_cancels(harness: BusHarness) -> None:
+async def test_missing_stock_refunds_the_payment_and_cancels(harness: SagaHarness) -> None:
     await harness.send(order("o-2", "OOS-LAMP", 80.0))
     await harness.wait_idle()
     record = await instance(harness, "o-2")
@@ -77,7 +77,7 @@ async def test_missing_stock_refunds_the_payment_and_cancels(harness: BusHarness
     assert await harness.state(REFUNDS, "o-2") is not None
 
 
-async def test_a_declined_payment_cancels_with_nothing_to_undo(harness: BusHarness) -> None:
+async def test_a_declined_payment_cancels_with_nothing_to_undo(harness: SagaHarness) -> None:
     await harness.send(order("o-3", "YACHT-1", 60_000.0))
     await harness.wait_idle()
     record = await instance(harness, "o-3")
@@ -87,7 +87,7 @@ async def test_a_declined_payment_cancels_with_nothing_to_undo(harness: BusHarne
 
 
 async def test_a_big_order_waits_for_review_and_completes_when_approved(
-    harness: BusHarness,
+    harness: SagaHarness,
 ) -> None:
     await harness.send(order("o-4", "PIANO-1", 20_000.0))
     await harness.wait_idle()
@@ -98,7 +98,7 @@ async def test_a_big_order_waits_for_review_and_completes_when_approved(
 
 
 async def test_a_silent_shipper_is_asked_again_then_given_up_on_by_advancing_time(
-    harness: BusHarness,
+    harness: SagaHarness,
 ) -> None:
     await harness.send(order("o-5", "SLOW-SOFA", 95.0))
     await harness.wait_idle()
@@ -124,7 +124,7 @@ async def test_a_silent_shipper_is_asked_again_then_given_up_on_by_advancing_tim
     assert await harness.fire_timers(advance=timedelta(hours=1)) == 0
 
 
-async def test_timers_fire_only_when_asked(harness: BusHarness) -> None:
+async def test_timers_fire_only_when_asked(harness: SagaHarness) -> None:
     await harness.send(order("o-6", "PIANO-1", 20_000.0))
     await harness.wait_idle()
     assert await harness.fire_timers() == 0
@@ -135,7 +135,7 @@ async def test_timers_fire_only_when_asked(harness: BusHarness) -> None:
     assert [e.order_id for e in harness.published_of(m.PaymentRefunded)] == ["o-6"]
 
 
-async def test_fire_timers_needs_sagas() -> None:
-    async with BusHarness() as h:
-        with pytest.raises(RuntimeError, match="no sagas are running"):
-            await h.fire_timers()
+async def test_fire_timers_needs_a_running_harness() -> None:
+    h = SagaHarness(services="handlers", sagas=SAGAS)
+    with pytest.raises(RuntimeError, match="not running"):
+        await h.fire_timers()

@@ -1,0 +1,53 @@
+"""The event role of a transaction: event streams, snapshots and projection
+checkpoints (the event store under `bus.eventsourcing`)."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Any
+
+from bus.store.records import NewEvent, ProjectionRecord, StoredEvent
+
+
+class Events(abc.ABC):
+    """Streams with optimistic versions and one global log, snapshots, checkpoints."""
+
+    # -- streams ---------------------------------------------------------------------
+    @abc.abstractmethod
+    async def events_append(
+        self, stream_id: str, events: Sequence[NewEvent], expected_version: int
+    ) -> list[StoredEvent]:
+        """Appends after `expected_version` (0 for a new stream); raises
+        `ConcurrencyError` and writes nothing when the stream is elsewhere."""
+
+    @abc.abstractmethod
+    async def events_read(
+        self, stream_id: str, *, from_version: int = 1, to_version: int | None = None
+    ) -> list[StoredEvent]: ...
+
+    @abc.abstractmethod
+    async def events_after(self, position: int, limit: int = 500) -> list[StoredEvent]:
+        """The global log after `position`, in position order."""
+
+    @abc.abstractmethod
+    async def stream_version(self, stream_id: str) -> int:
+        """0 when the stream does not exist."""
+
+    # -- snapshots -------------------------------------------------------------------
+    @abc.abstractmethod
+    async def snapshot_save(self, stream_id: str, version: int, state: dict[str, Any]) -> None: ...
+
+    @abc.abstractmethod
+    async def snapshot_load(
+        self, stream_id: str, *, at_most: int | None = None
+    ) -> tuple[int, dict[str, Any]] | None:
+        """The newest snapshot at or below version `at_most`."""
+
+    # -- projections -----------------------------------------------------------------
+    @abc.abstractmethod
+    async def projection_get(self, name: str, *, for_update: bool = False) -> ProjectionRecord:
+        """A projection's checkpoint (position 0 when it never ran)."""
+
+    @abc.abstractmethod
+    async def projection_put(self, record: ProjectionRecord) -> None: ...

@@ -1,0 +1,45 @@
+"""The messaging role of a transaction: the inbox (duplicate deliveries) and the
+outbox (messages published after commit)."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from datetime import datetime
+
+from bus.wire.envelope import Envelope
+
+
+class Messaging(abc.ABC):
+    """Inbox and outbox of a unit of work."""
+
+    # -- inbox ---------------------------------------------------------------------
+    @abc.abstractmethod
+    async def inbox_add(self, endpoint: str, message_id: str) -> bool:
+        """Records the delivery; False when `(endpoint, message_id)` was seen before."""
+
+    @abc.abstractmethod
+    async def inbox_purge(self, older_than: datetime) -> int:
+        """Deletes inbox rows received before `older_than`; returns how many."""
+
+    # -- outbox --------------------------------------------------------------------
+    @abc.abstractmethod
+    async def outbox_add(self, envelopes: Sequence[Envelope]) -> list[int]:
+        """Queues messages to publish after commit; returns their row ids in order."""
+
+    @abc.abstractmethod
+    async def outbox_pending(self, limit: int = 500) -> list[tuple[int, Envelope]]:
+        """Unsent rows, oldest first (on PostgreSQL rows locked by another relay are
+        skipped)."""
+
+    @abc.abstractmethod
+    async def outbox_mark_sent(self, ids: Sequence[int]) -> None: ...
+
+    @abc.abstractmethod
+    async def outbox_backlog(self) -> int:
+        """Number of unsent rows."""
+
+    @abc.abstractmethod
+    async def outbox_purge(self, sent_before: datetime) -> int:
+        """Deletes rows sent before `sent_before` (unsent rows always stay); returns how
+        many. Sent rows are kept for a while to show what left; this bounds the table."""

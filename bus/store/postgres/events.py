@@ -1,0 +1,145 @@
+"""Event streams, snapshots and projection checkpoints on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped, unused-ignore]
+
+from bus.errors import ConcurrencyError
+from bus.store.codec import (
+    EVENT_COLUMNS,
+    PROJECTION_COLUMNS,
+    appended_events,
+    dump_json,
+    load_json,
+    moved_on_message,
+    utcnow,
+)
+from bus.store.events import Events
+from bus.store.postgres.connection import CODEC, PostgresRole
+from bus.store.records import NewEvent, ProjectionRecord, StoredEvent
+
+INSERT_EVENTS = """
+INSERT INTO event (stream_id, version, type, schema_version, payload, metadata, recorded_at)
+SELECT $1, $2::int + r.n::int, r.type, r.schema_version, r.payload::json, r.metadata::json, $3
+FROM unnest($4::text[], $5::int[], $6::text[], $7::text[])
+     WITH ORDINALITY AS r(type, schema_version, payload, metadata, n)
+WHERE (SELECT coalesce(max(version), 0) FROM event WHERE stream_id = $1) = $2
+ORDER BY r.n
+RETURNING position"""
+
+
+class PostgresEvents(PostgresRole, Events):
+    async def events_append(
+        self, stream_id: str, events: Sequence[NewEvent], expected_version: int
+    ) -> list[StoredEvent]:
+        if expected_version < 0:
+            raise ValueError(f"expected_version must be 0 or more, not {expected_version}")
+        if not events:
+            actual = await self.stream_version(stream_id)
+            if actual != expected_version:
+                raise ConcurrencyError(moved_on_message(stream_id, expected_version, actual))
+            return []
+        # held until commit: positions are handed out in commit order (module docstring)
+        await self._conn.execute("LOCK TABLE event IN EXCLUSIVE MODE")
+        now = utcnow()
+        try:
+            rows = await self._conn.fetch(
+                INSERT_EVENTS,
+                stream_id,
+                expected_version,
+                now,
+                [e.type for e in events],
+                [e.schema_version for e in events],
+                [dump_json(e.payload) for e in events],
+                [dump_json(e.metadata) for e in events],
+            )
+        except asyncpg.UniqueViolationError:
+            # only reachable above READ COMMITTED, where the version check may read a
+            # snapshot older than the lock
+            raise ConcurrencyError(
+                f"stream {stream_id!r} moved on from version {expected_version} "
+                "while this append ran"
+            ) from None
+        if not rows:
+            actual = await self.stream_version(stream_id)
+            raise ConcurrencyError(moved_on_message(stream_id, expected_version, actual))
+        positions = sorted(row[0] for row in rows)
+        return appended_events(stream_id, expected_version, events, now, positions)
+
+    async def events_read(
+        self, stream_id: str, *, from_version: int = 1, to_version: int | None = None
+    ) -> list[StoredEvent]:
+        rows = await self._conn.fetch(
+            f"SELECT {EVENT_COLUMNS} FROM event WHERE stream_id = $1 AND version >= $2 "
+            "AND ($3::int IS NULL OR version <= $3) ORDER BY version",
+            stream_id,
+            from_version,
+            to_version,
+        )
+        return [CODEC.event(row) for row in rows]
+
+    async def events_after(self, position: int, limit: int = 500) -> list[StoredEvent]:
+        rows = await self._conn.fetch(
+            f"SELECT {EVENT_COLUMNS} FROM event WHERE position > $1 ORDER BY position LIMIT $2",
+            position,
+            limit,
+        )
+        return [CODEC.event(row) for row in rows]
+
+    async def stream_version(self, stream_id: str) -> int:
+        version: int = await self._conn.fetchval(
+            "SELECT coalesce(max(version), 0) FROM event WHERE stream_id = $1", stream_id
+        )
+        return version
+
+    async def snapshot_save(self, stream_id: str, version: int, state: dict[str, Any]) -> None:
+        await self._conn.execute(
+            "INSERT INTO snapshot (stream_id, version, state) VALUES ($1, $2, $3) "
+            "ON CONFLICT (stream_id, version) DO UPDATE SET state = excluded.state",
+            stream_id,
+            version,
+            dump_json(state),
+        )
+
+    async def snapshot_load(
+        self, stream_id: str, *, at_most: int | None = None
+    ) -> tuple[int, dict[str, Any]] | None:
+        row = await self._conn.fetchrow(
+            "SELECT version, state FROM snapshot WHERE stream_id = $1 "
+            "AND ($2::int IS NULL OR version <= $2) ORDER BY version DESC LIMIT 1",
+            stream_id,
+            at_most,
+        )
+        return None if row is None else (row[0], load_json(row[1]))
+
+    async def projection_get(self, name: str, *, for_update: bool = False) -> ProjectionRecord:
+        select = f"SELECT {PROJECTION_COLUMNS} FROM projection WHERE name = $1"
+        if not for_update:
+            row = await self._conn.fetchrow(select, name)
+        else:
+            row = await self._conn.fetchrow(f"{select} FOR UPDATE", name)
+            if row is None:
+                # a checkpoint row to hold the lock on, so two projectors never both
+                # start from 0
+                await self._conn.execute(
+                    f"INSERT INTO projection ({PROJECTION_COLUMNS}) "
+                    "VALUES ($1, 0, 'running', NULL, 0) ON CONFLICT DO NOTHING",
+                    name,
+                )
+                row = await self._conn.fetchrow(f"{select} FOR UPDATE", name)
+        return ProjectionRecord(name=name, position=0) if row is None else CODEC.projection(row)
+
+    async def projection_put(self, record: ProjectionRecord) -> None:
+        await self._conn.execute(
+            f"INSERT INTO projection ({PROJECTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5) "
+            "ON CONFLICT (name) DO UPDATE SET position = excluded.position, "
+            "status = excluded.status, reason = excluded.reason, failures = excluded.failures",
+            record.name,
+            record.position,
+            record.status,
+            record.reason,
+            record.failures,
+        )

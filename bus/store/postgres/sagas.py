@@ -1,0 +1,198 @@
+"""Saga instances, history and timers on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped, unused-ignore]
+
+from bus.errors import ConcurrencyError, DuplicateInstance
+from bus.store.codec import (
+    HISTORY_COLUMNS,
+    SAGA_COLUMNS,
+    TIMER_COLUMNS,
+    dump_json,
+    duplicate_message,
+    saga_filters,
+    stale_message,
+    utc,
+    utcnow,
+)
+from bus.store.postgres.connection import CODEC, PostgresRole, changed
+from bus.store.records import HistoryRecord, SagaRecord, SagaStatus, TimerRecord
+from bus.store.sagas import Sagas
+
+INSERT_HISTORY = """
+INSERT INTO saga_history (instance_id, seq, at, input, message_id, from_state, to_state,
+                          effects)
+SELECT r.instance_id,
+       coalesce((SELECT max(h.seq) FROM saga_history h WHERE h.instance_id = r.instance_id), 0)
+           + row_number() OVER (PARTITION BY r.instance_id ORDER BY r.n),
+       r.at, r.input, r.message_id, r.from_state, r.to_state, r.effects::json
+FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
+            $7::text[])
+     WITH ORDINALITY AS r(instance_id, at, input, message_id, from_state, to_state, effects, n)
+"""
+
+
+class PostgresSagas(PostgresRole, Sagas):
+    async def saga_insert(self, record: SagaRecord) -> None:
+        # ON CONFLICT rather than a caught unique violation: the transaction stays usable
+        status = await self._conn.execute(
+            f"INSERT INTO saga_instance ({SAGA_COLUMNS}) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
+            *CODEC.saga_params(record, utcnow()),
+        )
+        if not changed(status):
+            existing = await self._conn.fetchval(
+                "SELECT id FROM saga_instance WHERE saga = $1 AND correlation = $2",
+                record.saga,
+                record.correlation,
+            )
+            raise DuplicateInstance(duplicate_message(record, existing))
+
+    async def saga_get(self, instance_id: str, *, for_update: bool = False) -> SagaRecord | None:
+        lock = " FOR UPDATE" if for_update else ""
+        row = await self._conn.fetchrow(
+            f"SELECT {SAGA_COLUMNS} FROM saga_instance WHERE id = $1{lock}", instance_id
+        )
+        return None if row is None else CODEC.saga(row)
+
+    async def saga_find(
+        self, saga: str, correlation: str, *, for_update: bool = False
+    ) -> SagaRecord | None:
+        lock = " FOR UPDATE" if for_update else ""
+        row = await self._conn.fetchrow(
+            f"SELECT {SAGA_COLUMNS} FROM saga_instance WHERE saga = $1 AND correlation = $2{lock}",
+            saga,
+            correlation,
+        )
+        return None if row is None else CODEC.saga(row)
+
+    async def saga_update(self, record: SagaRecord) -> SagaRecord:
+        now = utcnow()
+        status = await self._conn.execute(
+            "UPDATE saga_instance SET definition_version = $1, state = $2, status = $3, "
+            "data = $4, machine = $5, reason = $6, row_version = row_version + 1, "
+            "updated_at = $7 WHERE id = $8 AND row_version = $9",
+            record.definition_version,
+            record.state,
+            record.status,
+            dump_json(record.data),
+            dump_json(record.machine),
+            record.reason,
+            now,
+            record.id,
+            record.row_version,
+        )
+        if not changed(status):
+            actual = await self._conn.fetchval(
+                "SELECT row_version FROM saga_instance WHERE id = $1", record.id
+            )
+            raise ConcurrencyError(stale_message(record, actual))
+        return replace(record, row_version=record.row_version + 1, updated_at=now)
+
+    async def saga_list(
+        self,
+        *,
+        saga: str | None = None,
+        state: str | None = None,
+        status: SagaStatus | None = None,
+        limit: int = 100,
+    ) -> list[SagaRecord]:
+        where: list[str] = []
+        params: list[Any] = []
+        for column, value in saga_filters(saga, state, status):
+            params.append(value)
+            where.append(f"{column} = ${len(params)}")
+        condition = f"WHERE {' AND '.join(where)} " if where else ""
+        rows = await self._conn.fetch(
+            f"SELECT {SAGA_COLUMNS} FROM saga_instance {condition}"
+            f"ORDER BY created_at DESC, id DESC LIMIT ${len(params) + 1}",
+            *params,
+            limit,
+        )
+        return [CODEC.saga(row) for row in rows]
+
+    async def saga_count(self) -> list[tuple[str, str, int]]:
+        rows = await self._conn.fetch(
+            "SELECT saga, state, count(*) FROM saga_instance "
+            "GROUP BY saga, state ORDER BY saga, state"
+        )
+        return [(row[0], row[1], row[2]) for row in rows]
+
+    async def history_append(self, records: Sequence[HistoryRecord]) -> None:
+        if not records:
+            return
+        try:
+            await self._conn.execute(
+                INSERT_HISTORY,
+                [r.instance_id for r in records],
+                [utc(r.at) for r in records],
+                [r.input for r in records],
+                [r.message_id for r in records],
+                [r.from_state for r in records],
+                [r.to_state for r in records],
+                [dump_json(r.effects) for r in records],
+            )
+        except asyncpg.UniqueViolationError:
+            instances = sorted({r.instance_id for r in records})
+            raise ConcurrencyError(
+                f"history of saga instance(s) {', '.join(instances)} was appended to "
+                "concurrently: someone else saved it first"
+            ) from None
+
+    async def history(self, instance_id: str) -> list[HistoryRecord]:
+        rows = await self._conn.fetch(
+            f"SELECT {HISTORY_COLUMNS} FROM saga_history WHERE instance_id = $1 ORDER BY seq",
+            instance_id,
+        )
+        return [CODEC.history(row) for row in rows]
+
+    async def timer_arm(self, timer: TimerRecord) -> None:
+        await self._conn.execute(
+            "INSERT INTO timer (instance_id, saga, name, due_at, payload) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (instance_id, name) DO UPDATE SET "
+            "saga = excluded.saga, due_at = excluded.due_at, payload = excluded.payload",
+            timer.instance_id,
+            timer.saga,
+            timer.name,
+            utc(timer.due_at),
+            dump_json(timer.payload),
+        )
+
+    async def timer_cancel(self, instance_id: str, names: Sequence[str] | None = None) -> None:
+        if names is None:
+            await self._conn.execute("DELETE FROM timer WHERE instance_id = $1", instance_id)
+        elif names:
+            await self._conn.execute(
+                "DELETE FROM timer WHERE instance_id = $1 AND name = ANY($2::text[])",
+                instance_id,
+                list(names),
+            )
+
+    async def timers_due(self, now: datetime, limit: int = 100) -> list[TimerRecord]:
+        rows = await self._conn.fetch(
+            f"SELECT {TIMER_COLUMNS} FROM timer WHERE due_at <= $1 "
+            "ORDER BY due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED",
+            utc(now),
+            limit,
+        )
+        return [CODEC.timer(row) for row in rows]
+
+    async def timer_delete(self, timer_id: int) -> None:
+        await self._conn.execute("DELETE FROM timer WHERE id = $1", timer_id)
+
+    async def timers_of(self, instance_id: str) -> list[TimerRecord]:
+        rows = await self._conn.fetch(
+            f"SELECT {TIMER_COLUMNS} FROM timer WHERE instance_id = $1 ORDER BY due_at, name",
+            instance_id,
+        )
+        return [CODEC.timer(row) for row in rows]
+
+    async def next_timer_due(self) -> datetime | None:
+        due: datetime | None = await self._conn.fetchval("SELECT min(due_at) FROM timer")
+        return due

@@ -1,0 +1,28 @@
+"""A PostgreSQL transaction: the four roles on one connection, and savepoints."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from bus.store.base import Transaction
+from bus.store.postgres.events import PostgresEvents
+from bus.store.postgres.messaging import PostgresMessaging
+from bus.store.postgres.sagas import PostgresSagas
+from bus.store.postgres.service_state import PostgresServiceState
+
+
+class PostgresTransaction(
+    PostgresMessaging, PostgresServiceState, PostgresSagas, PostgresEvents, Transaction
+):
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        async with self._conn.transaction():
+            yield
+
+    async def read_rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        numbered = iter(range(1, len(params) + 1))
+        query = re.sub(r"\?", lambda _: f"${next(numbered)}", sql)
+        return list(await self._conn.fetch(query, *params))

@@ -1,0 +1,79 @@
+"""The saga role of a transaction: instances, their history and their timers."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from datetime import datetime
+
+from bus.store.records import HistoryRecord, SagaRecord, SagaStatus, TimerRecord
+
+
+class Sagas(abc.ABC):
+    """Saga instances with optimistic versions, their step history, durable timers."""
+
+    # -- instances -------------------------------------------------------------------
+    @abc.abstractmethod
+    async def saga_insert(self, record: SagaRecord) -> None:
+        """Raises `DuplicateInstance` when `(saga, correlation)` exists already."""
+
+    @abc.abstractmethod
+    async def saga_get(
+        self, instance_id: str, *, for_update: bool = False
+    ) -> SagaRecord | None: ...
+
+    @abc.abstractmethod
+    async def saga_find(
+        self, saga: str, correlation: str, *, for_update: bool = False
+    ) -> SagaRecord | None: ...
+
+    @abc.abstractmethod
+    async def saga_update(self, record: SagaRecord) -> SagaRecord:
+        """Saves `record` if the stored `row_version` still equals `record.row_version`,
+        else raises `ConcurrencyError`. Returns the record with the new row_version."""
+
+    @abc.abstractmethod
+    async def saga_list(
+        self,
+        *,
+        saga: str | None = None,
+        state: str | None = None,
+        status: SagaStatus | None = None,
+        limit: int = 100,
+    ) -> list[SagaRecord]:
+        """Newest first."""
+
+    @abc.abstractmethod
+    async def saga_count(self) -> list[tuple[str, str, int]]:
+        """(saga, state, count) for every non-empty pair."""
+
+    # -- history ---------------------------------------------------------------------
+    @abc.abstractmethod
+    async def history_append(self, records: Sequence[HistoryRecord]) -> None: ...
+
+    @abc.abstractmethod
+    async def history(self, instance_id: str) -> list[HistoryRecord]:
+        """Oldest first, with `seq` filled in."""
+
+    # -- timers ----------------------------------------------------------------------
+    @abc.abstractmethod
+    async def timer_arm(self, timer: TimerRecord) -> None:
+        """Arms a timer, replacing one of the same `(instance_id, name)`."""
+
+    @abc.abstractmethod
+    async def timer_cancel(self, instance_id: str, names: Sequence[str] | None = None) -> None:
+        """Cancels the named timers of an instance, or all of them when `names` is None."""
+
+    @abc.abstractmethod
+    async def timers_due(self, now: datetime, limit: int = 100) -> list[TimerRecord]:
+        """Timers due at `now`, locked for this transaction (others skip them); the
+        caller deletes each one it fires with `timer_delete` in the same transaction."""
+
+    @abc.abstractmethod
+    async def timer_delete(self, timer_id: int) -> None: ...
+
+    @abc.abstractmethod
+    async def timers_of(self, instance_id: str) -> list[TimerRecord]: ...
+
+    @abc.abstractmethod
+    async def next_timer_due(self) -> datetime | None: ...

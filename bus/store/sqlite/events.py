@@ -1,0 +1,108 @@
+"""Event streams, snapshots and projection checkpoints on SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bus.errors import ConcurrencyError
+from bus.store.codec import (
+    EVENT_COLUMNS,
+    PROJECTION_COLUMNS,
+    appended_events,
+    dump_json,
+    load_json,
+    moved_on_message,
+    time_text,
+    utcnow,
+)
+from bus.store.events import Events
+from bus.store.records import NewEvent, ProjectionRecord, StoredEvent
+from bus.store.sqlite.connection import CODEC, SQLiteRole
+
+
+class SQLiteEvents(SQLiteRole, Events):
+    async def events_append(
+        self, stream_id: str, events: Sequence[NewEvent], expected_version: int
+    ) -> list[StoredEvent]:
+        if expected_version < 0:
+            raise ValueError(f"expected_version must be 0 or more, not {expected_version}")
+        actual = await self.stream_version(stream_id)
+        if actual != expected_version:
+            raise ConcurrencyError(moved_on_message(stream_id, expected_version, actual))
+        if not events:
+            return []
+        now = utcnow()
+        recorded_at = time_text(now)
+        rows = [
+            (
+                stream_id,
+                expected_version + number,
+                event.type,
+                event.schema_version,
+                dump_json(event.payload),
+                dump_json(event.metadata),
+                recorded_at,
+            )
+            for number, event in enumerate(events, start=1)
+        ]
+        positions = await self._insert_many(
+            "INSERT INTO event (stream_id, version, type, schema_version, payload, metadata, "
+            "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        return appended_events(stream_id, expected_version, events, now, positions)
+
+    async def events_read(
+        self, stream_id: str, *, from_version: int = 1, to_version: int | None = None
+    ) -> list[StoredEvent]:
+        rows = await self._rows(
+            f"SELECT {EVENT_COLUMNS} FROM event WHERE stream_id = ? AND version >= ? "
+            "AND (? IS NULL OR version <= ?) ORDER BY version",
+            (stream_id, from_version, to_version, to_version),
+        )
+        return [CODEC.event(row) for row in rows]
+
+    async def events_after(self, position: int, limit: int = 500) -> list[StoredEvent]:
+        rows = await self._rows(
+            f"SELECT {EVENT_COLUMNS} FROM event WHERE position > ? ORDER BY position LIMIT ?",
+            (position, limit),
+        )
+        return [CODEC.event(row) for row in rows]
+
+    async def stream_version(self, stream_id: str) -> int:
+        version = await self._value(
+            "SELECT max(version) FROM event WHERE stream_id = ?", (stream_id,)
+        )
+        return int(version or 0)
+
+    async def snapshot_save(self, stream_id: str, version: int, state: dict[str, Any]) -> None:
+        await self._conn.execute(
+            "INSERT INTO snapshot (stream_id, version, state) VALUES (?, ?, ?) "
+            "ON CONFLICT (stream_id, version) DO UPDATE SET state = excluded.state",
+            (stream_id, version, dump_json(state)),
+        )
+
+    async def snapshot_load(
+        self, stream_id: str, *, at_most: int | None = None
+    ) -> tuple[int, dict[str, Any]] | None:
+        rows = await self._rows(
+            "SELECT version, state FROM snapshot WHERE stream_id = ? "
+            "AND (? IS NULL OR version <= ?) ORDER BY version DESC LIMIT 1",
+            (stream_id, at_most, at_most),
+        )
+        return (rows[0][0], load_json(rows[0][1])) if rows else None
+
+    async def projection_get(self, name: str, *, for_update: bool = False) -> ProjectionRecord:
+        rows = await self._rows(
+            f"SELECT {PROJECTION_COLUMNS} FROM projection WHERE name = ?", (name,)
+        )
+        return CODEC.projection(rows[0]) if rows else ProjectionRecord(name=name, position=0)
+
+    async def projection_put(self, record: ProjectionRecord) -> None:
+        await self._conn.execute(
+            f"INSERT INTO projection ({PROJECTION_COLUMNS}) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET position = excluded.position, "
+            "status = excluded.status, reason = excluded.reason, failures = excluded.failures",
+            (record.name, record.position, record.status, record.reason, record.failures),
+        )

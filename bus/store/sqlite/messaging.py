@@ -1,0 +1,60 @@
+"""Inbox and outbox on SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from bus.store.codec import ENVELOPE_COLUMNS, dump_json, time_text, utcnow
+from bus.store.messaging import Messaging
+from bus.store.sqlite.connection import CODEC, SQLiteRole
+from bus.wire.envelope import Envelope
+
+
+class SQLiteMessaging(SQLiteRole, Messaging):
+    async def inbox_add(self, endpoint: str, message_id: str) -> bool:
+        added = await self._changes(
+            "INSERT INTO inbox (endpoint, message_id, received_at) VALUES (?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            (endpoint, message_id, time_text(utcnow())),
+        )
+        return added == 1
+
+    async def inbox_purge(self, older_than: datetime) -> int:
+        return await self._changes(
+            "DELETE FROM inbox WHERE received_at < ?", (time_text(older_than),)
+        )
+
+    async def outbox_add(self, envelopes: Sequence[Envelope]) -> list[int]:
+        if not envelopes:
+            return []
+        created_at = time_text(utcnow())
+        return await self._insert_many(
+            f"INSERT INTO outbox ({ENVELOPE_COLUMNS}, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(*CODEC.envelope_params(envelope), created_at) for envelope in envelopes],
+        )
+
+    async def outbox_pending(self, limit: int = 500) -> list[tuple[int, Envelope]]:
+        rows = await self._rows(
+            f"SELECT id, {ENVELOPE_COLUMNS} FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT ?",
+            (limit,),
+        )
+        return [(row[0], CODEC.envelope(row, 1)) for row in rows]
+
+    async def outbox_mark_sent(self, ids: Sequence[int]) -> None:
+        if ids:
+            await self._conn.execute(
+                "UPDATE outbox SET sent_at = ? "
+                "WHERE id IN (SELECT value FROM json_each(?)) AND sent_at IS NULL",
+                (time_text(utcnow()), dump_json(list(ids))),
+            )
+
+    async def outbox_backlog(self) -> int:
+        count: int = await self._value("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+        return count
+
+    async def outbox_purge(self, sent_before: datetime) -> int:
+        return await self._changes(
+            "DELETE FROM outbox WHERE sent_at < ?", (time_text(sent_before),)
+        )

@@ -1,0 +1,181 @@
+"""Saga instances, history and timers on SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from bus.errors import ConcurrencyError, DuplicateInstance
+from bus.store.codec import (
+    HISTORY_COLUMNS,
+    SAGA_COLUMNS,
+    TIMER_COLUMNS,
+    dump_json,
+    duplicate_message,
+    parse_time_text,
+    saga_filters,
+    stale_message,
+    time_text,
+    utcnow,
+)
+from bus.store.records import HistoryRecord, SagaRecord, SagaStatus, TimerRecord
+from bus.store.sagas import Sagas
+from bus.store.sqlite.connection import CODEC, SQLiteRole
+
+
+class SQLiteSagas(SQLiteRole, Sagas):
+    async def saga_insert(self, record: SagaRecord) -> None:
+        inserted = await self._changes(
+            f"INSERT INTO saga_instance ({SAGA_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            CODEC.saga_params(record, utcnow()),
+        )
+        if not inserted:
+            existing = await self._value(
+                "SELECT id FROM saga_instance WHERE saga = ? AND correlation = ?",
+                (record.saga, record.correlation),
+            )
+            raise DuplicateInstance(duplicate_message(record, existing))
+
+    async def saga_get(self, instance_id: str, *, for_update: bool = False) -> SagaRecord | None:
+        rows = await self._rows(
+            f"SELECT {SAGA_COLUMNS} FROM saga_instance WHERE id = ?", (instance_id,)
+        )
+        return CODEC.saga(rows[0]) if rows else None
+
+    async def saga_find(
+        self, saga: str, correlation: str, *, for_update: bool = False
+    ) -> SagaRecord | None:
+        rows = await self._rows(
+            f"SELECT {SAGA_COLUMNS} FROM saga_instance WHERE saga = ? AND correlation = ?",
+            (saga, correlation),
+        )
+        return CODEC.saga(rows[0]) if rows else None
+
+    async def saga_update(self, record: SagaRecord) -> SagaRecord:
+        now = utcnow()
+        saved = await self._changes(
+            "UPDATE saga_instance SET definition_version = ?, state = ?, status = ?, "
+            "data = ?, machine = ?, reason = ?, row_version = row_version + 1, "
+            "updated_at = ? WHERE id = ? AND row_version = ?",
+            (
+                record.definition_version,
+                record.state,
+                record.status,
+                dump_json(record.data),
+                dump_json(record.machine),
+                record.reason,
+                time_text(now),
+                record.id,
+                record.row_version,
+            ),
+        )
+        if not saved:
+            actual = await self._value(
+                "SELECT row_version FROM saga_instance WHERE id = ?", (record.id,)
+            )
+            raise ConcurrencyError(stale_message(record, actual))
+        return replace(record, row_version=record.row_version + 1, updated_at=now)
+
+    async def saga_list(
+        self,
+        *,
+        saga: str | None = None,
+        state: str | None = None,
+        status: SagaStatus | None = None,
+        limit: int = 100,
+    ) -> list[SagaRecord]:
+        where: list[str] = []
+        params: list[Any] = []
+        for column, value in saga_filters(saga, state, status):
+            where.append(f"{column} = ?")
+            params.append(value)
+        condition = f"WHERE {' AND '.join(where)} " if where else ""
+        rows = await self._rows(
+            f"SELECT {SAGA_COLUMNS} FROM saga_instance {condition}"
+            "ORDER BY created_at DESC, id DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [CODEC.saga(row) for row in rows]
+
+    async def saga_count(self) -> list[tuple[str, str, int]]:
+        rows = await self._rows(
+            "SELECT saga, state, count(*) FROM saga_instance "
+            "GROUP BY saga, state ORDER BY saga, state"
+        )
+        return [(row[0], row[1], row[2]) for row in rows]
+
+    async def history_append(self, records: Sequence[HistoryRecord]) -> None:
+        if records:
+            await self._conn.executemany(
+                "INSERT INTO saga_history (instance_id, seq, at, input, message_id, "
+                "from_state, to_state, effects) VALUES (?, (SELECT coalesce(max(seq), 0) + 1 "
+                "FROM saga_history WHERE instance_id = ?), ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        r.instance_id,
+                        r.instance_id,
+                        time_text(r.at),
+                        r.input,
+                        r.message_id,
+                        r.from_state,
+                        r.to_state,
+                        dump_json(r.effects),
+                    )
+                    for r in records
+                ],
+            )
+
+    async def history(self, instance_id: str) -> list[HistoryRecord]:
+        rows = await self._rows(
+            f"SELECT {HISTORY_COLUMNS} FROM saga_history WHERE instance_id = ? ORDER BY seq",
+            (instance_id,),
+        )
+        return [CODEC.history(row) for row in rows]
+
+    async def timer_arm(self, timer: TimerRecord) -> None:
+        await self._conn.execute(
+            "INSERT INTO timer (instance_id, saga, name, due_at, payload) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (instance_id, name) DO UPDATE SET "
+            "saga = excluded.saga, due_at = excluded.due_at, payload = excluded.payload",
+            (
+                timer.instance_id,
+                timer.saga,
+                timer.name,
+                time_text(timer.due_at),
+                dump_json(timer.payload),
+            ),
+        )
+
+    async def timer_cancel(self, instance_id: str, names: Sequence[str] | None = None) -> None:
+        if names is None:
+            await self._conn.execute("DELETE FROM timer WHERE instance_id = ?", (instance_id,))
+        elif names:
+            await self._conn.execute(
+                "DELETE FROM timer WHERE instance_id = ? "
+                "AND name IN (SELECT value FROM json_each(?))",
+                (instance_id, dump_json(list(names))),
+            )
+
+    async def timers_due(self, now: datetime, limit: int = 100) -> list[TimerRecord]:
+        rows = await self._rows(
+            f"SELECT {TIMER_COLUMNS} FROM timer WHERE due_at <= ? ORDER BY due_at, id LIMIT ?",
+            (time_text(now), limit),
+        )
+        return [CODEC.timer(row) for row in rows]
+
+    async def timer_delete(self, timer_id: int) -> None:
+        await self._conn.execute("DELETE FROM timer WHERE id = ?", (timer_id,))
+
+    async def timers_of(self, instance_id: str) -> list[TimerRecord]:
+        rows = await self._rows(
+            f"SELECT {TIMER_COLUMNS} FROM timer WHERE instance_id = ? ORDER BY due_at, name",
+            (instance_id,),
+        )
+        return [CODEC.timer(row) for row in rows]
+
+    async def next_timer_due(self) -> datetime | None:
+        due = await self._value("SELECT min(due_at) FROM timer")
+        return None if due is None else parse_time_text(due)

@@ -1,0 +1,137 @@
+"""The SQLite schema and its migration: the same tables as PostgreSQL, in SQLite's
+types (times as fixed-width ISO 8601 text)."""
+
+from __future__ import annotations
+
+import aiosqlite
+
+from bus.store.browse_schema import BROWSE_INDEXES
+from bus.store.codec import time_text, utcnow
+from bus.store.migrations import pending_steps
+
+SCHEMA_TABLE = """
+CREATE TABLE IF NOT EXISTS sagabus_schema (
+    version INTEGER PRIMARY KEY,
+    applied_at TEXT NOT NULL
+)"""
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE inbox (
+            endpoint TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            PRIMARY KEY (endpoint, message_id)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX inbox_received_at ON inbox (received_at)",
+        """CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            message_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            type TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            correlation_id TEXT,
+            causation_id TEXT,
+            timestamp TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            traceparent TEXT,
+            headers TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            sent_at TEXT
+        )""",
+        "CREATE INDEX outbox_unsent ON outbox (id) WHERE sent_at IS NULL",
+        """CREATE TABLE service_state (
+            namespace TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (namespace, key)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE saga_instance (
+            id TEXT PRIMARY KEY,
+            saga TEXT NOT NULL,
+            definition_version INTEGER NOT NULL,
+            correlation TEXT NOT NULL,
+            state TEXT NOT NULL,
+            status TEXT NOT NULL
+                CHECK (status IN ('running', 'completed', 'failed', 'parked')),
+            data TEXT NOT NULL,
+            machine TEXT NOT NULL,
+            reason TEXT,
+            row_version INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            UNIQUE (saga, correlation)
+        )""",
+        "CREATE INDEX saga_instance_saga_state ON saga_instance (saga, state, created_at)",
+        "CREATE INDEX saga_instance_status ON saga_instance (status, created_at)",
+        "CREATE INDEX saga_instance_created_at ON saga_instance (created_at)",
+        """CREATE TABLE saga_history (
+            instance_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            input TEXT NOT NULL,
+            message_id TEXT,
+            from_state TEXT,
+            to_state TEXT NOT NULL,
+            effects TEXT NOT NULL,
+            PRIMARY KEY (instance_id, seq)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE timer (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            instance_id TEXT NOT NULL,
+            saga TEXT NOT NULL,
+            name TEXT NOT NULL,
+            due_at TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            UNIQUE (instance_id, name)
+        )""",
+        "CREATE INDEX timer_due_at ON timer (due_at)",
+        """CREATE TABLE event (
+            position INTEGER PRIMARY KEY AUTOINCREMENT,
+            stream_id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            schema_version INTEGER NOT NULL,
+            payload TEXT NOT NULL,
+            metadata TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            UNIQUE (stream_id, version)
+        )""",
+        """CREATE TABLE snapshot (
+            stream_id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            PRIMARY KEY (stream_id, version)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE projection (
+            name TEXT PRIMARY KEY,
+            position INTEGER NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('running', 'parked')),
+            reason TEXT,
+            failures INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+    ),
+    BROWSE_INDEXES,
+)
+"""Schema steps in order; version N is `MIGRATIONS[N - 1]`. Append, never edit."""
+
+
+async def migrate(conn: aiosqlite.Connection) -> None:
+    """Brings the schema to the newest version; `BEGIN IMMEDIATE` makes a second
+    process opening the same file wait, then find nothing left to do."""
+    await conn.execute("BEGIN IMMEDIATE")
+    try:
+        await conn.execute(SCHEMA_TABLE)
+        rows = list(await conn.execute_fetchall("SELECT max(version) FROM sagabus_schema"))
+        current = rows[0][0] or 0
+        for version, statements in pending_steps(current, MIGRATIONS):
+            for statement in statements:
+                await conn.execute(statement)
+            await conn.execute(
+                "INSERT INTO sagabus_schema (version, applied_at) VALUES (?, ?)",
+                (version, time_text(utcnow())),
+            )
+        await conn.execute("COMMIT")
+    except BaseException:
+        await conn.rollback()
+        raise

@@ -1,0 +1,120 @@
+"""The SQLite store's one connection, its URL and its transactions."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiosqlite
+
+from bus.errors import ConfigurationError
+from bus.store.base import Store, Transaction
+from bus.store.sqlite.schema import migrate
+from bus.store.sqlite.transaction import SQLiteTransaction
+
+BUSY_TIMEOUT_MS = 30_000
+"""How long a statement waits for another process's write lock before it fails."""
+
+URL_PREFIX = "sqlite:///"
+
+
+def database_path(url: str) -> str:
+    """The file of `sqlite:///relative/path.db`, `sqlite:////abs/path.db` or
+    `sqlite:///:memory:`."""
+    path = url[len(URL_PREFIX) :] if url.startswith(URL_PREFIX) else ""
+    if not path:
+        raise ConfigurationError(
+            f"bad SQLite store URL {url!r}: use sqlite:///relative/path.db or "
+            "sqlite:////absolute/path.db"
+        )
+    return path
+
+
+class SQLiteStore(Store):
+    """A store in one SQLite file (see the module docstring for its guarantees)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path = database_path(url)
+        self._conn: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+        self._owner: asyncio.Task[Any] | None = None
+
+    async def open(self) -> None:
+        if self._conn is not None:
+            return
+        try:
+            conn = await aiosqlite.connect(self.path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise ConfigurationError(f"cannot open SQLite store {self.path}: {exc}") from None
+        try:
+            await _configure(conn, self.path)
+            await migrate(conn)
+        except BaseException:
+            await conn.close()
+            raise
+        self._conn = conn
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            async with self._lock:
+                await conn.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        if self._conn is None:
+            raise RuntimeError(f"store {self.url} is not open: await store.open() first")
+        conn = self._conn
+        if self._owner is not None and self._owner is asyncio.current_task():
+            raise RuntimeError(
+                "a transaction inside a transaction of the same SQLite store would wait "
+                "for itself forever: use tx.savepoint()"
+            )
+        async with self._lock:
+            self._owner = asyncio.current_task()
+            try:
+                if conn.in_transaction:
+                    # a cancelled task may have left its transaction open mid-rollback
+                    await conn.rollback()
+                await conn.execute("BEGIN IMMEDIATE")
+                tx = SQLiteTransaction(conn)
+                try:
+                    yield tx
+                    await conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        await conn.rollback()
+                    raise
+                finally:
+                    tx.closed = True
+            finally:
+                self._owner = None
+
+
+async def _configure(conn: aiosqlite.Connection, path: str) -> None:
+    try:
+        await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await _switch_to_wal(conn)
+        await conn.execute("PRAGMA synchronous = FULL")
+    except sqlite3.DatabaseError as exc:
+        raise ConfigurationError(f"cannot open SQLite store {path}: {exc}") from None
+
+
+async def _switch_to_wal(conn: aiosqlite.Connection) -> None:
+    """Turns WAL on. SQLite does not call the busy handler for this switch, so two
+    processes creating one file at once see "database is locked": wait and try again,
+    as the busy timeout would have."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            await conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)

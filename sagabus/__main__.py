@@ -1,0 +1,5 @@
+"""`python -m sagabus` is `sagabus`."""
+
+from sagabus.cli import main
+
+main()

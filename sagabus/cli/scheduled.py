@@ -1,0 +1,40 @@
+"""`sagabus scheduled`: the messages waiting in the store to be sent later."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+
+from bus.settings import Settings
+from bus.store import open_store
+from bus.unitofwork.scheduled import ScheduledMessage, pending
+from sagabus.cli.app import app
+
+
+@app.command("scheduled")
+def scheduled(
+    store: Annotated[str | None, typer.Option("--store", help="Store URL [SAGABUS_STORE].")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Rows to show, at most.")] = 100,
+) -> None:
+    """List scheduled messages (ctx.send / client.send with delay or at), soonest first."""
+    settings = Settings.load(store=store)
+    waiting = asyncio.run(_pending(settings.store))
+    if not waiting:
+        typer.echo("no scheduled messages")
+        return
+    typer.echo(f"{'DUE (UTC)':<26} {'KIND':<7} {'TYPE':<28} {'MESSAGE ID':<36} CORRELATION")
+    for entry in waiting[:limit]:
+        e = entry.envelope
+        typer.echo(
+            f"{entry.due.isoformat(timespec='seconds'):<26} {e.kind:<7} {e.type:<28}"
+            f" {e.message_id:<36} {e.correlation_id or '-'}"
+        )
+    if len(waiting) > limit:
+        typer.echo(f"... and {len(waiting) - limit} more")
+
+
+async def _pending(url: str) -> list[ScheduledMessage]:
+    async with open_store(url) as store, store.transaction() as tx:
+        return await pending(tx)

@@ -1,0 +1,255 @@
+"""The project's configuration: one typed model, filled from four layers.
+
+Order, first wins: command-line flags, then the environment (`SAGABUS_*`, the names
+`bus.settings` reads: `SAGABUS_AMQP_URL`, `SAGABUS_STORE`, `SAGABUS_NAMESPACE`,
+`SAGABUS_PREFETCH`, plus `SAGABUS_SERVICES`, `SAGABUS_SAGAS`, `SAGABUS_METRICS_PORT`,
+`SAGABUS_MIDDLEWARE`),
+then a `.env` file beside the project's pyproject.toml (or in the working directory),
+then the `[tool.sagabus]` table of the project's pyproject.toml, then the defaults:
+
+    [tool.sagabus]
+    services = ["shop"]          # modules or packages of services (and their contracts)
+    sagas = "sagas"              # directory of saga files, relative to this file
+    store = "sqlite:///./shop.db"
+    namespace = "shop"
+    amqp_url = "amqp://guest:guest@localhost:5672/"
+    prefetch = 200
+    metrics_port = 9100
+    middleware = ["shop.audit:Audit"]   # hooks around every handler (docs/middleware.md)
+
+The project's pyproject.toml is the nearest one, from the working directory upwards,
+that has a `[tool.sagabus]` table. `load_config` also says where each value came from,
+for `sagabus config`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    PyprojectTomlConfigSettingsSource,
+    SettingsConfigDict,
+)
+
+from bus.errors import ConfigurationError
+from bus.observability.redact import redact_url
+from bus.settings import DEFAULT_AMQP_URL, DEFAULT_NAMESPACE, DEFAULT_STORE_URL, Settings
+
+TABLE = ("tool", "sagabus")
+ENV_PREFIX = "SAGABUS_"
+SECRET = frozenset({"amqp_url", "store"})
+"""Settings whose values may hold credentials: shown redacted."""
+
+FLAG = "flag"
+ENVIRONMENT = "environment"
+DOTENV = ".env"
+PYPROJECT = "pyproject.toml"
+DEFAULT = "default"
+
+
+class ProjectConfig(BaseSettings):
+    """What a sagabus project is made of and where it runs.
+
+    services: modules or packages of services, or `module:attribute` (their import
+        registers the message contracts too).
+    sagas: directory of saga files, or None for none.
+    store, namespace, amqp_url, prefetch: as in `bus.settings.Settings`.
+    metrics_port: serve /metrics, /healthz and /readyz there (None: do not).
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_ignore_empty=True,
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        pyproject_toml_table_header=TABLE,
+    )
+
+    services: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    sagas: Path | None = None
+    store: str = DEFAULT_STORE_URL
+    namespace: str = DEFAULT_NAMESPACE
+    amqp_url: str = DEFAULT_AMQP_URL
+    prefetch: int = Field(default=200, ge=1, le=65535)
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    middleware: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """`module:name` of middleware around every handler (bus/unitofwork/middleware.py)."""
+
+    @field_validator("services", "middleware", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        """`SAGABUS_SERVICES=shop,billing` (one string) is a list of two."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            PyprojectTomlConfigSettingsSource(settings_cls),
+        )
+
+    def bus_settings(self, env: Mapping[str, str] | None = None, **flags: Any) -> Settings:
+        """The bus's settings: these values and `flags` (None: not given) over the rest
+        of `SAGABUS_*` (log level, batch size, TLS files, ...) from `env` (default: the
+        process's environment)."""
+        return Settings.load(
+            env,
+            amqp_url=self.amqp_url,
+            store=self.store,
+            namespace=self.namespace,
+            prefetch=self.prefetch,
+            **flags,
+        )
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """The effective configuration, where each value came from, and the project."""
+
+    config: ProjectConfig
+    origins: dict[str, str]
+    pyproject: Path | None
+    dotenv: dict[str, str]
+
+    @property
+    def root(self) -> Path | None:
+        """The project's directory (where its pyproject.toml is), if there is one."""
+        return None if self.pyproject is None else self.pyproject.parent
+
+    def bus_settings(self, **flags: Any) -> Settings:
+        """The bus's settings, the `.env` file's `SAGABUS_*` lines under the process's
+        environment; `flags` (None: not given) over both."""
+        return self.config.bus_settings({**self.dotenv, **os.environ}, **flags)
+
+    def shown(self) -> list[tuple[str, str, str]]:
+        """(setting, value, origin) of every setting, credentials redacted."""
+        rows = []
+        for name in ProjectConfig.model_fields:
+            value = getattr(self.config, name)
+            if value is None:
+                text = "-"
+            elif name in SECRET:
+                text = redact_url(str(value))
+            elif isinstance(value, list):
+                text = ", ".join(value) or "-"
+            else:
+                text = str(value)
+            origin = self.origins.get(name, DEFAULT)
+            if origin in (ENVIRONMENT, DOTENV):
+                origin = f"{origin} ({ENV_PREFIX}{name.upper()})"
+            rows.append((name, text, origin))
+        return rows
+
+
+def find_pyproject(start: Path | None = None) -> Path | None:
+    """The nearest pyproject.toml from `start` (default: the working directory) upwards
+    that has a `[tool.sagabus]` table."""
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        candidate = directory / "pyproject.toml"
+        if candidate.is_file() and _table(candidate) is not None:
+            return candidate
+    return None
+
+
+def load_config(*, cwd: Path | None = None, **flags: Any) -> LoadedConfig:
+    """The configuration of the project around `cwd`: `flags` (None: not given) over
+    the environment over `.env` over `[tool.sagabus]` over the defaults."""
+    pyproject = find_pyproject(cwd)
+    base = pyproject.parent if pyproject is not None else (cwd or Path.cwd())
+    dotenv_file = base / ".env"
+    table = _pyproject_values(pyproject) if pyproject is not None else {}
+    dotenv = _dotenv(dotenv_file)
+    layers: list[tuple[str, dict[str, Any]]] = [
+        (FLAG, {k: v for k, v in flags.items() if v is not None and v != []}),
+        (ENVIRONMENT, _known(EnvSettingsSource(ProjectConfig)())),
+        (DOTENV, _known(DotEnvSettingsSource(ProjectConfig, env_file=dotenv_file)())),
+        (PYPROJECT, table),
+    ]
+    merged: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for origin, values in reversed(layers):
+        merged.update(values)
+        origins.update(dict.fromkeys(values, origin))
+    try:
+        config = ProjectConfig.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigurationError(_describe(exc, origins)) from None
+    return LoadedConfig(config, origins, pyproject, dotenv)
+
+
+def _pyproject_values(pyproject: Path) -> dict[str, Any]:
+    """The `[tool.sagabus]` table, unknown keys refused, `sagas` made relative to the
+    file's directory."""
+    values = dict(_table(pyproject) or {})
+    for key in values:
+        if key not in ProjectConfig.model_fields:
+            close = difflib.get_close_matches(key, list(ProjectConfig.model_fields), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigurationError(f"{pyproject}: unknown key {key!r} in [tool.sagabus]{hint}")
+    sagas = values.get("sagas")
+    if isinstance(sagas, str) and sagas:
+        values["sagas"] = pyproject.parent / sagas
+    return values
+
+
+def _table(pyproject: Path) -> dict[str, Any] | None:
+    try:
+        document = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigurationError(f"cannot read {pyproject}: {exc}") from None
+    table: Any = document
+    for key in TABLE:
+        table = table.get(key) if isinstance(table, dict) else None
+    return table if isinstance(table, dict) else None
+
+
+def _dotenv(path: Path) -> dict[str, str]:
+    """The `SAGABUS_*` lines of a `.env` file (none when there is no file)."""
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values  # comes with pydantic-settings
+
+    return {
+        k: v for k, v in dotenv_values(path).items()
+        if k.startswith(ENV_PREFIX) and v is not None
+    }
+
+
+def _known(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if k in ProjectConfig.model_fields}
+
+
+def _describe(exc: ValidationError, origins: Mapping[str, str]) -> str:
+    parts = []
+    for err in exc.errors():
+        name = ".".join(str(p) for p in err["loc"]) or "settings"
+        field = str(err["loc"][0]) if err["loc"] else ""
+        shown = "" if field in SECRET else f" (got {err.get('input')!r})"
+        origin = origins.get(field, DEFAULT)
+        parts.append(f"{name} from {origin}: {err['msg']}{shown}")
+    return "invalid configuration: " + "; ".join(parts)

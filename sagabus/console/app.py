@@ -1,0 +1,109 @@
+"""The console's ASGI application: routes, templates, static files, safety headers.
+
+`create_app(store, machines)` builds it around a store the caller has opened (the
+daemon's own, or one `sagabus console` opens), so it runs on the caller's event loop.
+Every page is a GET that reads; nothing here changes state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bus.store.base import Store
+from saga_dsl.machine import Machine
+from sagabus.console import pages
+from sagabus.console.dead_letters import DeadLetterSource
+
+HERE = Path(__file__).parent
+
+SECURITY_HEADERS = (
+    # scripts only from this server; mermaid styles its SVG inline
+    (
+        b"content-security-policy",
+        b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        b"img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        b"frame-ancestors 'none'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+)
+
+
+@dataclass(frozen=True)
+class ConsoleContext:
+    """What the pages read from: the store, the sagas' machines by name, and where
+    dead letters are (None when the console has no broker)."""
+
+    store: Store
+    machines: dict[str, Machine]
+    dead_letters: DeadLetterSource | None
+    templates: Environment
+
+
+def templates() -> Environment:
+    """Jinja2 with autoescaping on for every template: every value a page shows from
+    the store or a message is HTML-escaped."""
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        enable_async=False,
+    )
+    return env
+
+
+class SecurityHeaders:
+    """Adds `SECURITY_HEADERS` to every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], *SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def create_app(
+    store: Store,
+    machines: Sequence[Machine] = (),
+    *,
+    dead_letters: DeadLetterSource | None = None,
+) -> Starlette:
+    """The console over an open `store`; `machines` draw the graphs (the newest
+    version of each saga is drawn)."""
+    newest: dict[str, Machine] = {}
+    for machine in machines:
+        if machine.name not in newest or machine.version > newest[machine.name].version:
+            newest[machine.name] = machine
+    app = Starlette(
+        routes=[
+            Route("/", pages.overview, name="overview"),
+            Route("/instances", pages.instances, name="instances"),
+            Route("/instances/{instance_id:path}", pages.instance, name="instance"),
+            Route("/dead-letters", pages.dead_letters, name="dead_letters"),
+            Route("/healthz", pages.healthz, name="healthz"),
+            Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+        ],
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={404: pages.not_found, 400: pages.bad_request},
+    )
+    app.state.console = ConsoleContext(store, newest, dead_letters, templates())
+    return app

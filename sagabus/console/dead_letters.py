@@ -1,0 +1,59 @@
+"""Dead letters as the console shows them: per queue, its depth and its letters
+grouped by reason. Read-only: browsing gives every message back to its queue
+(see `bus.deadletters.operations`)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from bus.deadletters.operations import DeadLetter, DeadLetterQueues
+
+BROWSE_LIMIT = 100
+"""Letters read per queue for one page."""
+
+
+@dataclass(frozen=True)
+class QueueLetters:
+    queue: str
+    depth: int | None
+    """None when the queue does not exist."""
+    letters: list[DeadLetter] = field(default_factory=list)
+
+    def reasons(self) -> list[tuple[str, int]]:
+        """The letters' reasons, most frequent first."""
+        return Counter(letter.reason for letter in self.letters).most_common()
+
+
+class DeadLetterSource(Protocol):
+    async def queues(self) -> list[QueueLetters]: ...
+
+
+class BrokerDeadLetters:
+    """Reads the dead-letter queues `queues` on the broker at `amqp_url`."""
+
+    def __init__(self, amqp_url: str, queues: Sequence[str]) -> None:
+        self.amqp_url = amqp_url
+        self.names = list(queues)
+
+    async def queues(self) -> list[QueueLetters]:
+        found: list[QueueLetters] = []
+        async with DeadLetterQueues(self.amqp_url) as box:
+            for name in self.names:
+                depth = await box.depth(name)
+                letters = await box.browse(name, BROWSE_LIMIT) if depth else []
+                found.append(QueueLetters(name, depth, letters))
+        return found
+
+
+def age_text(letter: DeadLetter, now: datetime | None = None) -> str:
+    seconds = letter.age(now or datetime.now(UTC))
+    if seconds is None:
+        return "?"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"

@@ -1,0 +1,215 @@
+"""The console's pages: overview, instances, one instance, dead letters.
+
+Each handler reads in one store transaction and renders one template; the values it
+passes are plain data, escaped by the templates (autoescape is on for all of them).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, get_args
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from bus.errors import SagabusError
+from bus.store.base import SagaStatus
+from bus.store.browse import MAX_PAGE, BadCursor, CensusRow, SagaFilter, saga_census, saga_page
+from sagabus.console.dead_letters import age_text
+from sagabus.console.graphs import census_graph, path_graph
+
+if TYPE_CHECKING:
+    from sagabus.console.app import ConsoleContext
+
+STATUSES: tuple[str, ...] = get_args(SagaStatus)
+PAGE_SIZE = 50
+TIMER_EFFECTS = frozenset({"arm_timer", "cancel_timer"})
+
+
+@dataclass
+class SagaCensus:
+    """One saga on the overview: its counts by status, its rows, its graph."""
+
+    saga: str
+    rows: list[CensusRow] = field(default_factory=list)
+    by_status: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
+    graph: str | None = None
+    graph_version: int | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_status.values())
+
+
+def _context(request: Request) -> ConsoleContext:
+    context: ConsoleContext = request.app.state.console
+    return context
+
+
+def render(request: Request, template: str, status_code: int = 200, **values: Any) -> Response:
+    page = _context(request).templates.get_template(template)
+    return HTMLResponse(page.render(request=request, **values), status_code=status_code)
+
+
+async def overview(request: Request) -> Response:
+    context = _context(request)
+    async with context.store.transaction() as tx:
+        census = await saga_census(tx)
+        backlog = await tx.outbox_backlog()
+    sagas: dict[str, SagaCensus] = {}
+    for name in context.machines:
+        sagas[name] = SagaCensus(name)
+    for row in census:
+        entry = sagas.setdefault(row.saga, SagaCensus(row.saga))
+        entry.rows.append(row)
+        entry.by_status[row.status] = entry.by_status.get(row.status, 0) + row.count
+    for entry in sagas.values():
+        machine = context.machines.get(entry.saga)
+        if machine is not None:
+            counts: dict[str, int] = defaultdict(int)
+            for row in entry.rows:
+                counts[row.state] += row.count
+            entry.graph = census_graph(machine, counts)
+            entry.graph_version = machine.version
+    return render(
+        request,
+        "overview.html",
+        sagas=sorted(sagas.values(), key=lambda s: s.saga),
+        parked=sum(s.by_status.get("parked", 0) for s in sagas.values()),
+        backlog=backlog,
+    )
+
+
+def _filter(request: Request) -> tuple[SagaFilter, str | None, int]:
+    """The filter, cursor and page size of a list request; 400 on a bad value."""
+    query = request.query_params
+
+    def text(name: str) -> str | None:
+        value = query.get(name, "").strip()
+        return value or None
+
+    status = text("status")
+    if status is not None and status not in STATUSES:
+        raise HTTPException(400, f"status must be one of {', '.join(STATUSES)}")
+    try:
+        version = int(query["version"]) if text("version") else None
+        limit = int(query.get("limit") or PAGE_SIZE)
+    except ValueError:
+        raise HTTPException(400, "version and limit are whole numbers") from None
+    if not 1 <= limit <= MAX_PAGE:
+        raise HTTPException(400, f"limit must be within 1..{MAX_PAGE}")
+    where = SagaFilter(
+        saga=text("saga"),
+        version=version,
+        state=text("state"),
+        status=status,  # type: ignore[arg-type]  # checked against STATUSES above
+        correlation=text("correlation"),
+    )
+    return where, text("after"), limit
+
+
+async def instances(request: Request) -> Response:
+    where, after, limit = _filter(request)
+    context = _context(request)
+    try:
+        async with context.store.transaction() as tx:
+            page = await saga_page(tx, where, after=after, limit=limit)
+    except BadCursor:
+        raise HTTPException(400, "that page cursor is not one this console made") from None
+    filters = {
+        "saga": where.saga or "",
+        "version": "" if where.version is None else str(where.version),
+        "state": where.state or "",
+        "status": where.status or "",
+        "correlation": where.correlation or "",
+    }
+    next_query = None
+    if page.next_cursor is not None:
+        kept = {k: v for k, v in filters.items() if v}
+        next_query = {**kept, "limit": str(limit), "after": page.next_cursor}
+    return render(
+        request,
+        "instances.html",
+        page=page,
+        filters=filters,
+        statuses=STATUSES,
+        sagas=sorted(context.machines),
+        next_query=next_query,
+        continued=after is not None,
+    )
+
+
+def _effect_text(effect: dict[str, Any]) -> str:
+    kind = effect.get("effect")
+    if kind in ("send", "publish"):
+        undo = f" (undo {effect.get('compensates')})" if effect.get("compensates") else ""
+        return f"{kind} {effect.get('type')}{undo}"
+    if kind == "finished":
+        return f"finished: {effect.get('outcome')}"
+    if kind == "parked":
+        return f"parked: {effect.get('reason')}"
+    return orjson.dumps(effect).decode()
+
+
+def pretty(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
+
+
+async def instance(request: Request) -> Response:
+    context = _context(request)
+    instance_id = request.path_params["instance_id"]
+    async with context.store.transaction() as tx:
+        record = await tx.saga_get(instance_id)
+        if record is None:
+            raise HTTPException(404, "no saga instance has this id")
+        history = await tx.history(record.id)
+        timers = await tx.timers_of(record.id)
+    steps = [
+        {
+            "row": row,
+            "shown": [_effect_text(e) for e in row.effects if e.get("effect") not in TIMER_EFFECTS],
+        }
+        for row in history
+    ]
+    machine = context.machines.get(record.saga)
+    graph = None
+    if machine is not None:
+        moves = [(row.from_state, row.to_state) for row in history]
+        graph = path_graph(machine, moves, record.state)
+    return render(
+        request,
+        "instance.html",
+        record=record,
+        data=pretty(record.data),
+        machine_state=pretty(record.machine),
+        steps=steps,
+        timers=timers,
+        graph=graph,
+        graph_version=machine.version if machine is not None else None,
+    )
+
+
+async def dead_letters(request: Request) -> Response:
+    source = _context(request).dead_letters
+    try:
+        queues = await source.queues() if source is not None else None
+    except SagabusError as exc:  # the broker is down or refuses: say so on the page
+        return render(request, "dead_letters.html", queues=None, error=str(exc), age=age_text)
+    return render(request, "dead_letters.html", queues=queues, error=None, age=age_text)
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    detail = exc.detail if isinstance(exc, HTTPException) else "not found"
+    return render(request, "error.html", status_code=404, title="Not found", detail=detail)
+
+
+async def bad_request(request: Request, exc: Exception) -> Response:
+    detail = exc.detail if isinstance(exc, HTTPException) else "bad request"
+    return render(request, "error.html", status_code=400, title="Bad request", detail=detail)

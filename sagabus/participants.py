@@ -1,0 +1,71 @@
+"""Who takes part in a namespace's conversations, and with which messages.
+
+A participant is an endpoint seen from the outside: the queue it reads, the commands
+and events it receives, and the commands and events it is known to send. For a
+service, only what it receives is known (its handlers are code); for a saga, its
+definition says both (start and `on:` events, `until:` confirmations; `send:` and
+`publish:` of its states and compensations). This is the input of the AsyncAPI
+document (`sagabus.asyncapi`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from bus.unitofwork.service import Service
+from saga_dsl.engine.endpoint import endpoint_name
+from saga_dsl.saga_definition import Action, SagaDefinition
+
+
+@dataclass(frozen=True)
+class Participant:
+    """kind: `service` or `saga`. endpoint: its endpoint name (the queue before the
+    namespace prefix). description: a sentence, when one is known."""
+
+    kind: str
+    endpoint: str
+    receives_commands: frozenset[str]
+    receives_events: frozenset[str]
+    sends_commands: frozenset[str] = frozenset()
+    publishes_events: frozenset[str] = frozenset()
+    description: str | None = None
+
+
+def of_service(service: Service) -> Participant:
+    return Participant(
+        kind="service",
+        endpoint=service.name,
+        receives_commands=service.commands,
+        receives_events=service.events,
+    )
+
+
+def of_saga(definition: SagaDefinition) -> Participant:
+    received = {definition.start_event, *definition.any_on}
+    actions: list[Action] = []
+    for state in definition.states.values():
+        received.update(state.on)
+        actions.extend(state.entry)
+        if state.compensation is not None:
+            actions.extend(state.compensation.actions)
+            if state.compensation.until is not None:
+                received.add(state.compensation.until)
+    return Participant(
+        kind="saga",
+        endpoint=endpoint_name(definition.name),
+        receives_commands=frozenset(),
+        receives_events=frozenset(received),
+        sends_commands=frozenset(a.type for a in actions if a.kind == "command"),
+        publishes_events=frozenset(a.type for a in actions if a.kind == "event"),
+        description=definition.description,
+    )
+
+
+def participants(
+    services: Iterable[Service], sagas: Iterable[SagaDefinition]
+) -> list[Participant]:
+    """Services then sagas, each group by endpoint name."""
+    found = sorted((of_service(s) for s in services), key=lambda p: p.endpoint)
+    found += sorted((of_saga(d) for d in sagas), key=lambda p: p.endpoint)
+    return found

@@ -1,0 +1,42 @@
+"""The user's project as a command sees it: its configuration loaded, its directory on
+`sys.path`, its contracts imported, its store looked up without creating one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bus.errors import ConfigurationError
+from bus.store.sqlite import URL_PREFIX, database_path
+from sagabus.config import LoadedConfig, load_config
+from sagabus.imports import import_modules, put_on_path
+
+MEMORY = ":memory:"
+
+
+def open_project(**flags: Any) -> LoadedConfig:
+    """`load_config(**flags)`, with the working directory and then the project's own
+    directory first on `sys.path`, so its modules import as they do in its tests."""
+    loaded = load_config(**flags)
+    put_on_path(*([loaded.root] if loaded.root is not None else []))
+    return loaded
+
+
+def import_contracts(targets: list[str]) -> None:
+    """Imports each module or package of `targets`, so their contracts register."""
+    for target in targets:
+        import_modules(target)
+
+
+def existing_store(url: str) -> str:
+    """`url`, after checking that a SQLite store's file exists: a command that only
+    reads must not leave an empty store behind in the wrong directory."""
+    if not url.startswith(URL_PREFIX):
+        return url
+    path = database_path(url)
+    if path != MEMORY and not Path(path).is_file():
+        raise ConfigurationError(
+            f"no store at {path}: nothing has run with this store yet (name one with "
+            "--store or SAGABUS_STORE, or run in the project's directory)"
+        )
+    return url

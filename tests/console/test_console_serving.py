@@ -1,0 +1,217 @@
+"""`sagabus console` serving a store over HTTP, and the dead-letter page on the real
+RabbitMQ."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aio_pika
+import httpx
+import pytest
+from console_support import SAGAS, console_client, order_machines, record, write
+from live_services import AMQP_URL, rabbitmq_unreachable
+
+from bus.store import Store, open_store
+from sagabus.console.dead_letters import BrokerDeadLetters
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_until_serving(process: subprocess.Popen[bytes], port: int, within: float) -> None:
+    """Returns once the console accepts connections; fails when it exits or is late."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            pass
+        if process.poll() is not None:
+            output = process.stdout.read().decode() if process.stdout else ""
+            pytest.fail(f"sagabus console exited with {process.returncode}: {output}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"sagabus console did not listen on {port} within {within}s")
+        time.sleep(0.1)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """`sagabus console` on a fresh SQLite store: (base URL, store URL)."""
+    url = f"sqlite:///{tmp_path / 'served.db'}"
+    asyncio.run(_seed(url))
+    port = free_port()
+    env = {**os.environ, "SAGABUS_STORE": url}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sagabus.cli",
+            "console",
+            "--sagas",
+            str(SAGAS),
+            "--port",
+            str(port),
+            "--no-dead-letters",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_until_serving(process, port, within=30)
+        yield f"http://127.0.0.1:{port}", url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def _seed(url: str) -> None:
+    async with open_store(url) as store:
+        await write(store, record(1), record(2, status="parked", reason="stuck"))
+
+
+def test_sagabus_console_serves_the_store_on_localhost(served: tuple[str, str]) -> None:
+    base, _ = served
+    with httpx.Client(base_url=base, timeout=10) as client:
+        overview = client.get("/")
+        parked = client.get("/instances", params={"status": "parked"})
+        one = client.get("/instances/inst-0001")
+    assert overview.status_code == 200 and "order_processing" in overview.text
+    assert "1 parked" in overview.text
+    assert "inst-0002" in parked.text and "inst-0001" not in parked.text
+    assert one.status_code == 200 and "awaiting_payment" in one.text
+
+
+@pytest.fixture
+async def dead_letter_queue() -> AsyncIterator[tuple[str, aio_pika.abc.AbstractChannel]]:
+    reason = await rabbitmq_unreachable()
+    if reason is not None:
+        pytest.skip(reason)
+    name = f"console_{uuid.uuid4().hex[:8]}.payments.dlq"
+    connection = await aio_pika.connect(AMQP_URL)
+    try:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(name, durable=False, auto_delete=False)
+        yield name, channel
+        await queue.delete(if_unused=False, if_empty=False)
+    finally:
+        await connection.close()
+
+
+async def test_the_dead_letter_page_groups_a_real_queue_by_reason_and_leaves_it(
+    store: Store, dead_letter_queue: tuple[str, aio_pika.abc.AbstractChannel]
+) -> None:
+    name, channel = dead_letter_queue
+    reasons = ["card declined <script>x</script>", "card declined <script>x</script>", "timeout"]
+    for n, why in enumerate(reasons):
+        message = aio_pika.Message(
+            b'{"order_id": "o-%d"}' % n,
+            message_id=f"m-{n}",
+            type="ProcessPayment",
+            headers={"x-reason": why, "x-attempts": 3},
+        )
+        await channel.default_exchange.publish(message, routing_key=name)
+    source = BrokerDeadLetters(AMQP_URL, [name, f"{name}.missing"])
+    async with console_client(store, order_machines(), dead_letters=source) as client:
+        page = await client.get("/dead-letters")
+        again = await client.get("/dead-letters")
+    assert page.status_code == 200
+    assert f"{name} <small>3 message(s)" in page.text
+    assert "card declined &lt;script&gt;x&lt;/script&gt;</td><td>2</td>" in page.text
+    assert "timeout</td><td>1</td>" in page.text
+    assert "(no such queue)" in page.text
+    assert "<script>x" not in page.text
+    assert "3 message(s)" in again.text  # browsing gave every message back
+
+
+async def test_without_a_broker_the_dead_letter_page_says_so(store: Store) -> None:
+    async with console_client(store, order_machines()) as client:
+        page = await client.get("/dead-letters")
+    assert page.status_code == 200 and "started without a broker" in page.text
+
+
+async def delete_namespace(namespace: str) -> None:
+    """Deletes every exchange and queue the daemon of `namespace` declared."""
+    from bus.daemon import import_package, services_in
+    from bus.unitofwork.runtime import bus_topology
+    from bus.wire.topology import Names
+    from saga_dsl.engine.wiring import saga_runtime
+
+    names = Names(namespace)
+    endpoints = [*services_in(import_package("handlers")), *saga_runtime(SAGAS).endpoints]
+    topology = bus_topology(names, endpoints, "quorum")
+    connection = await aio_pika.connect(AMQP_URL)
+    try:
+        channel = await connection.channel()
+        for queue in topology.queues:
+            await channel.queue_delete(queue.name)
+        for exchange in topology.exchanges:
+            await channel.exchange_delete(exchange.name)
+    finally:
+        await connection.close()
+
+
+def test_the_daemon_serves_the_console_beside_its_endpoints(tmp_path: Path) -> None:
+    reason = asyncio.run(rabbitmq_unreachable())
+    if reason is not None:
+        pytest.skip(reason)
+    namespace = f"console-{uuid.uuid4().hex[:8]}"
+    url = f"sqlite:///{tmp_path / 'daemon.db'}"
+    asyncio.run(_seed(url))
+    port = free_port()
+    env = {
+        **os.environ,
+        "SAGABUS_STORE": url,
+        "SAGABUS_AMQP_URL": AMQP_URL,
+        "SAGABUS_NAMESPACE": namespace,
+    }
+    command = ["run", "--handlers", "handlers", "--sagas", str(SAGAS), "--console-port", str(port)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sagabus.cli", *command],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_until_serving(process, port, within=60)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            overview = client.get("/")
+            letters = client.get("/dead-letters")
+        assert overview.status_code == 200
+        assert "1 parked" in overview.text and "s_awaiting_payment" in overview.text
+        assert letters.status_code == 200
+        assert f"{namespace}.payments.dlq <small>0 message(s)" in letters.text
+        process.terminate()
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        asyncio.run(delete_namespace(namespace))
+
+
+async def test_an_unreachable_broker_is_said_on_the_dead_letter_page(store: Store) -> None:
+    port = free_port()  # nothing listens there
+    source = BrokerDeadLetters(f"amqp://guest:secret-pw@127.0.0.1:{port}/", ["x.payments.dlq"])
+    async with console_client(store, order_machines(), dead_letters=source) as client:
+        page = await client.get("/dead-letters")
+    assert page.status_code == 200
+    assert "The broker could not be read" in page.text
+    assert "secret-pw" not in page.text

@@ -1,0 +1,104 @@
+"""Fixtures of the ecosystem tests: a namespace, a store and a RabbitMQ handle per test.
+
+Every test that touches RabbitMQ runs in a namespace of its own (`e<hex>`), and what it
+declared is deleted afterwards. Tests are skipped, saying why, when RabbitMQ does not
+answer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from live_services import AMQP_URL, rabbitmq_unreachable
+
+from bus.settings import Settings
+from bus.store import Store, open_store
+from bus.unitofwork.endpoint import Endpoint
+from bus.unitofwork.runtime import Bus
+from bus.wire.rabbitmq import RabbitMQTransport
+from bus.wire.topology import Names, Topology, exchanges
+
+
+class Broker:
+    """The test's own connection: declares topologies and deletes them at the end."""
+
+    __test__ = False
+
+    def __init__(self, names: Names) -> None:
+        self.names = names
+        self.transport_url = AMQP_URL
+        self.transport = RabbitMQTransport(AMQP_URL, name="sagabus-ecosystem-tests")
+        self.declared = exchanges(names)
+
+    async def declare(self, topology: Topology) -> None:
+        self.track(topology)
+        await self.transport.declare(topology)
+
+    def track(self, topology: Topology) -> None:
+        self.declared = self.declared + topology
+
+
+@pytest.fixture
+def namespace() -> str:
+    return f"e{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def settings(namespace: str, tmp_path: Path) -> Settings:
+    return Settings(
+        amqp_url=AMQP_URL,
+        store=f"sqlite:///{tmp_path / 'bus.db'}",
+        namespace=namespace,
+        relay_interval=0.2,
+        prefetch=50,
+        batch_max=25,
+    )
+
+
+@pytest.fixture
+async def broker(namespace: str) -> AsyncIterator[Broker]:
+    reason = await rabbitmq_unreachable()
+    if reason:
+        pytest.skip(reason)
+    handle = Broker(Names(namespace))
+    await handle.transport.connect()
+    await handle.declare(exchanges(handle.names))
+    try:
+        yield handle
+    finally:
+        await handle.transport.delete(handle.declared)
+        await handle.transport.close()
+
+
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[Store]:
+    async with open_store(settings.store) as opened:
+        yield opened
+
+
+BusFactory = Callable[..., Awaitable[Bus]]
+
+
+@pytest.fixture
+async def make_bus(
+    broker: Broker, settings: Settings, store: Store
+) -> AsyncIterator[BusFactory]:
+    """`bus = await make_bus([service], background=[...])`: started, stopped afterwards."""
+    started: list[Bus] = []
+
+    async def make(endpoints: Sequence[Endpoint], **kwargs: Any) -> Bus:
+        bus = Bus(kwargs.pop("settings", settings), kwargs.pop("store", store), endpoints,
+                  **kwargs)
+        broker.track(bus.topology())
+        await bus.start()
+        started.append(bus)
+        return bus
+
+    yield make
+    for bus in started:
+        if bus.running:
+            await bus.stop()
