@@ -2,7 +2,8 @@
 
 Order, first wins: command-line flags, then the environment (`SAGABUS_*`, the names
 `bus.settings` reads: `SAGABUS_AMQP_URL`, `SAGABUS_STORE`, `SAGABUS_NAMESPACE`,
-`SAGABUS_PREFETCH`, plus `SAGABUS_SERVICES`, `SAGABUS_SAGAS`, `SAGABUS_METRICS_PORT`),
+`SAGABUS_PREFETCH`, plus `SAGABUS_SERVICES`, `SAGABUS_SAGAS`, `SAGABUS_METRICS_PORT`,
+`SAGABUS_MIDDLEWARE`),
 then a `.env` file beside the project's pyproject.toml (or in the working directory),
 then the `[tool.sagabus]` table of the project's pyproject.toml, then the defaults:
 
@@ -14,6 +15,7 @@ then the `[tool.sagabus]` table of the project's pyproject.toml, then the defaul
     amqp_url = "amqp://guest:guest@localhost:5672/"
     prefetch = 200
     metrics_port = 9100
+    middleware = ["shop.audit:Audit"]   # hooks around every handler (docs/middleware.md)
 
 The project's pyproject.toml is the nearest one, from the working directory upwards,
 that has a `[tool.sagabus]` table. `load_config` also says where each value came from,
@@ -83,8 +85,10 @@ class ProjectConfig(BaseSettings):
     amqp_url: str = DEFAULT_AMQP_URL
     prefetch: int = Field(default=200, ge=1, le=65535)
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    middleware: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """`module:name` of middleware around every handler (bus/unitofwork/middleware.py)."""
 
-    @field_validator("services", mode="before")
+    @field_validator("services", "middleware", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         """`SAGABUS_SERVICES=shop,billing` (one string) is a list of two."""

@@ -7,6 +7,7 @@ from typing import Protocol
 
 from bus.errors import ConfigurationError
 from bus.store.base import Store
+from bus.store.namespaces import namespace_url
 
 DEFAULT_STORE_URL = "sqlite:///./sagabus.db"
 
@@ -33,11 +34,12 @@ def open_store(
         url = target
     else:
         url, namespace = target.store, namespace or target.namespace
+    url = namespace_url(url, namespace)
     scheme = url.split(":", 1)[0].lower()
     if scheme == "sqlite":
         from bus.store.sqlite import SQLiteStore
 
-        return SQLiteStore(url, namespace=namespace)
+        return SQLiteStore(url)
     if scheme in ("postgresql", "postgres"):
         try:
             from bus.store.postgres import PostgresStore
@@ -48,7 +50,7 @@ def open_store(
                 "a postgresql:// store needs asyncpg: pip install 'sagabus[postgres]'"
             ) from None
 
-        return PostgresStore(url, namespace=namespace)
+        return PostgresStore(url)
     raise ConfigurationError(
         f"unsupported store URL scheme {scheme!r}: use sqlite:///path.db or postgresql://..."
     )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePath
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from bus.errors import ConfigurationError
 
@@ -31,6 +32,7 @@ MAX_SCHEMA_LENGTH = 63
 """PostgreSQL's longest identifier, in bytes."""
 
 SQLITE_MEMORY = ":memory:"
+SQLITE_PREFIX = "sqlite:///"
 
 
 def separate(namespace: str | None) -> str | None:
@@ -70,3 +72,22 @@ def postgres_schema(schema: str | None, namespace: str | None) -> str | None:
             f"{MAX_SCHEMA_LENGTH} bytes: use a shorter namespace or ?schema="
         )
     return name
+
+
+def namespace_url(url: str, namespace: str | None) -> str:
+    """The store URL of `namespace`, given the configured store URL: the same URL for
+    the default namespace, else one naming the namespace's own file or schema. Apply
+    it once, to the configured URL (`open_store` does when given a namespace)."""
+    if separate(namespace) is None:
+        return url
+    scheme = url.split(":", 1)[0].lower()
+    if scheme == "sqlite" and url.startswith(SQLITE_PREFIX) and len(url) > len(SQLITE_PREFIX):
+        return SQLITE_PREFIX + sqlite_path(url[len(SQLITE_PREFIX) :], namespace)
+    if scheme in ("postgresql", "postgres"):
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        schema = next((value for name, value in query if name == "schema"), None)
+        query = [(name, value) for name, value in query if name != "schema"]
+        query.append(("schema", postgres_schema(schema or None, namespace) or ""))
+        return urlunsplit(parts._replace(query=urlencode(query)))
+    return url  # not a store URL: the backend's own check says what is wrong

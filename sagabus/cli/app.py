@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "sagabus.cli.scenarios",
     "sagabus.cli.console",
     "sagabus.cli.configuration",
+    "sagabus.cli.scaffolding",
 )
 
 EXIT_USAGE = 2

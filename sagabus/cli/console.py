@@ -1,7 +1,7 @@
 """`sagabus console`: serve the read-only web console over a store.
 
 It needs no running daemon: it reads the store (and, for the dead-letter page, the
-broker). The project's configuration (sagabus.toml, environment, flags) says where the
+broker). The project's configuration (flags, environment, [tool.sagabus]) says where the
 store is, and its saga files draw the graphs.
 Starlette and uvicorn come with the `console` extra and are imported only here, so the
 rest of the CLI works without them.

@@ -98,9 +98,9 @@ MetricsPort = Annotated[
 MiddlewareSpecs = Annotated[
     list[str] | None,
     typer.Option(
-        "--middleware", metavar="MODULE:NAME", envvar="SAGABUS_MIDDLEWARE",
-        help="Middleware around every handler (repeatable; env: space-separated)"
-        " [SAGABUS_MIDDLEWARE].",
+        "--middleware", metavar="MODULE:NAME",
+        help="Middleware around every handler (repeatable)"
+        " [SAGABUS_MIDDLEWARE, comma-separated; [tool.sagabus] middleware].",
     ),
 ]
 
@@ -122,7 +122,7 @@ def run(
     """Run the daemon: serve the project's services and sagas until SIGTERM or SIGINT."""
     project = open_project(
         services=handlers, sagas=sagas, store=store, amqp_url=amqp_url, prefetch=prefetch,
-        namespace=namespace, metrics_port=metrics_port,
+        namespace=namespace, metrics_port=metrics_port, middleware=middleware,
     )
     settings = project.bus_settings(log_format=log_format)
     configure_logging(settings.log_format, settings.log_level)
@@ -137,7 +137,7 @@ def run(
         serve(
             settings, assembly.endpoints, background=assembly.background,
             prepare=assembly.prepare, metrics_port=project.config.metrics_port,
-            middleware=load_middleware(middleware or []),
+            middleware=load_middleware(project.config.middleware),
         )
     )
 

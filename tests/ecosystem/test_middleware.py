@@ -1,5 +1,5 @@
 """Middleware around handlers: order, skipping, errors, and docs/middleware.md's example
-loaded by `sagabus run --middleware` on RabbitMQ."""
+loaded by `sagabus run` from `[tool.sagabus] middleware` on RabbitMQ."""
 
 from __future__ import annotations
 
@@ -113,19 +113,22 @@ async def test_the_documented_middleware_runs_under_sagabus_run(
     broker: Any, settings: Settings, tmp_path: Path, eventually
 ) -> None:
     (tmp_path / "middleware_example.py").write_text(docs_example())
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.sagabus]\nservices = ["eco_services"]\n'
+        'middleware = ["middleware_example:TenantGate"]\n'
+    )
     env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(HERE)]),
+        **{k: v for k, v in os.environ.items() if not k.startswith("SAGABUS_")},
+        "PYTHONPATH": str(HERE),
         "SAGABUS_AMQP_URL": settings.amqp_url,
         "SAGABUS_STORE": settings.store,
         "SAGABUS_NAMESPACE": settings.namespace,
-        "SAGABUS_MIDDLEWARE": "middleware_example:TenantGate",
     }
     log = tmp_path / "daemon.log"
     with log.open("w") as out:
         daemon = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "sagabus.cli", "run", "--handlers", "eco_services",
-            "--no-sagas", cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
+            sys.executable, "-m", "sagabus.cli", "run", "--no-sagas",
+            cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
     try:
         await eventually(

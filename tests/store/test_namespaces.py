@@ -14,7 +14,7 @@ from bus.settings import Settings
 from bus.store import open_store
 from bus.store.conformance import NamespaceCases
 from bus.store.conformance.support import saga
-from bus.store.namespaces import DEFAULT_NAMESPACE
+from bus.store.namespaces import DEFAULT_NAMESPACE, namespace_url
 from bus.store.postgres import PostgresStore
 from bus.store.sqlite import SQLiteStore
 
@@ -58,15 +58,36 @@ class TestPostgresNamespaces(NamespaceCases):
         assert rows[0][0] == 1
 
 
-def test_a_url_without_schema_puts_a_namespace_in_sagabus_schema() -> None:
-    assert PostgresStore("postgresql://db/app", namespace="shop").schema == "sagabus_shop"
-    assert PostgresStore("postgresql://db/app").schema is None
-    assert PostgresStore("postgresql://db/app", namespace=DEFAULT_NAMESPACE).schema is None
+@pytest.mark.parametrize(
+    ("url", "namespace", "expected"),
+    [
+        ("sqlite:///./sagabus.db", "shop", "sqlite:///./sagabus.shop.db"),
+        ("sqlite:////var/lib/bus", "a.b-c", "sqlite:////var/lib/bus.a.b-c"),
+        ("sqlite:///:memory:", "shop", "sqlite:///:memory:"),
+        ("sqlite:///./sagabus.db", DEFAULT_NAMESPACE, "sqlite:///./sagabus.db"),
+        ("postgresql://db/app", "shop", "postgresql://db/app?schema=sagabus_shop"),
+        (
+            "postgresql://u@db/app?schema=tenant&pool_size=3",
+            "shop",
+            "postgresql://u@db/app?pool_size=3&schema=tenant_shop",
+        ),
+        ("postgresql://db/app", DEFAULT_NAMESPACE, "postgresql://db/app"),
+        ("postgresql://db/app", None, "postgresql://db/app"),
+    ],
+)
+def test_a_namespace_has_a_url_of_its_own(url: str, namespace: str | None, expected: str) -> None:
+    assert namespace_url(url, namespace) == expected
+    assert open_store(url, namespace=namespace).url == expected
+
+
+def test_a_namespace_with_dots_and_dashes_is_a_valid_schema() -> None:
+    store = open_store("postgresql://db/app", namespace="eu.shop-1")
+    assert isinstance(store, PostgresStore) and store.schema == "sagabus_eu.shop-1"
 
 
 def test_a_namespace_too_long_for_a_schema_name_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="63"):
-        PostgresStore("postgresql://db/app?schema=s", namespace="n" * 70)
+        open_store("postgresql://db/app?schema=s", namespace="n" * 70)
 
 
 def test_open_store_takes_the_namespace_from_settings(tmp_path: Path) -> None:

@@ -41,9 +41,7 @@ async def wait_until_blocked(server: asyncpg.Connection, holder: Transaction) ->
 
 
 @pytest.mark.integration
-class TestPostgresStore(
-    TransactionCases, MessagingCases, ServiceStateCases, SagaCases, EventCases
-):
+class TestPostgresStore(TransactionCases, MessagingCases, ServiceStateCases, SagaCases, EventCases):
     @pytest.fixture
     def store_url(self, schema_url: str) -> str:
         return schema_url
@@ -188,7 +186,9 @@ def test_schema_and_pool_size_are_taken_out_of_the_dsn() -> None:
     assert PostgresStore("postgresql://db/app").pool_size == 10
 
 
-@pytest.mark.parametrize("query", ["schema=1abc", "schema=a-b", "schema=", "pool_size=0"])
+@pytest.mark.parametrize(
+    "query", ["schema=1abc", "schema=a;b", "schema=-a", "schema=", "pool_size=0"]
+)
 def test_a_bad_url_option_is_a_configuration_error(query: str) -> None:
     with pytest.raises(ConfigurationError, match="store URL"):
         open_store(f"postgresql://db/app?{query}")

@@ -12,14 +12,14 @@ import asyncpg  # type: ignore[import-untyped, unused-ignore]
 
 from bus.errors import ConfigurationError
 from bus.store.base import Store, Transaction
-from bus.store.namespaces import postgres_schema
 from bus.store.postgres.schema import migrate
 from bus.store.postgres.transaction import PostgresTransaction
 
 DEFAULT_POOL_SIZE = 10
 """Connections per store unless the URL (`?pool_size=`) or the caller says otherwise."""
 
-SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,62}")
+"""Schema names the URL may give: those of namespaces (`bus.store.namespaces`) included."""
 
 
 def parse_url(url: str) -> tuple[str, str | None, int | None]:
@@ -35,8 +35,8 @@ def parse_url(url: str) -> tuple[str, str | None, int | None]:
     schema = options.get("schema")
     if schema is not None and not SCHEMA_NAME.fullmatch(schema):
         raise ConfigurationError(
-            f"bad schema {schema!r} in the store URL: use letters, digits and _ "
-            "(at most 63), not starting with a digit"
+            f"bad schema {schema!r} in the store URL: use letters, digits, _, . and - "
+            "(at most 63), starting with a letter or _"
         )
     size = options.get("pool_size")
     if size is not None and not (size.isdigit() and int(size) > 0):
@@ -56,14 +56,9 @@ def redact(url: str) -> str:
 class PostgresStore(Store):
     """A store in one PostgreSQL database (see the module docstring for its guarantees)."""
 
-    def __init__(
-        self, url: str, *, pool_size: int | None = None, namespace: str | None = None
-    ) -> None:
+    def __init__(self, url: str, *, pool_size: int | None = None) -> None:
         self.url = url
-        self._dsn, url_schema, url_pool_size = parse_url(url)
-        self.schema = postgres_schema(url_schema, namespace)
-        """Where the tables are: the URL's schema, or the namespace's own
-        (`bus.store.namespaces`); None for the search path's."""
+        self._dsn, self.schema, url_pool_size = parse_url(url)
         self.pool_size = pool_size or url_pool_size or DEFAULT_POOL_SIZE
         self._pool: Any = None
 

@@ -13,7 +13,6 @@ import aiosqlite
 
 from bus.errors import ConfigurationError
 from bus.store.base import Store, Transaction
-from bus.store.namespaces import sqlite_path
 from bus.store.sqlite.schema import migrate
 from bus.store.sqlite.transaction import SQLiteTransaction
 
@@ -38,10 +37,9 @@ def database_path(url: str) -> str:
 class SQLiteStore(Store):
     """A store in one SQLite file (see the module docstring for its guarantees)."""
 
-    def __init__(self, url: str, *, namespace: str | None = None) -> None:
+    def __init__(self, url: str) -> None:
         self.url = url
-        self.path = sqlite_path(database_path(url), namespace)
-        """The file: the URL's, or the namespace's sibling of it (`bus.store.namespaces`)."""
+        self.path = database_path(url)
         self._conn: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
         self._owner: asyncio.Task[Any] | None = None
