@@ -16,17 +16,20 @@ from engine_support import (
     Eventually,
     all_finished,
     assert_outcomes,
+    create_order,
     deliver,
     history,
     instances,
     order_saga,
     place,
     plan,
+    sends,
     serving,
     side_effects,
     timer_firings,
 )
 
+import handlers.messages as m
 from bus.settings import Settings
 from bus.store import Store, open_store
 from bus.wire.envelope import utcnow
@@ -95,3 +98,22 @@ async def test_racing_schedulers_fire_each_timer_once(store: Store, store_url: s
     for record in records:
         steps = await history(store, record)
         assert timer_firings(steps) == {"timer timeout:weighing:1": 1}
+
+
+async def test_overdue_timeout_fires_before_the_overdue_retry_of_its_state(
+    store: Store, tmp_path: Path
+) -> None:
+    runtime = saga_runtime(order_saga(tmp_path / "sagas"))
+    [endpoint] = runtime.endpoints
+    async with store.transaction() as tx:
+        order = create_order(plan(1, prefix="overdue")[0])
+        await deliver(tx, endpoint, m.OrderCreated(**order.model_dump()))
+    # as after a long stop: the payment retry (2s) and the timeout (10s) are both overdue
+    later = utcnow() + timedelta(hours=1)
+
+    assert await runtime.scheduler.fire_due(store, later) == 2
+    [record] = (await instances(store)).values()
+    steps = await history(store, record)
+    assert record.state == "voiding_payment"
+    assert timer_firings(steps) == {"timer timeout:awaiting_payment:1": 1}
+    assert sends(steps, "ProcessPayment") == 1
