@@ -8,7 +8,9 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from reliability_support import AMQP_URL, Broker, sagabus, words
+from live_services import AMQP_URL
+from reliability_support import sagabus, words
+from support.broker import TestBroker
 
 from bus import BusClient, HandlerContext, RetryPolicy, Service
 from bus.deadletters.operations import DeadLetterQueues
@@ -41,7 +43,7 @@ def namespace() -> str:
 
 
 @pytest.fixture
-async def bus(broker: Broker, settings: Settings, store: Store) -> AsyncIterator[Bus]:
+async def bus(broker: TestBroker, settings: Settings, store: Store) -> AsyncIterator[Bus]:
     running = Bus(settings, store, [boomer])
     broker.track(running.topology())
     async with running:
@@ -49,7 +51,7 @@ async def bus(broker: Broker, settings: Settings, store: Store) -> AsyncIterator
 
 
 async def test_dlq_list_finds_the_dead_letters_of_a_service_it_does_not_know(
-    bus: Bus, broker: Broker, settings: Settings, names: Names, eventually
+    bus: Bus, broker: TestBroker, settings: Settings, names: Names, eventually
 ) -> None:
     dlq = names.dlq(names.queue("boomer"))
     assert await recorded(broker.transport, names) == [dlq]
@@ -75,7 +77,7 @@ async def test_dlq_list_finds_the_dead_letters_of_a_service_it_does_not_know(
 
 
 async def test_a_restart_records_nothing_new(
-    bus: Bus, broker: Broker, settings: Settings, store: Store, names: Names
+    bus: Bus, broker: TestBroker, settings: Settings, store: Store, names: Names
 ) -> None:
     registry = f"{names.namespace}.dead-letter-queues"
     assert await broker.transport.depth(registry) == 1
