@@ -111,3 +111,16 @@ def test_coverage_from_a_directory_that_is_not_there_is_an_error(tmp_path: Path)
     result = sagabus("coverage", str(SHOWCASE), "--scenarios", str(tmp_path / "nowhere"))
     assert result.exit_code == 1
     assert "not a directory" in result.output
+
+
+def test_hidden_directories_are_not_searched(tmp_path: Path) -> None:
+    folder = _copy_sagas(tmp_path)
+    hidden = tmp_path / ".venv" / "tests"
+    hidden.mkdir(parents=True)
+    (hidden / "order_happy_path.yaml").write_text("saga: nowhere\nscenarios: []\n")
+
+    result = sagabus("test", str(tmp_path))
+
+    assert result.exit_code == 0, result.output
+    assert ".venv" not in result.output
+    assert str(folder / "tests" / "order_happy_path.yaml") in result.output
