@@ -28,6 +28,8 @@ BY_CUSTOMER = "cancelled at the customer's request"
 PAYLOADS: dict[str, dict[str, Any]] = {
     "PaymentSucceeded": {"payment_id": "p-1"},
     "PaymentFailed": {"reason": "card declined"},
+    "CommandFaulted": {"command": "ProcessPayment", "command_id": "c-1", "reason": "down",
+                       "saga": "order_processing"},
     "PaymentRefunded": {"payment_id": "p-1"},
     "OrderReviewApproved": {},
     "OrderReviewRejected": {"reason": "fraud"},
@@ -70,6 +72,9 @@ PATHS = (
               (PP, CANCELLED), "cancelled", reason="payment failed: card declined"),
     OrderPath("cancel while awaiting payment", SMALL, (CANCEL,), (PP, CANCELLED), "cancelled",
               reason=BY_CUSTOMER),
+    OrderPath("payment command dead-lettered: voided at once", SMALL,
+              ("CommandFaulted", "-PaymentFailed", "PaymentRefunded"),
+              (PP, REFUND, CANCELLED), "cancelled", reason="the payment command failed: down"),
     OrderPath("payment resent, then voided", SMALL,
               ("@retry", "@retry", "-@retry", "@timeout", "PaymentRefunded"),
               (PP, PP, PP, REFUND, CANCELLED), "cancelled",

@@ -35,6 +35,8 @@ TEXT = st.sampled_from(["x", "declined", "fraud"])
 PAYLOADS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
     "PaymentSucceeded": {"payment_id": st.just("p-1"), "amount": AMOUNTS},
     "PaymentFailed": {"reason": TEXT},
+    "CommandFaulted": {"command": st.sampled_from(["ProcessPayment", "ShipOrder"]),
+                       "reason": TEXT},
     "PaymentRefunded": {"payment_id": st.just("p-1"), "amount": AMOUNTS},
     "OrderReviewApproved": {},
     "OrderReviewRejected": {"reason": TEXT},

@@ -58,6 +58,10 @@ async def test_send_of_a_misspelt_type_says_did_you_mean(tmp_path: Path) -> None
         "sagabus: error: unknown message type 'CreateOrdr' (did you mean CreateOrder?)"
     )
     code, _, err = await sagabus(
+        "send", "createorder", "--contracts", "handlers.messages", cwd=tmp_path, env=env
+    )
+    assert "(did you mean CreateOrder?)" in one_line(err)
+    code, _, err = await sagabus(
         "send", "Nope", "--contracts", "handlers.messages", cwd=tmp_path, env=env
     )
     assert code == 2
@@ -188,3 +192,15 @@ def test_the_docs_check_sees_a_wrong_option() -> None:
     assert "--status" not in (command_options(["list"]) or set())
     assert "--state" in (command_options(["list"]) or set())
     assert ("operations.md", "list", "--state") in documented_options()
+
+
+async def test_validate_without_paths_checks_the_projects_sagas(tmp_path: Path) -> None:
+    code, _, err = await sagabus("validate", cwd=REPO, env=user_env())
+    assert code == 0, err
+    assert "1 file(s) checked: 0 error(s)" in err
+    code, _, err = await sagabus("validate", cwd=tmp_path, env=user_env())
+    assert code == 2
+    assert one_line(err) == (
+        "sagabus: error: name saga files or directories, or sagas in [tool.sagabus] of "
+        "pyproject.toml"
+    )
