@@ -169,8 +169,8 @@ async def measure(kind: str, tmp: str, *, sagas: int, in_flight: int) -> StageFi
     messages = max(messages, 1)
     return StageFigures(
         kind=kind, sagas=sagas, messages=messages, statements=statements,
-        loop_cpu_us=loop_cpu / messages * 1e6, other_threads_cpu_us=max(0.0, other_cpu) / messages * 1e6,
-        shares=shares,
+        loop_cpu_us=loop_cpu / messages * 1e6,
+        other_threads_cpu_us=max(0.0, other_cpu) / messages * 1e6, shares=shares,
     )
 
 
