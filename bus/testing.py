@@ -28,7 +28,7 @@ from typing import Any, Self, TypeVar
 import structlog
 
 from bus.daemon import import_package, services_in
-from bus.deadletters import republishing as deadletter
+from bus.deadletters.dead_letter import DeadLetter
 from bus.observability.logging import configure_logging
 from bus.settings import Settings
 from bus.store import HistoryRecord, SagaRecord, Store, open_store
@@ -65,47 +65,6 @@ class Fault:
     endpoint: str
     envelope: Envelope
     error: Exception
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """A message in a dead-letter queue (or parked as unroutable), as it lies there."""
-
-    queue: str
-    message: WireMessage
-
-    @property
-    def type(self) -> str | None:
-        return self.message.type
-
-    @property
-    def message_id(self) -> str | None:
-        return self.message.message_id
-
-    @property
-    def reason(self) -> str:
-        return str(self.message.headers.get(deadletter.REASON, ""))
-
-    @property
-    def attempts(self) -> int:
-        """Failed runs of the handler (0 for poison and unroutable messages)."""
-        return int(self.message.headers.get(deadletter.ATTEMPTS, 0))
-
-    @property
-    def exception_type(self) -> str | None:
-        value = self.message.headers.get(deadletter.EXCEPTION_TYPE)
-        return None if value is None else str(value)
-
-    @property
-    def headers(self) -> Mapping[str, Any]:
-        return self.message.headers
-
-    def envelope(self) -> Envelope:
-        """The message decoded; raises `PoisonMessage` for one that cannot be."""
-        envelope = _decode(self.message)
-        if isinstance(envelope, PoisonMessage):
-            raise envelope
-        return envelope
 
 
 class BusHarness:

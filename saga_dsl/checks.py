@@ -14,6 +14,7 @@ import itertools
 from collections import deque
 from collections.abc import Iterable, Mapping
 
+from bus.unitofwork.faults import COMMAND_FAULTED
 from bus.wire.contracts import Registry
 from saga_dsl.diagnostics import Position, Report, suggest
 from saga_dsl.expressions import Expression
@@ -354,6 +355,8 @@ def _action(
 def _correlated(
     definition: SagaDefinition, report: Report, registry: Registry, event: str, at: Position
 ) -> None:
+    if event == COMMAND_FAULTED:
+        return  # the bus always correlates a fault event with the instance's id
     if definition.correlate and definition.correlate not in registry.fields(event):
         report.warning(
             at,

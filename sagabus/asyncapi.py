@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from bus.settings import DEFAULT_NAMESPACE
 from bus.wire.contracts import Message, Registry
@@ -93,6 +94,13 @@ def asyncapi_document(
         "operations": _operations(participants, models, names),
         "components": {"messages": messages, "schemas": schemas},
     }
+
+
+def broker_host(amqp_url: str) -> str:
+    """`host:port` of an AMQP URL, without its credentials (the document is public)."""
+    parts = urlsplit(amqp_url)
+    default = 5671 if parts.scheme == "amqps" else 5672
+    return f"{parts.hostname or 'localhost'}:{parts.port or default}"
 
 
 def _used_types(participants: Sequence[Participant]) -> set[str]:

@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from bus.unitofwork.endpoint import Endpoint
 from bus.unitofwork.service import Service
-from saga_dsl.engine.endpoint import endpoint_name
+from saga_dsl.engine.endpoint import SagaEndpoint, endpoint_name
 from saga_dsl.saga_definition import Action, SagaDefinition
 
 
@@ -69,3 +70,19 @@ def participants(
     found = sorted((of_service(s) for s in services), key=lambda p: p.endpoint)
     found += sorted((of_saga(d) for d in sagas), key=lambda p: p.endpoint)
     return found
+
+
+def of_endpoint(endpoint: Endpoint) -> Participant:
+    """A running endpoint: a service, a saga, or any other (what it receives only);
+    an endpoint wrapped in middleware is described as the one inside."""
+    inner: Endpoint = getattr(endpoint, "endpoint", endpoint)
+    if isinstance(inner, Service):
+        return of_service(inner)
+    if isinstance(inner, SagaEndpoint):
+        return of_saga(inner.machine.definition)
+    return Participant(
+        kind="endpoint",
+        endpoint=inner.name,
+        receives_commands=inner.commands,
+        receives_events=inner.events,
+    )

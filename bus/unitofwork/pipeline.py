@@ -19,7 +19,8 @@ Steps 5-6 of one batch overlap with steps 1-4 of the next (the broker's confirms
 awaited while the store works); acknowledgements stay in batch order.
 
 A batch that fails to commit goes back to the queue whole, after a pause: nothing of it
-was done, so nothing is lost and nothing is done twice.
+was done, so nothing is lost and nothing is done twice. Poison, retries, dead letters and
+the pause after a failed commit are `bus.unitofwork.failure_policy`'s to decide.
 """
 
 from __future__ import annotations
@@ -27,17 +28,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
 
 import structlog
 
-from bus.deadletters import republishing as deadletter
 from bus.errors import ContractViolation, UnknownVersion
 from bus.observability.logging import get_logger
-from bus.observability.message_log import saga_fields
 from bus.observability.observe import NO_OBSERVER, Facts, Observer
 from bus.store.base import Store, Transaction, is_conflict
 from bus.unitofwork.endpoint import Endpoint, HandlerContext
+from bus.unitofwork.failure_policy import CommitBackoff, FailurePolicy
+from bus.unitofwork.faults import faulted
 from bus.unitofwork.outbox import OutboxRelay, Row
 from bus.wire.contracts import Message, Registry, registry
 from bus.wire.envelope import Envelope, PoisonMessage, utcnow
@@ -53,9 +53,6 @@ CONFLICT_REPLAYS = 3
 goes the way of any failure (the retry tiers)."""
 """A delivery to handle: as received, decoded, and parsed into its contract."""
 Failure = tuple[Delivery, Envelope, Exception]
-
-COMMIT_BACKOFF = (0.1, 5.0)
-"""First and longest pause (seconds) after a batch failed to commit."""
 
 
 @dataclass(slots=True)
@@ -118,10 +115,22 @@ class Pipeline:
         self._idle = asyncio.Event()
         self._idle.set()
         self._stopping = False
-        self._commit_failures = 0
-        self.poisoned = 0
-        """Poison messages dead-lettered since start (also counted in their log lines)."""
         self._log = log.bind(endpoint=endpoint.name)
+        self._backoff = CommitBackoff()
+        self._failures = FailurePolicy(
+            endpoint.name,
+            queue=self.queue,
+            names=names,
+            retry=endpoint.retry,
+            types=self._types,
+            observer=observer,
+            log=self._log,
+        )
+
+    @property
+    def poisoned(self) -> int:
+        """Poison messages dead-lettered since start (also counted in their log lines)."""
+        return self._failures.poisoned
 
     async def start(self) -> None:
         self._subscription = await self._transport.consume(
@@ -197,7 +206,7 @@ class Pipeline:
                 envelope, contract = self._decode(delivery)
             except PoisonMessage as poison:
                 self._observer.consumed(self.endpoint.name, None)
-                outgoing.append((delivery, self._poison(delivery, poison, now)))
+                outgoing.append((delivery, self._failures.poison(delivery, poison, now)))
                 result.dead_lettered += 1
             else:
                 self._observer.consumed(self.endpoint.name, envelope)
@@ -224,8 +233,14 @@ class Pipeline:
                 await self._requeue_after_commit_failure(batch, exc)
                 return None
             for delivery, envelope, error in failures:
-                outgoing.append((delivery, self._failure(delivery, envelope, error, now, result)))
-        self._commit_failures = 0
+                publication, retried = self._failures.failure(delivery, envelope, error, now)
+                outgoing.append((delivery, publication))
+                if retried:
+                    result.retried += 1
+                else:
+                    result.dead_lettered += 1
+                    outgoing += faulted(delivery, envelope, error, self._names)
+        self._backoff.succeeded()
         return Settlement(batch, outgoing, rows, result)
 
     async def _settle(self, settlement: Settlement) -> None:
@@ -360,77 +375,10 @@ class Pipeline:
         except Exception as exc:
             raise PoisonMessage(f"upcasting {name} failed: {exc!r}") from None
 
-    def _poison(self, delivery: Delivery, poison: PoisonMessage, now: datetime) -> Publication:
-        message = delivery.message
-        self.poisoned += 1
-        self._observer.dead_lettered(
-            self.endpoint.name, message.type if message.type in self._types else None, "poison"
-        )
-        self._log.warning(
-            "poison message dead-lettered",
-            reason=poison.reason,
-            poison_total=self.poisoned,
-            message_id=message.message_id,
-            correlation_id=message.correlation_id,
-            type=message.type,
-        )
-        return deadletter.dead_letter(
-            delivery,
-            dlq=self._names.dlq(self.queue),
-            origin_queue=self.queue,
-            reason=f"poison: {poison.reason}",
-            error=None,
-            now=now,
-        )
-
-    def _failure(
-        self,
-        delivery: Delivery,
-        envelope: Envelope,
-        error: Exception,
-        now: datetime,
-        result: BatchResult,
-    ) -> Publication:
-        failures = deadletter.failures(delivery) + 1
-        delay = self.endpoint.retry.delay_after(failures)
-        fields = {
-            "message_id": envelope.message_id,
-            "correlation_id": envelope.correlation_id,
-            "causation_id": envelope.causation_id,
-            "type": envelope.type,
-            "attempt": failures,
-            "error": f"{type(error).__name__}: {error}",
-            **saga_fields(envelope),
-        }
-        self._observer.handled(self.endpoint.name, envelope, "failed")
-        if delay is not None:
-            result.retried += 1
-            self._observer.retried(self.endpoint.name, envelope, failures)
-            self._log.warning("handler failed, retrying", retry_in=delay, **fields)
-            return deadletter.retry(
-                delivery,
-                tier_queue=self._names.retry(self.queue, delay),
-                error=error,
-                now=now,
-            )
-        result.dead_lettered += 1
-        self._observer.dead_lettered(self.endpoint.name, envelope.type, "failed")
-        self._log.error("handler failed for the last time, dead-lettered", **fields)
-        return deadletter.dead_letter(
-            delivery,
-            dlq=self._names.dlq(self.queue),
-            origin_queue=self.queue,
-            reason=f"failed {failures} attempt(s): {type(error).__name__}: {error}",
-            error=error,
-            now=now,
-        )
-
     async def _requeue_after_commit_failure(
         self, batch: Sequence[Delivery], error: Exception
     ) -> None:
-        self._commit_failures += 1
-        first, longest = COMMIT_BACKOFF
-        pause = min(first * 2 ** (self._commit_failures - 1), longest)
+        pause = self._backoff.failed()
         self._log.error(
             "unit of work did not commit; the batch goes back to the queue",
             error=f"{type(error).__name__}: {error}",

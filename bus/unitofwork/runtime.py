@@ -18,6 +18,7 @@ import asyncio
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from bus.deadletters import registry as dead_letter_registry
 from bus.errors import ConfigurationError
 from bus.observability.logging import get_logger
 from bus.observability.message_log import MessageLog
@@ -100,7 +101,9 @@ class Bus:
     async def start(self) -> None:
         await self.transport.connect()
         try:
-            await self.transport.declare(self.topology())
+            topology = self.topology()
+            await self.transport.declare(topology)
+            await self._record_dead_letter_queues(topology)
             drained = await self.relay.drain()
             if drained:
                 log.info("outbox rows from a previous run sent", count=drained)
@@ -125,6 +128,14 @@ class Bus:
             namespace=self.names.namespace,
             endpoints=[p.queue for p in self.pipelines],
         )
+
+    async def _record_dead_letter_queues(self, topology: Topology) -> None:
+        """So that `sagabus dlq` finds them without knowing this runtime's services."""
+        dlqs = [q.name for q in topology.queues if q.name.endswith(".dlq")]
+        try:
+            await dead_letter_registry.record(self.transport, self.names, dlqs)
+        except Exception as exc:
+            log.warning("could not record the dead-letter queues", error=str(exc))
 
     async def stop(self) -> None:
         """Stops consuming, finishes in-flight batches, flushes the outbox, closes."""
@@ -161,7 +172,8 @@ class Bus:
 
 
 def bus_topology(names: Names, endpoints: Sequence[Endpoint], queue_type: QueueType) -> Topology:
-    """The exchanges, the unroutable queue and every endpoint's queues."""
+    """The exchanges, the unroutable queue, the registry of dead-letter queues and every
+    endpoint's queues."""
     topology = exchanges(names) + unroutable_queue(names, queue_type)
     for endpoint in endpoints:
         topology = topology + endpoint_queues(
@@ -172,7 +184,7 @@ def bus_topology(names: Names, endpoints: Sequence[Endpoint], queue_type: QueueT
             retry=endpoint.retry,
             queue_type=queue_type,
         )
-    return topology
+    return topology + dead_letter_registry.registry_topology(names, queue_type)
 
 
 def check_endpoints(endpoints: Sequence[Endpoint]) -> None:

@@ -18,6 +18,8 @@ deliveries per consumer, round robin between the consumers of a queue; unsettled
 deliveries go back to their queue when the connection closes. Several transports
 (a bus and a client) share one broker, as processes share RabbitMQ.
 
+The queues and their consumers (`InMemorySubscription`) are in `bus.wire.memory_queues`.
+
 Not modelled: persistence beyond the process, clustering, the type rules of AMQP
 header tables, and the timestamp property's sub-second part (dropped on the wire, as
 AMQP carries whole seconds).
@@ -28,20 +30,29 @@ from __future__ import annotations
 import asyncio
 import copy
 import itertools
-from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
 
 from bus.errors import BrokerUnavailable, ConfigurationError
 from bus.observability.logging import get_logger
-from bus.wire.topology import DEFAULT_EXCHANGE, Binding, ExchangeKind, QueueSpec, Topology
-from bus.wire.transport import Delivery, Outcome, Publication, WireMessage
+from bus.wire.memory_queues import (
+    BrokerQueue,
+    InMemorySubscription,
+    OnDelivery,
+    QueuedMessage,
+    binding_matches,
+    delivery_of,
+    on_the_wire,
+    topic_matches,
+)
+from bus.wire.topology import DEFAULT_EXCHANGE, ExchangeKind, Topology
+from bus.wire.transport import Delivery, NoSuchQueue, Outcome, Publication, WireMessage
+
+__all__ = ["InMemoryBroker", "InMemorySubscription", "InMemoryTransport", "Routed",
+           "topic_matches"]
 
 log = get_logger("sagabus.memory")
-
-OnDelivery = Callable[[Delivery], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,73 +64,13 @@ class Routed:
     queues: tuple[str, ...]
 
 
-@dataclass(slots=True)
-class _Message:
-    seq: int
-    message: WireMessage
-    exchange: str
-    routing_key: str
-    redelivered: bool = False
-    expires_at: float | None = None
-
-
-@dataclass(slots=True)
-class _Queue:
-    spec: QueueSpec
-    bindings: set[Binding] = field(default_factory=set)
-    ready: deque[_Message] = field(default_factory=deque)
-    consumers: list[InMemorySubscription] = field(default_factory=list)
-    unacked: int = 0
-    turn: int = 0
-    expiry: asyncio.TimerHandle | None = None
-
-    @property
-    def delays(self) -> bool:
-        """A retry tier: its messages wait out their TTL, then go back."""
-        return self.spec.message_ttl is not None and self.spec.dead_letter_to is not None
-
-
-def topic_matches(pattern: str, routing_key: str) -> bool:
-    """AMQP topic matching: words split on `.`, `*` is one word, `#` zero or more."""
-    words = routing_key.split(".")
-    # positions in `words` the pattern prefix read so far can end at
-    positions = {0}
-    for part in pattern.split("."):
-        if part == "#":
-            positions = set(range(min(positions), len(words) + 1)) if positions else set()
-        else:
-            positions = {
-                p + 1 for p in positions if p < len(words) and part in ("*", words[p])
-            }
-        if not positions:
-            return False
-    return len(words) in positions
-
-
-def _matches(kind: ExchangeKind, binding_key: str, routing_key: str) -> bool:
-    if kind == "direct":
-        return binding_key == routing_key
-    return topic_matches(binding_key, routing_key)
-
-
-def _on_the_wire(message: WireMessage) -> WireMessage:
-    """What a consumer gets back: headers copied (never shared with the publisher) and
-    the timestamp in whole seconds of UTC, as AMQP carries it."""
-    timestamp = message.timestamp
-    if timestamp is not None:
-        if timestamp.tzinfo is None:
-            timestamp = timestamp.replace(tzinfo=UTC)
-        timestamp = timestamp.astimezone(UTC).replace(microsecond=0)
-    return replace(message, headers=copy.deepcopy(dict(message.headers)), timestamp=timestamp)
-
-
 class InMemoryBroker:
     """Exchanges, queues and bindings in memory (see the module docstring). Shared by
     every `InMemoryTransport` made with it."""
 
     def __init__(self) -> None:
         self._exchanges: dict[str, ExchangeKind] = {}
-        self._queues: dict[str, _Queue] = {}
+        self._queues: dict[str, BrokerQueue] = {}
         self._seq = itertools.count(1)
         self._skipped = 0.0
         self._dispatching: set[str] = set()
@@ -148,7 +99,7 @@ class InMemoryBroker:
                     )
             queue = self._queues.get(spec.name)
             if queue is None:
-                queue = self._queues[spec.name] = _Queue(replace(spec, bindings=()))
+                queue = self._queues[spec.name] = BrokerQueue(replace(spec, bindings=()))
             elif queue.spec != replace(spec, bindings=()):
                 raise ConfigurationError(
                     f"queue {spec.name!r} exists with other settings ({queue.spec}); delete it"
@@ -197,7 +148,7 @@ class InMemoryBroker:
             targets = tuple(
                 name
                 for name, queue in self._queues.items()
-                if any(b.exchange == exchange and _matches(kind, b.routing_key, key)
+                if any(b.exchange == exchange and binding_matches(kind, b.routing_key, key)
                        for b in queue.bindings)
             )
         if not targets:
@@ -210,9 +161,9 @@ class InMemoryBroker:
         queue = self._queues[name]
         ttl = queue.spec.message_ttl
         queue.ready.append(
-            _Message(
+            QueuedMessage(
                 seq=next(self._seq),
-                message=_on_the_wire(message),
+                message=on_the_wire(message),
                 exchange=exchange,
                 routing_key=key,
                 expires_at=None if ttl is None else self.now() + ttl,
@@ -231,11 +182,11 @@ class InMemoryBroker:
             return None
         message = q.ready.popleft()
         self._touch()
-        return _delivery(message, token=None)
+        return delivery_of(message, token=None)
 
     def messages(self, queue: str) -> list[WireMessage]:
         """The ready messages of `queue`, first first, left where they are."""
-        return [_on_the_wire(m.message) for m in self._queue(queue).ready]
+        return [on_the_wire(m.message) for m in self._queue(queue).ready]
 
     def queue_depth(self, queue: str) -> int:
         """Messages ready in `queue` (not counting unacknowledged ones)."""
@@ -256,11 +207,11 @@ class InMemoryBroker:
         self._touch()
         return count
 
-    def _queue(self, name: str) -> _Queue:
+    def _queue(self, name: str) -> BrokerQueue:
         try:
             return self._queues[name]
         except KeyError:
-            raise ConfigurationError(f"no queue named {name!r} was declared") from None
+            raise NoSuchQueue(f"no queue named {name!r} was declared") from None
 
     # -- quiescence (what a test harness waits for) ---------------------------------------
     @property
@@ -328,7 +279,7 @@ class InMemoryBroker:
         # `upto` itself, not the clock read back: float rounding must not leave it unexpired
         return sum(self._expire(name, upto) for name in list(self._queues))
 
-    def _arm_expiry(self, queue: _Queue) -> None:
+    def _arm_expiry(self, queue: BrokerQueue) -> None:
         if queue.expiry is not None:
             queue.expiry.cancel()
             queue.expiry = None
@@ -358,7 +309,7 @@ class InMemoryBroker:
             self._touch()
         return expired
 
-    def _dead_letter(self, queue: _Queue, message: _Message, reason: str) -> None:
+    def _dead_letter(self, queue: BrokerQueue, message: QueuedMessage, reason: str) -> None:
         target = queue.spec.dead_letter_to
         if target is None or target not in self._queues:
             log.warning("dead letter dropped: no queue to take it", queue=queue.spec.name,
@@ -409,7 +360,7 @@ class InMemoryBroker:
             self._schedule_dispatch(name)
         self._touch()
 
-    def _requeue(self, name: str, messages: Sequence[_Message]) -> None:
+    def _requeue(self, name: str, messages: Sequence[QueuedMessage]) -> None:
         """Puts unsettled messages back where they were (ahead of later ones)."""
         queue = self._queues.get(name)
         if queue is None:
@@ -521,6 +472,20 @@ class InMemoryTransport:
         self._check_connected()
         return self.broker.queue_depth(queue)
 
+    async def depth(self, queue: str) -> int | None:
+        self._check_connected()
+        if queue not in self.broker.queue_names():
+            return None
+        return self.broker.queue_depth(queue)
+
+    async def browse(self, queue: str, limit: int) -> list[WireMessage]:
+        self._check_connected()
+        return self.broker.messages(queue)[:limit]
+
+    async def purge(self, queue: str) -> int:
+        self._check_connected()
+        return self.broker.purge(queue)
+
     def _check_connected(self) -> None:
         if not self._connected:
             raise BrokerUnavailable("the in-memory transport is not connected")
@@ -528,110 +493,3 @@ class InMemoryTransport:
     def _forget(self, subscription: InMemorySubscription) -> None:
         if subscription in self._subscriptions and not subscription._outstanding:
             self._subscriptions.remove(subscription)
-
-
-class InMemorySubscription:
-    """A consumer of one queue: at most `prefetch` unsettled deliveries (0: no limit)."""
-
-    def __init__(
-        self,
-        transport: InMemoryTransport,
-        queue: str,
-        prefetch: int,
-        on_delivery: OnDelivery,
-    ) -> None:
-        self._transport = transport
-        self._broker = transport.broker
-        self.queue = queue
-        self._prefetch = prefetch
-        self._on_delivery = on_delivery
-        self._outstanding: dict[int, _Message] = {}
-        self._tags = itertools.count(1)
-        self._generation = 0
-        self._attached = False
-        self._cancelled = False
-
-    def __repr__(self) -> str:
-        return f"InMemorySubscription({self.queue!r})"
-
-    async def ack(self, deliveries: Sequence[Delivery]) -> None:
-        taken = self._take(deliveries)
-        if taken:
-            self._broker._settled(self.queue, len(taken))
-        self._forget_when_done()
-
-    async def requeue(self, deliveries: Sequence[Delivery]) -> None:
-        taken = self._take(deliveries)
-        if taken:
-            self._broker._requeue(self.queue, taken)
-        self._forget_when_done()
-
-    async def cancel(self) -> None:
-        """Stops deliveries; unsettled ones stay with this consumer until they are
-        settled or the connection closes."""
-        self._cancelled = True
-        if self._attached:
-            self._broker._detach(self)
-            self._attached = False
-        self._forget_when_done()
-
-    def _take(self, deliveries: Sequence[Delivery]) -> list[_Message]:
-        taken = []
-        for delivery in deliveries:
-            token = delivery.token
-            if not (isinstance(token, tuple) and token[0] is self and token[1] == self._generation):
-                continue  # from a connection since lost, or not ours: the broker forgot it
-            message = self._outstanding.pop(token[2], None)
-            if message is not None:
-                taken.append(message)
-        return taken
-
-    def _forget_when_done(self) -> None:
-        if self._cancelled:
-            self._transport._forget(self)
-
-    def _has_room(self) -> bool:
-        return self._attached and (
-            self._prefetch <= 0 or len(self._outstanding) < self._prefetch
-        )
-
-    def _deliver(self, message: _Message) -> None:
-        tag = next(self._tags)
-        self._outstanding[tag] = message
-        delivery = _delivery(message, token=(self, self._generation, tag))
-        try:
-            self._on_delivery(delivery)
-        except Exception as exc:
-            log.error("delivery callback failed; the delivery stays unsettled",
-                      queue=self.queue, error=repr(exc))
-
-    def _attach(self) -> None:
-        if self._cancelled or self._attached:
-            return
-        self._broker._attach(self)
-        self._generation += 1
-        self._attached = True
-
-    def _detach(self) -> None:
-        """The connection went away: unsettled deliveries return to the queue."""
-        if self._attached:
-            self._broker._detach(self)
-        self._attached = False
-        back, self._outstanding = list(self._outstanding.values()), {}
-        if back:
-            self._broker._requeue(self.queue, back)
-
-    def _queue_deleted(self) -> None:
-        self._attached = False
-        self._cancelled = True
-        self._outstanding = {}
-
-
-def _delivery(message: _Message, token: Any) -> Delivery:
-    return Delivery(
-        message=_on_the_wire(message.message),
-        exchange=message.exchange,
-        routing_key=message.routing_key,
-        redelivered=message.redelivered,
-        token=token,
-    )

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
@@ -29,14 +28,13 @@ from bus.observability.logging import get_logger
 from bus.observability.redact import redact_text, redact_url
 from bus.settings import check_amqp_url
 from bus.wire import amqp_decoding
-from bus.wire.topology import QueueSpec, Topology
-from bus.wire.transport import Delivery, Outcome, Publication, WireMessage
+from bus.wire.rabbitmq_messages import delivery_of, outcome, properties, queue_arguments
+from bus.wire.topology import Topology
+from bus.wire.transport import Delivery, NoSuchQueue, Outcome, Publication, WireMessage
 
 # pamqp raises inside the frame reader on some hostile headers, which drops the
 # connection and redelivers the same message forever: decode them leniently instead.
 amqp_decoding.install()
-
-PERSISTENT = 2
 
 log = get_logger("sagabus.rabbitmq")
 
@@ -138,7 +136,7 @@ class RabbitMQTransport:
                     p.message.body,
                     exchange=p.exchange,
                     routing_key=p.routing_key,
-                    properties=_properties(p.message),
+                    properties=properties(p.message),
                     mandatory=p.mandatory,
                     timeout=self._confirm_timeout,
                 )
@@ -146,7 +144,7 @@ class RabbitMQTransport:
             ),
             return_exceptions=True,
         )
-        outcomes = [_outcome(r) for r in results]
+        outcomes = [outcome(r) for r in results]
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
             log.warning(
@@ -172,18 +170,59 @@ class RabbitMQTransport:
             got = await raw.basic_get(queue, no_ack=True)
             if not isinstance(got.delivery, spec.Basic.GetOk):
                 return None
-            return _delivery(got, token=None)
+            return delivery_of(got, token=None)
         finally:
             await channel.close()
 
     async def queue_depth(self, queue: str) -> int:
         """Messages ready in `queue` (not counting unacknowledged ones)."""
+        depth = await self.depth(queue)
+        if depth is None:
+            raise NoSuchQueue(f"queue {queue!r} does not exist")
+        return depth
+
+    async def depth(self, queue: str) -> int | None:
         channel = await self._channel()
         try:
             declared = await channel.declare_queue(queue, passive=True)
-            return int(declared.declaration_result.message_count or 0)
+        except aiormq.exceptions.ChannelNotFoundEntity:
+            return None
         finally:
-            await channel.close()
+            if not channel.is_closed:
+                await channel.close()
+        return int(declared.declaration_result.message_count or 0)
+
+    async def browse(self, queue: str, limit: int) -> list[WireMessage]:
+        """RabbitMQ cannot read a queue without taking from it: the messages are taken
+        unacknowledged and all given back when the channel closes (the broker puts
+        requeued messages back in their place)."""
+        channel = await self._channel()
+        try:
+            raw = await channel.get_underlay_channel()
+            found: list[WireMessage] = []
+            while len(found) < limit:
+                got = await raw.basic_get(queue, no_ack=False)
+                if not isinstance(got.delivery, spec.Basic.GetOk):
+                    break
+                found.append(delivery_of(got, token=None).message)
+            return found
+        except aiormq.exceptions.ChannelNotFoundEntity:
+            raise NoSuchQueue(f"queue {queue!r} does not exist") from None
+        finally:
+            if not channel.is_closed:
+                await channel.close()
+
+    async def purge(self, queue: str) -> int:
+        channel = await self._channel()
+        try:
+            raw = await channel.get_underlay_channel()
+            done = await raw.queue_purge(queue)
+            return int(done.message_count or 0)
+        except aiormq.exceptions.ChannelNotFoundEntity:
+            raise NoSuchQueue(f"queue {queue!r} does not exist") from None
+        finally:
+            if not channel.is_closed:
+                await channel.close()
 
     async def _channel(self) -> AbstractChannel:
         """A fresh channel for a one-off operation, once the connection is up."""
@@ -283,7 +322,7 @@ class RabbitMQTransport:
                 )
             for queue_spec in topology.queues:
                 queue = await channel.declare_queue(
-                    queue_spec.name, durable=True, arguments=_queue_arguments(queue_spec)
+                    queue_spec.name, durable=True, arguments=queue_arguments(queue_spec)
                 )
                 for binding in queue_spec.bindings:
                     await queue.bind(binding.exchange, binding.routing_key)
@@ -341,7 +380,7 @@ class RabbitMQSubscription:
         if tag is None or message.channel is not self._raw:
             return
         self._outstanding.add(tag)
-        self._on_delivery(_delivery(message, token=(message.channel, tag)))
+        self._on_delivery(delivery_of(message, token=(message.channel, tag)))
 
     def _current_tags(self, deliveries: Sequence[Delivery]) -> list[int]:
         """Tags of the deliveries still unsettled on the current channel (a tag from a
@@ -393,66 +432,6 @@ class RabbitMQSubscription:
             except aiormq.exceptions.AMQPError as exc:
                 log.debug("cancel failed", error=_reason(exc))
         self._consumer_tag = None
-
-
-def _queue_arguments(queue: QueueSpec) -> dict[str, Any]:
-    arguments: dict[str, Any] = {}
-    if queue.queue_type == "quorum":
-        arguments["x-queue-type"] = "quorum"
-    if queue.message_ttl is not None:
-        arguments["x-message-ttl"] = round(queue.message_ttl * 1000)
-    if queue.expires is not None:
-        arguments["x-expires"] = max(1, round(queue.expires * 1000))
-    if queue.dead_letter_to is not None:
-        arguments["x-dead-letter-exchange"] = ""
-        arguments["x-dead-letter-routing-key"] = queue.dead_letter_to
-        if queue.queue_type == "quorum":
-            # quorum queues dead-letter at most once unless told otherwise
-            arguments["x-dead-letter-strategy"] = "at-least-once"
-            arguments["x-overflow"] = "reject-publish"
-    return arguments
-
-
-def _properties(message: WireMessage) -> spec.Basic.Properties:
-    return spec.Basic.Properties(
-        content_type=message.content_type,
-        delivery_mode=PERSISTENT,
-        message_id=message.message_id,
-        correlation_id=message.correlation_id,
-        message_type=message.type,
-        timestamp=message.timestamp,
-        headers=dict(message.headers) if message.headers else None,
-    )
-
-
-def _delivery(message: DeliveredMessage, token: Any) -> Delivery:
-    props = message.header.properties
-    timestamp = props.timestamp
-    if timestamp is not None and timestamp.tzinfo is None:
-        timestamp = timestamp.replace(tzinfo=UTC)
-    return Delivery(
-        message=WireMessage(
-            body=message.body,
-            message_id=props.message_id,
-            type=props.message_type,
-            correlation_id=props.correlation_id,
-            timestamp=timestamp if isinstance(timestamp, datetime) else None,
-            headers=dict(props.headers or {}),
-            content_type=props.content_type,
-        ),
-        exchange=message.exchange or "",
-        routing_key=message.routing_key or "",
-        redelivered=bool(getattr(message.delivery, "redelivered", False)),
-        token=token,
-    )
-
-
-def _outcome(result: Any) -> Outcome:
-    if isinstance(result, spec.Basic.Ack):
-        return Outcome.CONFIRMED
-    if isinstance(result, DeliveredMessage):
-        return Outcome.RETURNED
-    return Outcome.FAILED
 
 
 def _reason(exc: BaseException) -> str:

@@ -2,7 +2,9 @@
 
 Four operations: declare a `Topology`, publish a batch of messages and learn each
 one's fate (broker confirms awaited together), consume a queue into a callback, and
-settle deliveries (ack, or requeue). `bus.wire.rabbitmq` implements it on aio-pika; an
+settle deliveries (ack, or requeue). Three more look after a queue from outside, for
+the operator tooling (`bus.deadletters.operations`): its depth, a browse that leaves
+every message in place, and a purge. `bus.wire.rabbitmq` implements it on aio-pika; an
 in-memory transport implements it for tests without a broker.
 """
 
@@ -14,8 +16,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from bus.errors import ConfigurationError
 from bus.wire.envelope import CONTENT_TYPE, Envelope, decode
 from bus.wire.topology import Topology
+
+
+class NoSuchQueue(ConfigurationError):
+    """A queue that does not exist on the broker."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,3 +123,14 @@ class Transport(Protocol):
     ) -> Subscription:
         """Starts delivering `queue` to `on_delivery` with at most `prefetch` unsettled
         deliveries; survives reconnects."""
+
+    async def depth(self, queue: str) -> int | None:
+        """Messages ready in `queue` (not counting unacknowledged ones), or None when
+        there is no such queue."""
+
+    async def browse(self, queue: str, limit: int) -> list[WireMessage]:
+        """Up to `limit` ready messages of `queue`, oldest first, all left in place;
+        raises `NoSuchQueue`."""
+
+    async def purge(self, queue: str) -> int:
+        """Deletes the ready messages of `queue`; returns how many; raises `NoSuchQueue`."""

@@ -39,6 +39,13 @@ UNSERVED_DELAY = timedelta(minutes=1)
 an instance on another definition version): it stays for a daemon that can."""
 
 
+def firing_order(timer: TimerRecord) -> tuple[bool, datetime, int]:
+    """Overdue timers of one instance fire timeouts first, then by due time: after a
+    restart a state's timeout and its retry can both be overdue, and the timeout must
+    win (the retry would send once more what the saga is giving up on)."""
+    return (not timer.name.startswith("timeout:"), timer.due_at, timer.id)
+
+
 class TimerScheduler:
     """A background task of the bus (`Bus(background=[scheduler])`)."""
 
@@ -121,14 +128,13 @@ class TimerScheduler:
             for timer in timers:
                 await tx.timer_delete(timer.id)
             return 0
-        armed = {t.id for t in await tx.timers_of(instance_id) if t.due_at <= now}
-        fired = 0
-        for timer in timers:
-            if timer.id in armed:
-                await tx.timer_delete(timer.id)
-                await self._fire(tx, timer, now)
-                fired += 1
-        return fired
+        # read again under the instance's lock: another daemon may have fired some, and
+        # the batch may hold only part of what is overdue
+        overdue = [t for t in await tx.timers_of(instance_id) if t.due_at <= now]
+        for timer in sorted(overdue, key=firing_order):
+            await tx.timer_delete(timer.id)
+            await self._fire(tx, timer, now)
+        return len(overdue)
 
     async def _fire(self, tx: Transaction, timer: TimerRecord, now: datetime) -> None:
         endpoint = self.endpoints.get(timer.saga)

@@ -6,6 +6,7 @@ pytest item each.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,15 +17,25 @@ from saga_dsl.scenarios.loading import load
 from saga_dsl.scenarios.runner import CaseResult, Failure, run_case
 from saga_dsl.scenarios.suite import Suite
 
+SKIPPED_DIRECTORIES = frozenset({"__pycache__", "node_modules", "venv", "build", "dist"})
+"""Directories never searched for scenario files (nor those starting with a dot)."""
+
 
 def scenario_files(paths: Iterable[Path]) -> list[Path]:
-    """The scenario files among `paths`: files as given, directories searched deeply."""
+    """The scenario files among `paths`: files as given, directories searched deeply
+    (but not hidden ones such as `.venv`, nor `SKIPPED_DIRECTORIES`)."""
     found: list[Path] = []
     for path in paths:
-        if path.is_dir():
-            found.extend(p for p in sorted(path.rglob("*")) if is_scenario_file(p))
-        else:
+        if not path.is_dir():
             found.append(path)
+            continue
+        for folder, directories, files in os.walk(path):
+            directories[:] = sorted(
+                d for d in directories if not d.startswith(".") and d not in SKIPPED_DIRECTORIES
+            )
+            found.extend(
+                p for p in (Path(folder) / f for f in sorted(files)) if is_scenario_file(p)
+            )
     return found
 
 

@@ -94,7 +94,7 @@ def _finish(machine: Machine, node: _Node, goal: SagaPath) -> list[str] | None:
         ]
     for option in _ways_out(machine, node.state):
         if option.compensate and goal.state in _pending(machine, node):
-            steps = _step(option, waits=goal.kind == "gives up")
+            steps = _step(machine, option, waits=goal.kind == "gives up")
             if goal.kind == "compensation":
                 return steps
             if _first_awaited(machine, node) == goal.state:
@@ -109,8 +109,8 @@ def _finish(machine: Machine, node: _Node, goal: SagaPath) -> list[str] | None:
 def _take(machine: Machine, node: _Node, option: TransitionDefinition) -> tuple[_Node, list[str]]:
     if not option.compensate:
         completed = (*node.completed, node.state)
-        return _Node(option.goto, completed, node.compensated, ()), _step(option)
-    steps = _step(option)
+        return _Node(option.goto, completed, node.compensated, ()), _step(machine, option)
+    steps = _step(machine, option)
     pending = _pending(machine, node)
     for name in pending:
         compensation = machine.states[name].compensation
@@ -123,12 +123,11 @@ def _take(machine: Machine, node: _Node, option: TransitionDefinition) -> tuple[
     return _Node(option.goto, node.completed, compensated, ()), steps
 
 
-def _step(option: TransitionDefinition, waits: bool = False) -> list[str]:
+def _step(machine: Machine, option: TransitionDefinition, waits: bool = False) -> list[str]:
     if option.event is None:
         step = ["      - timer: timeout"]
     else:
-        guard = f"  # TODO: make `{option.guard.source.strip()}` true" if option.guard else ""
-        step = [f"      - event: {option.event}", f"        with: {{}}{guard}"]
+        step = [f"      - event: {option.event}", f"        with: {{}}{_guards(machine, option)}"]
     if not waits:
         step.append(
             f"        expect: {{state: {option.goto}}}"
@@ -136,6 +135,24 @@ def _step(option: TransitionDefinition, waits: bool = False) -> list[str]:
             else "        # compensates, then goes to " + option.goto
         )
     return step
+
+
+def _guards(machine: Machine, option: TransitionDefinition) -> str:
+    """A comment saying which guards the payload must make true and false."""
+    event = option.event or ""
+    if option.source is None:
+        siblings = machine.definition.any_on.get(event, ())
+    else:
+        siblings = machine.states[option.source].on.get(event, ())
+    wanted = []
+    for earlier in siblings:
+        if earlier is option:
+            break
+        if earlier.guard is not None:
+            wanted.append(f"`{earlier.guard.source.strip()}` false")
+    if option.guard is not None:
+        wanted.append(f"`{option.guard.source.strip()}` true")
+    return f"  # TODO: make {' and '.join(wanted)}" if wanted else ""
 
 
 def _pending(machine: Machine, node: _Node) -> list[str]:

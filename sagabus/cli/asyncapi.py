@@ -1,4 +1,4 @@
-"""`sagabus asyncapi`: the AsyncAPI 3.0 document of the services and sagas found."""
+"""`sagabus asyncapi`: the AsyncAPI 3.0 document of the project's services and sagas."""
 
 from __future__ import annotations
 
@@ -9,15 +9,12 @@ from typing import Annotated
 import typer
 import yaml
 
-from bus.settings import DEFAULT_NAMESPACE
-from bus.unitofwork.service import Service
 from bus.wire.contracts import registry
-from saga_dsl.saga_definition import SagaDefinition
-from saga_dsl.saga_files import load_directory
-from sagabus.asyncapi import asyncapi_document
+from saga_dsl.engine.versions import InvalidSagas
+from sagabus.asyncapi import asyncapi_document, broker_host
 from sagabus.cli.app import app
-from sagabus.imports import load_services
-from sagabus.participants import participants
+from sagabus.daemon import assemble
+from sagabus.participants import of_endpoint
 from sagabus.project import open_project
 
 
@@ -25,24 +22,22 @@ from sagabus.project import open_project
 def asyncapi(
     handlers: Annotated[
         list[str] | None,
-        typer.Option(
-            "--handlers",
-            help="Module or package of services (repeatable; default: the project's services).",
-        ),
+        typer.Option("--handlers", help="Module or package of services (repeatable)"
+                     " [SAGABUS_SERVICES; [tool.sagabus] services]."),
     ] = None,
     sagas: Annotated[
         Path | None,
-        typer.Option("--sagas", help="Directory of saga files (default: the project's sagas)."),
+        typer.Option("--sagas", help="Directory of saga files [SAGABUS_SAGAS]."),
     ] = None,
     namespace: Annotated[
-        str, typer.Option("--namespace", envvar="SAGABUS_NAMESPACE", help="Exchange prefix.")
-    ] = DEFAULT_NAMESPACE,
+        str | None, typer.Option("--namespace", help="Exchange prefix [SAGABUS_NAMESPACE].")
+    ] = None,
     host: Annotated[
-        str, typer.Option("--host", help="host:port of the RabbitMQ server described.")
-    ] = "localhost:5672",
-    output_format: Annotated[
-        str, typer.Option("--format", help="json or yaml.")
-    ] = "yaml",
+        str | None,
+        typer.Option("--host", help="host:port of the RabbitMQ server described"
+                     " (default: that of the configured AMQP URL)."),
+    ] = None,
+    output_format: Annotated[str, typer.Option("--format", help="json or yaml.")] = "yaml",
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
     ] = None,
@@ -50,11 +45,17 @@ def asyncapi(
     """Print the AsyncAPI 3.0 document of the services' and sagas' messages."""
     if output_format not in ("json", "yaml"):
         raise typer.BadParameter("--format must be json or yaml")
-    project = open_project(services=handlers, sagas=sagas).config
-    services = _services(project.services)
-    definitions = _sagas(project.sagas)
+    project = open_project(services=handlers, sagas=sagas, namespace=namespace)
+    try:
+        endpoints = assemble(project.config).endpoints
+    except InvalidSagas as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
     document = asyncapi_document(
-        registry, participants(services, definitions), namespace=namespace, host=host
+        registry,
+        [of_endpoint(e) for e in endpoints],
+        namespace=project.config.namespace,
+        host=host or broker_host(project.config.amqp_url),
     )
     if output_format == "json":
         text = json.dumps(document, indent=2) + "\n"
@@ -65,21 +66,3 @@ def asyncapi(
     else:
         output.write_text(text, encoding="utf-8")
         typer.echo(f"wrote {output}", err=True)
-
-
-def _services(targets: list[str]) -> list[Service]:
-    found: list[Service] = []
-    for target in targets:
-        found.extend(load_services(target))
-    return found
-
-
-def _sagas(directory: Path | None) -> list[SagaDefinition]:
-    if directory is None:
-        return []
-    loaded = load_directory(directory, registry=registry)
-    if not loaded.ok:
-        for diagnostic in loaded.diagnostics:
-            typer.echo(str(diagnostic), err=True)
-        raise typer.Exit(1)
-    return loaded.definitions

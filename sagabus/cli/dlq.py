@@ -1,14 +1,17 @@
 """`sagabus dlq list|show|replay|purge`: the dead letters of a namespace.
 
-Without a QUEUE, the commands look at the DLQ of every endpoint the daemon would serve
-(the services of `--handlers` and the sagas of `--sagas`, by default the project's, from
-`[tool.sagabus]`) and at the namespace's unroutable queue. A QUEUE may be named
+Without a QUEUE, the commands look at every dead-letter queue of the namespace: those
+the runtimes recorded when they declared them (`bus.deadletters.registry`, so a service
+this command does not know is found too), the DLQ of every endpoint the daemon would
+serve (the services of `--handlers` and the sagas of `--sagas`, by default the
+project's, from `[tool.sagabus]`), and the namespace's unroutable queue. A QUEUE may be named
 as an endpoint (`payments`), a queue (`t1.payments`) or a DLQ (`payments.dlq`).
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -69,12 +72,12 @@ def list_(
     namespace: Namespace = None,
 ) -> None:
     """List dead letters: id, type, reason, attempts, age."""
-    settings, queues = _prepare(queue, handlers, sagas, amqp_url, namespace)
+    settings, target = _prepare(queue, handlers, sagas, amqp_url, namespace)
 
     async def go() -> list[tuple[str, int, list[DeadLetter]]]:
         found = []
         async with DeadLetterQueues(settings.amqp_url) as box:
-            for name in queues:
+            for name in await target.queues(box):
                 depth = await box.depth(name)
                 if depth:
                     found.append((name, depth, await box.browse(name, limit)))
@@ -93,7 +96,7 @@ def list_(
             table.add_column(column, overflow="fold")
         for letter in letters:
             table.add_row(
-                letter.id, letter.type, letter.reason, str(letter.attempts),
+                letter.id, letter.type or "?", letter.reason, str(letter.attempts),
                 str(letter.replays), _age(letter.age(now)),
             )
         console.print(table)
@@ -109,13 +112,14 @@ def show(
     namespace: Namespace = None,
 ) -> None:
     """Show a dead letter's headers and body."""
-    settings, queues = _prepare(queue, handlers, sagas, amqp_url, namespace)
+    settings, target = _prepare(queue, handlers, sagas, amqp_url, namespace)
 
-    async def go() -> list[DeadLetter]:
+    async def go() -> tuple[list[str], list[DeadLetter]]:
         async with DeadLetterQueues(settings.amqp_url) as box:
-            return await box.find(message_id, queues)
+            queues = await target.queues(box)
+            return queues, await box.find(message_id, queues)
 
-    letters = asyncio.run(go())
+    queues, letters = asyncio.run(go())
     if not letters:
         raise NothingFound(f"no dead letter with id {message_id} in {', '.join(queues)}")
     for letter in letters:
@@ -137,11 +141,13 @@ def replay(
     """Send dead letters back to where they failed, with a fresh attempt count."""
     if (message_id is None) == (not all_):
         raise typer.BadParameter("name one ID, or --all (not both)")
-    settings, queues = _prepare(queue, handlers, sagas, amqp_url, namespace)
+    settings, target = _prepare(queue, handlers, sagas, amqp_url, namespace)
+    queues: list[str] = []
 
     async def go() -> tuple[int, list[tuple[DeadLetter, str]]]:
         replayed, kept = 0, []
         async with DeadLetterQueues(settings.amqp_url) as box:
+            queues.extend(await target.queues(box))
             for name in queues:
                 if not await box.depth(name):
                     continue
@@ -170,14 +176,15 @@ def purge(
     namespace: Namespace = None,
 ) -> None:
     """Delete dead letters for good."""
-    settings, queues = _prepare(queue, handlers, sagas, amqp_url, namespace)
+    settings, target = _prepare(queue, handlers, sagas, amqp_url, namespace)
     if not yes:
-        typer.confirm(f"delete every message of {', '.join(queues)}?", abort=True)
+        what = target.explicit or f"every dead-letter queue of {target.names.namespace}"
+        typer.confirm(f"delete every message of {what}?", abort=True)
 
     async def go() -> dict[str, int]:
         purged = {}
         async with DeadLetterQueues(settings.amqp_url) as box:
-            for name in queues:
+            for name in await target.queues(box):
                 if await box.depth(name) is not None:
                     purged[name] = await box.purge(name)
         return purged
@@ -189,13 +196,27 @@ def purge(
     typer.echo(f"purged {sum(purged.values())}")
 
 
+@dataclass(frozen=True)
+class Target:
+    """The dead-letter queues a command looks at: the one named, or all of them."""
+
+    names: Names
+    explicit: str | None
+    known: list[str]
+
+    async def queues(self, box: DeadLetterQueues) -> list[str]:
+        if self.explicit is not None:
+            return [self.explicit]
+        return await box.queues(self.names, self.known)
+
+
 def _prepare(
     queue: str | None,
     handlers: list[str] | None,
     sagas: Path | None,
     amqp_url: str | None,
     namespace: str | None,
-) -> tuple[Settings, list[str]]:
+) -> tuple[Settings, Target]:
     project = open_project(
         services=handlers, sagas=sagas, amqp_url=amqp_url, namespace=namespace
     )
@@ -203,13 +224,13 @@ def _prepare(
     configure_logging("console", "error")
     names = Names(settings.namespace)
     if queue is not None:
-        return settings, [dlq_of(names, queue)]
+        return settings, Target(names, dlq_of(names, queue), [])
     try:
         endpoints = assemble(project.config).endpoints
     except NothingToRun:
         endpoints = []  # no project: the unroutable queue is still the namespace's
     topology = bus_topology(names, endpoints, settings.queue_type)
-    return settings, dead_letter_queues(names, topology)
+    return settings, Target(names, None, dead_letter_queues(names, topology))
 
 
 def _describe(letter: DeadLetter) -> str:

@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 import saga_dsl
+from bus.errors import ConfigurationError
 from bus.wire.contracts import Registry, registry
 from saga_dsl.graph import FORMATS, render
 from saga_dsl.saga_files import SAGA_SUFFIXES
@@ -49,11 +50,9 @@ def validate(
     if not paths:
         sagas = open_project().config.sagas
         if sagas is None:
-            typer.echo(
-                "sagabus: error: name saga files or directories, or sagas in [tool.sagabus] "
-                "of pyproject.toml", err=True,
+            raise ConfigurationError(
+                "name saga files or directories, or sagas in [tool.sagabus] of pyproject.toml"
             )
-            raise typer.Exit(EXIT_INVALID)
         paths = [sagas]
     files: list[Path] = []
     for path in paths:

@@ -263,7 +263,9 @@ def _check_type(type_name: str) -> None:
     if type_name in registry:
         return
     known = registry.names()
-    close = difflib.get_close_matches(type_name, known, n=1)
+    by_lower = {name.lower(): name for name in known}
+    close = difflib.get_close_matches(type_name.lower(), list(by_lower), n=1)
+    close = [by_lower[c] for c in close]
     if close:
         hint = f" (did you mean {close[0]}?)"
     elif known:

@@ -86,6 +86,9 @@ def coverage_command(
     except SagaNotFound as exc:
         typer.echo(f"sagabus: error: {exc}", err=True)
         raise typer.Exit(EXIT_FAILED) from None
+    if scenarios is not None and not scenarios.is_dir():
+        typer.echo(f"sagabus: error: --scenarios {scenarios}: not a directory", err=True)
+        raise typer.Exit(EXIT_FAILED)
     folder = scenarios or saga.parent / "tests"
     session = run_all(load_all(scenario_files([folder]) if folder.is_dir() else [], catalog))
     for diagnostic in session.diagnostics:

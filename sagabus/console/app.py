@@ -7,9 +7,10 @@ Every page is a GET that reads; nothing here changes state.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
@@ -48,6 +49,8 @@ class ConsoleContext:
     machines: dict[str, Machine]
     dead_letters: DeadLetterSource | None
     templates: Environment
+    asyncapi: Mapping[str, Any] | None = None
+    """The AsyncAPI document of the bus served (sagabus/asyncapi.py), when known."""
 
 
 def templates() -> Environment:
@@ -86,9 +89,10 @@ def create_app(
     machines: Sequence[Machine] = (),
     *,
     dead_letters: DeadLetterSource | None = None,
+    asyncapi: Mapping[str, Any] | None = None,
 ) -> Starlette:
     """The console over an open `store`; `machines` draw the graphs (the newest
-    version of each saga is drawn)."""
+    version of each saga is drawn); `asyncapi` is served at /asyncapi.json."""
     newest: dict[str, Machine] = {}
     for machine in machines:
         if machine.name not in newest or machine.version > newest[machine.name].version:
@@ -100,10 +104,11 @@ def create_app(
             Route("/instances/{instance_id:path}", pages.instance, name="instance"),
             Route("/dead-letters", pages.dead_letters, name="dead_letters"),
             Route("/healthz", pages.healthz, name="healthz"),
+            Route("/asyncapi.json", pages.asyncapi, name="asyncapi"),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],
         middleware=[Middleware(SecurityHeaders)],
         exception_handlers={404: pages.not_found, 400: pages.bad_request},
     )
-    app.state.console = ConsoleContext(store, newest, dead_letters, templates())
+    app.state.console = ConsoleContext(store, newest, dead_letters, templates(), asyncapi)
     return app

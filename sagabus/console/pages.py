@@ -213,3 +213,11 @@ async def not_found(request: Request, exc: Exception) -> Response:
 async def bad_request(request: Request, exc: Exception) -> Response:
     detail = exc.detail if isinstance(exc, HTTPException) else "bad request"
     return render(request, "error.html", status_code=400, title="Bad request", detail=detail)
+
+
+async def asyncapi(request: Request) -> Response:
+    """The AsyncAPI 3.0 document of the daemon's services and sagas."""
+    document = _context(request).asyncapi
+    if document is None:
+        raise HTTPException(404, "this console serves no AsyncAPI document")
+    return JSONResponse(document)

@@ -19,9 +19,12 @@ from starlette.applications import Starlette
 from bus.deadletters.operations import dead_letter_queues
 from bus.errors import ConfigurationError
 from bus.unitofwork.runtime import BackgroundTask, bus_topology
+from bus.wire.contracts import registry
 from saga_dsl.machine import Machine
+from sagabus.asyncapi import asyncapi_document, broker_host
 from sagabus.console.app import create_app
 from sagabus.console.dead_letters import BrokerDeadLetters
+from sagabus.participants import of_endpoint
 
 if TYPE_CHECKING:
     from bus.unitofwork.runtime import Bus
@@ -58,12 +61,19 @@ def console_task(
     port: int, machines: Sequence[Machine] = (), host: str = DEFAULT_HOST
 ) -> BackgroundTask:
     """A background task for `Bus` that serves the console over the bus's store, with
-    the graphs of `machines` and the dead letters of the bus's endpoints."""
+    the graphs of `machines`, the dead letters of the bus's endpoints and the AsyncAPI
+    document of its messages."""
 
     async def console(bus: Bus) -> None:
         topology = bus_topology(bus.names, bus.endpoints, bus.settings.queue_type)
         letters = BrokerDeadLetters(bus.settings.amqp_url, dead_letter_queues(bus.names, topology))
-        app = create_app(bus.store, machines, dead_letters=letters)
+        document = asyncapi_document(
+            registry,
+            [of_endpoint(e) for e in bus.endpoints],
+            namespace=bus.names.namespace,
+            host=broker_host(bus.settings.amqp_url),
+        )
+        app = create_app(bus.store, machines, dead_letters=letters, asyncapi=document)
         await serve_console(app, host=host, port=port)
 
     return console

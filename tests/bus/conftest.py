@@ -15,13 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bus_test_support import (
-    AMQP_URL,
-    TestBroker,
-    postgres_unreachable,
-    rabbitmq_unreachable,
-)
-from live_services import postgres_schema
+from live_services import AMQP_URL, postgres_schema, postgres_unreachable, rabbitmq_unreachable
+from support.broker import TestBroker
 
 from bus.settings import Settings
 from bus.store import Store, open_store

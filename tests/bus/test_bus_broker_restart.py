@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 from bus_test_handlers import LEDGER, BtCharge, ledger
-from bus_test_support import TestBroker
+from support.broker import TestBroker
 
 from bus import Envelope, Settings, Store
 from bus.wire.rabbitmq import RabbitMQTransport

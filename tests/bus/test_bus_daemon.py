@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 from bus_test_handlers import LEDGER, BtCharge, BtCharged, audit, ledger
-from bus_test_support import AMQP_URL, TestBroker, state
+from bus_test_support import state
+from live_services import AMQP_URL
+from support.broker import TestBroker
 
 from bus import BusClient, Settings, Store
 from bus.unitofwork.runtime import bus_topology

@@ -15,7 +15,8 @@ from bus_test_handlers import (
     audit,
     ledger,
 )
-from bus_test_support import TestBroker, backlog, state
+from bus_test_support import backlog, state
+from support.broker import TestBroker
 
 from bus import BusClient, Envelope, Settings, Unroutable
 from bus.deadletters.republishing import (

@@ -10,7 +10,8 @@ from contextlib import asynccontextmanager
 
 import pytest
 from bus_test_handlers import LEDGER, BtCharge, BtCharged, ledger
-from bus_test_support import TestBroker, backlog, state
+from bus_test_support import backlog, state
+from support.broker import TestBroker
 
 from bus import Bus, BusClient, Envelope, Settings, Store, Transaction, Unroutable
 from bus.errors import SagabusError

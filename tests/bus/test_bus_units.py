@@ -154,8 +154,9 @@ def test_topology_binds_commands_and_events_and_declares_tiers() -> None:
     topology = bus_topology(Names("t1"), [ledger, audit], "quorum")
     queues = {q.name: q for q in topology.queues}
     assert set(queues) == {
-        "t1.unroutable", "t1.ledger", "t1.ledger.dlq", "t1.ledger.retry.200ms",
-        "t1.ledger.retry.300ms", "t1.audit", "t1.audit.dlq", "t1.audit.retry.200ms",
+        "t1.unroutable", "t1.dead-letter-queues", "t1.ledger", "t1.ledger.dlq",
+        "t1.ledger.retry.200ms", "t1.ledger.retry.300ms", "t1.audit", "t1.audit.dlq",
+        "t1.audit.retry.200ms",
     }
     assert queues["t1.ledger"].bindings == (Binding("t1.commands", "BtCharge"),)
     assert queues["t1.audit"].bindings == (Binding("t1.events", "BtCharged"),)

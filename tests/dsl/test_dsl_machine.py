@@ -66,6 +66,7 @@ def test_machine_describes_itself(order_machine: Machine) -> None:
         "OrderCreated",
         "PaymentSucceeded",
         "PaymentFailed",
+        "CommandFaulted",
         "PaymentRefunded",
         "OrderReviewApproved",
         "OrderReviewRejected",

@@ -13,10 +13,11 @@ import eco_services
 import pytest
 from conftest import BusFactory
 from eco_services import EcoRemind, EcoStart, echo
+from live_services import postgres_schema, postgres_unreachable
 
 from bus.errors import Unroutable
 from bus.settings import Settings
-from bus.store import Store
+from bus.store import Store, open_store
 from bus.unitofwork.scheduled import ScheduledSends, pending, release, release_scheduled
 from bus.wire.client import BusClient
 from bus.wire.envelope import Envelope
@@ -112,6 +113,29 @@ async def test_concurrent_releases_send_a_due_message_once(store: Store) -> None
     async with store.transaction() as tx:
         rows = await tx.outbox_pending()
     assert [e.message_id for _, e in rows] == [envelope.message_id]
+
+
+async def test_two_daemons_on_one_postgres_store_release_a_message_once() -> None:
+    reason = await postgres_unreachable()
+    if reason:
+        pytest.skip(reason)
+    envelopes = [Envelope.of(EcoRemind(note=f"pg-{i}")) for i in range(20)]
+    async with (
+        postgres_schema("sched") as url,
+        open_store(url) as first,
+        open_store(url) as second,
+    ):
+        async with first.transaction() as tx:
+            for envelope in envelopes:
+                request = scheduled(envelope, datetime.now(UTC) - timedelta(seconds=1))
+                await ScheduledSends().handle(request, _Context(tx))  # type: ignore[arg-type]
+        counts = await asyncio.gather(
+            *(release(store) for store in (first, second, first, second))
+        )
+        async with first.transaction() as tx:
+            rows = await tx.outbox_pending()
+    assert sum(counts) == len(envelopes)
+    assert sorted(e.message_id for _, e in rows) == sorted(e.message_id for e in envelopes)
 
 
 def test_due_time_takes_delay_or_an_aware_at() -> None:

@@ -12,21 +12,24 @@ from engine_contracts import EtParcelRegistered
 from engine_support import (
     HERE,
     SILENT_SHIPPER,
-    Broker,
     Eventually,
     all_finished,
     assert_outcomes,
+    create_order,
     deliver,
     history,
     instances,
     order_saga,
     place,
     plan,
+    sends,
     serving,
     side_effects,
     timer_firings,
 )
+from support.broker import TestBroker
 
+import handlers.messages as m
 from bus.settings import Settings
 from bus.store import Store, open_store
 from bus.wire.envelope import utcnow
@@ -36,7 +39,7 @@ pytestmark = pytest.mark.integration
 
 
 async def test_timers_armed_before_a_stop_fire_after_the_restart(
-    broker: Broker, settings: Settings, tmp_path: Path, eventually: Eventually
+    broker: TestBroker, settings: Settings, tmp_path: Path, eventually: Eventually
 ) -> None:
     sagas = order_saga(tmp_path / "sagas")
     orders = plan(4, prefix="timers", paths=[SILENT_SHIPPER])
@@ -95,3 +98,22 @@ async def test_racing_schedulers_fire_each_timer_once(store: Store, settings: Se
     for record in records:
         steps = await history(store, record)
         assert timer_firings(steps) == {"timer timeout:weighing:1": 1}
+
+
+async def test_overdue_timeout_fires_before_the_overdue_retry_of_its_state(
+    store: Store, tmp_path: Path
+) -> None:
+    runtime = saga_runtime(order_saga(tmp_path / "sagas"))
+    [endpoint] = runtime.endpoints
+    async with store.transaction() as tx:
+        order = create_order(plan(1, prefix="overdue")[0])
+        await deliver(tx, endpoint, m.OrderCreated(**order.model_dump()))
+    # as after a long stop: the payment retry (2s) and the timeout (10s) are both overdue
+    later = utcnow() + timedelta(hours=1)
+
+    assert await runtime.scheduler.fire_due(store, later) == 2
+    [record] = (await instances(store)).values()
+    steps = await history(store, record)
+    assert record.state == "voiding_payment"
+    assert timer_firings(steps) == {"timer timeout:awaiting_payment:1": 1}
+    assert sends(steps, "ProcessPayment") == 1

@@ -4,29 +4,60 @@
     sagabus send PlaceOrder --data '...' --follow      # ends the saga
     pytest                                             # in shop/, passes
 
-The project is not pip-installed (that takes minutes): the test runs the checkout's
-`sagabus` with the working directory first on sys.path, which is how `sagabus` finds
-an installed project's modules too.
+The `sagabus` commands are the ones README.md's "Your own project" section gives, word
+for word. The project is not pip-installed (that takes minutes): the test runs the
+checkout's `sagabus` with the working directory first on sys.path, which is how
+`sagabus` finds an installed project's modules too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
+import shlex
 import sys
 import uuid
 from pathlib import Path
 
 import pytest
 from live_services import AMQP_URL
-from project_support import delete_topology, sagabus, start_daemon, stop_daemon, user_env
+from project_support import (
+    REPO,
+    delete_topology,
+    sagabus,
+    start_daemon,
+    stop_daemon,
+    user_env,
+)
 
 pytestmark = pytest.mark.integration
 
 
+def readme_commands() -> dict[str, list[str]]:
+    """The arguments of each `sagabus` command of README's "Your own project", by
+    subcommand."""
+    section = (REPO / "README.md").read_text().split("## Your own project", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    commands = {}
+    for block in re.findall(r"```sh\n(.*?)```", section, flags=re.S):
+        for line in block.splitlines():
+            words = shlex.split(line, comments=True)
+            if words and words[0] == "sagabus":
+                commands[words[1]] = words[1:]
+    return commands
+
+
+def test_the_readme_walks_through_init_validate_run_send() -> None:
+    commands = readme_commands()
+    assert list(commands) == ["init", "validate", "run", "send"]
+    assert commands["send"][-1] == "--follow"
+
+
 async def test_init_then_validate_run_send_follow_and_pytest(tmp_path: Path) -> None:
+    readme = readme_commands()
     namespace = f"init-{uuid.uuid4().hex[:8]}"
     env = user_env(SAGABUS_AMQP_URL=AMQP_URL, SAGABUS_NAMESPACE=namespace)
-    code, out, err = await sagabus("init", "shop", cwd=tmp_path, env=env)
+    code, out, err = await sagabus("init", "shop", cwd=tmp_path, env=env)  # README: ~/shop
     assert code == 0, err
     shop = tmp_path / "shop"
     assert "created shop/pyproject.toml" in out
@@ -34,15 +65,14 @@ async def test_init_then_validate_run_send_follow_and_pytest(tmp_path: Path) -> 
     assert saga.startswith("# yaml-language-server: $schema=../saga.schema.json\n")
     assert (shop / "saga.schema.json").is_file()
 
-    code, out, err = await sagabus("validate", "sagas", cwd=shop, env=env)
+    code, out, err = await sagabus(*readme["validate"], cwd=shop, env=env)
     assert code == 0, out + err
     assert "1 file(s) checked: 0 error(s), 0 warning(s)" in err
 
-    daemon = await start_daemon(["run"], shop, env, tmp_path / "run.log")
+    daemon = await start_daemon(readme["run"], shop, env, tmp_path / "run.log")
     try:
         code, out, err = await sagabus(
-            "send", "PlaceOrder", "--data", '{"order_id": "o-1", "amount": 25}', "--follow",
-            "--follow-timeout", "60", cwd=shop, env=env,
+            *readme["send"], "--follow-timeout", "60", cwd=shop, env=env
         )
         assert code == 0, out + err
         assert "PaymentCharged: charging -> confirmed" in out

@@ -1,6 +1,7 @@
-"""Fixtures of the reliability tests: a namespace and a SQLite store per test, and a
-broker handle that deletes the namespace's exchanges and queues afterwards. Tests that
-need RabbitMQ are skipped, saying why, when it does not answer."""
+"""Fixtures of the reliability tests: a namespace and a SQLite store per test, and the
+test's broker handle (`support.broker`), which deletes the namespace's exchanges and
+queues afterwards. Tests that need RabbitMQ are skipped, saying why, when it does not
+answer."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from reliability_support import AMQP_URL, Broker, rabbitmq_unreachable
+from live_services import AMQP_URL, rabbitmq_unreachable
+from support.broker import TestBroker
 
 from bus.settings import Settings
 from bus.store import Store, open_store
@@ -41,14 +43,13 @@ async def store(settings: Settings) -> AsyncIterator[Store]:
 
 
 @pytest.fixture
-async def broker(names: Names) -> AsyncIterator[Broker]:
+async def broker(names: Names) -> AsyncIterator[TestBroker]:
     reason = await rabbitmq_unreachable()
     if reason:
         pytest.skip(reason)
-    handle = Broker(names)
-    await handle.transport.connect()
+    handle = TestBroker(names)
+    await handle.start()
     try:
         yield handle
     finally:
-        await handle.transport.delete(handle.tracked)
-        await handle.transport.close()
+        await handle.cleanup()

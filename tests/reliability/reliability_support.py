@@ -1,6 +1,6 @@
-"""What the reliability tests share: the broker and store they run on, the order saga
-with chosen waits, running the `sagabus` command line without blocking the event loop,
-and publishing frames no well-behaved client would send."""
+"""What the reliability tests share: the order saga with chosen waits, and running the
+`sagabus` command line without blocking the event loop (the test's broker handle and
+raw frames are `support.broker`)."""
 
 from __future__ import annotations
 
@@ -13,60 +13,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-from aiormq.abc import ChannelFrame
-from live_services import AMQP_URL, rabbitmq_unreachable  # noqa: F401  (re-exported)
-from pamqp import commands as spec
-from pamqp import frame as pamqp_frame
-from pamqp.body import ContentBody
-from pamqp.header import ContentHeader
-
-from bus.wire.rabbitmq import RabbitMQTransport
-from bus.wire.topology import Names, QueueSpec, Topology, exchanges
-
-HERE = Path(__file__).parent
-REPO = HERE.parent.parent
-ORDER_SAGA = REPO / "sagas" / "order_processing.yaml"
-
-
-
-class Broker:
-    """The test's own connection, and the topologies to delete when the test ends."""
-
-    def __init__(self, names: Names) -> None:
-        self.names = names
-        self.transport = RabbitMQTransport(AMQP_URL, name="sagabus-tests")
-        self.tracked = exchanges(names) + Topology(queues=(QueueSpec(names.unroutable),))
-
-    def track(self, topology: Topology) -> None:
-        self.tracked = self.tracked + topology
-
-
-class _Yaml12Loader(yaml.SafeLoader):
-    """PyYAML reads `on:` as the boolean true (YAML 1.1); saga files mean the key."""
-
-
-_Yaml12Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Yaml12Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
+from support.sagas import REPO, rewrite_saga
 
 
 def patient_order_saga(directory: Path, wait: str = "10m") -> Path:
     """The real order saga with every resend and timeout set to `wait`, so that only
     what the test does moves an instance; returns the directory."""
-    saga: dict[str, Any] = yaml.load(ORDER_SAGA.read_text(), Loader=_Yaml12Loader)
-    for state in saga["states"].values():
-        if "retry" in state:
-            state["retry"]["after"] = wait
-        if "timeout" in state:
-            state["timeout"]["after"] = wait
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "order_processing.yaml").write_text(yaml.safe_dump(saga, sort_keys=False))
-    return directory
+
+    def be_patient(saga: dict[str, Any]) -> None:
+        for state in saga["states"].values():
+            for wait_of in ("retry", "timeout"):
+                if wait_of in state:
+                    state[wait_of]["after"] = wait
+
+    return rewrite_saga(directory, be_patient)
 
 
 @dataclass(frozen=True)
@@ -90,41 +50,6 @@ async def sagabus(*args: str, env: dict[str, str] | None = None, within: float =
 
 
 PLACEHOLDER = b"\x00PLACEHOLDER\x00"
-
-
-async def publish_raw_frames(
-    transport: RabbitMQTransport,
-    exchange: str,
-    routing_key: str,
-    body: bytes,
-    properties: spec.Basic.Properties,
-    patch: tuple[bytes, bytes] | None = None,
-) -> None:
-    """Publishes one message by writing its frames, after replacing `patch[0]` with
-    `patch[1]` in their bytes: properties no AMQP library would encode (invalid UTF-8
-    in a short string, a timestamp past year 9999), as a foreign client might send."""
-    connection = transport._connection
-    assert connection is not None
-    channel = await connection.channel(publisher_confirms=False)
-    raw = await channel.get_underlay_channel()
-    frames = b"".join(
-        pamqp_frame.marshal(f, raw.number)
-        for f in (
-            spec.Basic.Publish(exchange=exchange, routing_key=routing_key),
-            ContentHeader(properties=properties, body_size=len(body)),
-            ContentBody(body),
-        )
-    )
-    if patch is not None:
-        old, new = patch
-        assert len(old) == len(new) and frames.count(old) == 1, "the patch must fit in place"
-        frames = frames.replace(old, new)
-    drained = asyncio.get_running_loop().create_future()
-    await raw.write_queue.put(  # type: ignore[attr-defined]
-        ChannelFrame(payload=frames, should_close=False, drain_future=drained)
-    )
-    await drained
-    await channel.close()
 
 
 def new_id() -> str:

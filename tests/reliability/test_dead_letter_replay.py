@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from reliability_support import AMQP_URL, Broker, patient_order_saga, sagabus, words
+from live_services import AMQP_URL
+from reliability_support import patient_order_saga, sagabus, words
+from support.broker import TestBroker
 
 import handlers.messages as m
 from bus import BusClient, HandlerContext, RetryPolicy, Service
@@ -50,7 +52,7 @@ async def pay_through_the_gateway(cmd: m.ProcessPayment, ctx: HandlerContext) ->
 
 @pytest.fixture
 async def bus(
-    broker: Broker, settings: Settings, store: Store, tmp_path: Path
+    broker: TestBroker, settings: Settings, store: Store, tmp_path: Path
 ) -> AsyncIterator[Bus]:
     """The example services, with the gateway-bound payments above, and the order saga
     with waits so long that only a replay can move it."""
@@ -71,7 +73,7 @@ async def dead_letters(names: Names) -> list[DeadLetter]:
 
 
 async def test_replay_after_the_repair_finishes_the_saga_once(
-    bus: Bus, broker: Broker, settings: Settings, store: Store, names: Names, eventually
+    bus: Bus, broker: TestBroker, settings: Settings, store: Store, names: Names, eventually
 ) -> None:
     cli = ("--namespace", names.namespace, "--amqp-url", AMQP_URL)
     order = m.CreateOrder(
@@ -135,7 +137,7 @@ async def test_replay_after_the_repair_finishes_the_saga_once(
 
 
 async def test_purge_empties_a_dead_letter_queue_and_replay_without_origin_is_kept(
-    bus: Bus, broker: Broker, names: Names, eventually
+    bus: Bus, broker: TestBroker, names: Names, eventually
 ) -> None:
     cli = ("--namespace", names.namespace, "--amqp-url", AMQP_URL)
     dlq = names.dlq(names.queue("payments"))

@@ -71,3 +71,36 @@ def test_queue_names_resolve_to_dead_letter_queues() -> None:
     topology = endpoint_queues(names, "payments", commands=["ProcessPayment"], events=[],
                                retry=RetryPolicy(), queue_type="classic")
     assert dead_letter_queues(names, topology) == ["t1.payments.dlq", "t1.unroutable"]
+
+
+async def test_the_tooling_runs_on_the_in_memory_transport() -> None:
+    from bus.deadletters.operations import DeadLetterQueues
+    from bus.wire.memory import InMemoryTransport
+    from bus.wire.topology import DEFAULT_EXCHANGE, QueueSpec, Topology
+    from bus.wire.transport import NoSuchQueue, Publication
+
+    transport = InMemoryTransport()
+    await transport.connect()
+    await transport.declare(Topology(queues=(QueueSpec("t1.payments"),
+                                             QueueSpec("t1.payments.dlq"))))
+    dlq = "t1.payments.dlq"
+    home = {deadletter.ORIGIN_QUEUE: "t1.payments"}
+    letters = [
+        WireMessage(b"{}", message_id=f"m-{n}", type="ProcessPayment", headers=headers)
+        for n, headers in enumerate([home, {}, home])
+    ]
+    await transport.publish([Publication(DEFAULT_EXCHANGE, dlq, m) for m in letters])
+    async with DeadLetterQueues(transport) as box:
+        assert [d.id for d in await box.browse(dlq)] == ["m-0", "m-1", "m-2"]
+        assert await box.depth("t1.nothing") is None
+        one = await box.replay(dlq, message_id="m-2", now=NOW)
+        assert [d.id for d in one.replayed] == ["m-2"] and one.kept == []
+        rest = await box.replay(dlq, now=NOW)
+        assert [d.id for d in rest.replayed] == ["m-0"]
+        assert [(d.id, "no origin" in why) for d, why in rest.kept] == [("m-1", True)]
+        assert [d.id for d in await box.browse(dlq)] == ["m-1"]
+        assert await box.purge(dlq) == 1
+        with pytest.raises(NoSuchQueue):
+            await box.purge("t1.nothing")
+    back = transport.broker.messages("t1.payments")
+    assert [(m.message_id, m.headers[REPLAYS]) for m in back] == [("m-2", 1), ("m-0", 1)]

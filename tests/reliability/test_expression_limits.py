@@ -85,19 +85,41 @@ def test_a_result_past_the_size_limit_is_an_evaluation_error() -> None:
     assert compile_expression("size(event.s + event.s)").evaluate(scope) == 2 * len(half)
 
 
-@pytest.mark.parametrize("nesting", ["(", "[", "!", "-"])
-def test_deeply_nested_source_is_refused_or_bounded_without_crashing(nesting: str) -> None:
+REFUSED = "ExpressionError: CEL syntax error: "
+
+
+@pytest.mark.parametrize(
+    ("nesting", "outcome"),
+    [
+        # brackets: the parser stops at its recursion limit, the file is refused
+        ("(", REFUSED),
+        ("[", REFUSED),
+        # 990 unary operators: the parser folds them in pairs, leaving the literal
+        ("!", "value: 1"),
+        ("-", "value: 1"),
+    ],
+)
+def test_deeply_nested_source_is_refused_or_bounded_without_crashing(
+    nesting: str, outcome: str
+) -> None:
     """Run apart: a parser that recursed without bound would take the process down."""
     closing = {"(": ")", "[": "]"}.get(nesting, "")
     source = nesting * 990 + "1" + closing * 990
     code = (
         "import sys\n"
-        "from saga_dsl.expressions import compile_expression, ExpressionError, Scope\n"
+        "from saga_dsl.expressions import compile_expression, Scope\n"
         "try:\n"
-        "    compile_expression(sys.argv[1]).evaluate(Scope({}, {}, None))\n"
+        "    value = compile_expression(sys.argv[1]).evaluate(Scope({}, {}, None))\n"
         "except Exception as exc:\n"
-        "    print(type(exc).__name__)\n"
+        "    print(f'{type(exc).__name__}: {exc}')\n"
+        "else:\n"
+        "    print(f'value: {value!r}')\n"
     )
     ran = subprocess.run([sys.executable, "-c", code, source], cwd=REPO, capture_output=True,
                          text=True, timeout=60, check=False)
     assert ran.returncode == 0, ran.stderr[-2000:]
+    [line] = ran.stdout.splitlines()
+    if outcome == REFUSED:
+        assert line.startswith(REFUSED) and "Recursion limit of 96 exceeded" in line, line
+    else:
+        assert line == outcome

@@ -19,7 +19,8 @@ from pamqp import commands as spec
 from pamqp import frame as pamqp_frame
 from pamqp.body import ContentBody
 from pamqp.header import ContentHeader
-from reliability_support import PLACEHOLDER, REPO, Broker, new_id, publish_raw_frames
+from reliability_support import PLACEHOLDER, REPO, new_id
+from support.broker import TestBroker, publish_raw_frames
 
 from bus import Command, Envelope, HandlerContext, RetryPolicy, Service
 from bus.deadletters.republishing import ATTEMPTS, REASON
@@ -53,7 +54,7 @@ async def charge(cmd: RlCharge, ctx: HandlerContext) -> None:
 
 
 @pytest.fixture
-async def bus(broker: Broker, settings: Settings, store: Store) -> AsyncIterator[Bus]:
+async def bus(broker: TestBroker, settings: Settings, store: Store) -> AsyncIterator[Bus]:
     amqp_decoding.install()
     running = Bus(settings, store, [ledger])
     broker.track(running.topology())
@@ -66,14 +67,14 @@ def charge_message(charge_id: str, *, fail: bool = False, **headers: Any) -> Wir
     return WireMessage.of(envelope)
 
 
-async def publish(broker: Broker, names: Names, *messages: WireMessage) -> None:
+async def publish(broker: TestBroker, names: Names, *messages: WireMessage) -> None:
     outcomes = await broker.transport.publish(
         [Publication(DEFAULT_EXCHANGE, names.queue(LEDGER), m) for m in messages]
     )
     assert {o.value for o in outcomes} == {"confirmed"}
 
 
-async def healthy_one_goes_through(broker: Broker, names: Names, store: Store,
+async def healthy_one_goes_through(broker: TestBroker, names: Names, store: Store,
                                    eventually: Any) -> None:
     """A healthy message published after the hostile ones is handled."""
     charge_id = new_id()
@@ -86,7 +87,7 @@ async def healthy_one_goes_through(broker: Broker, names: Names, store: Store,
     await eventually(handled, timeout=15, what="a healthy message behind the hostile ones")
 
 
-async def dead(broker: Broker, names: Names, count: int, eventually: Any) -> list[Delivery]:
+async def dead(broker: TestBroker, names: Names, count: int, eventually: Any) -> list[Delivery]:
     taken: list[Delivery] = []
 
     async def enough() -> bool:
@@ -97,7 +98,7 @@ async def dead(broker: Broker, names: Names, count: int, eventually: Any) -> lis
     return taken
 
 
-async def _take_all(broker: Broker, queue: str) -> list[Delivery]:
+async def _take_all(broker: TestBroker, queue: str) -> list[Delivery]:
     taken = []
     while (delivery := await broker.transport.get(queue)) is not None:
         taken.append(delivery)
@@ -127,7 +128,7 @@ BODIES = {
 
 @pytest.mark.parametrize("kind", list(BODIES))
 async def test_hostile_body_is_dead_lettered_with_its_reason(
-    kind: str, bus: Bus, broker: Broker, names: Names, store: Store, eventually: Any
+    kind: str, bus: Bus, broker: TestBroker, names: Names, store: Store, eventually: Any
 ) -> None:
     body, reason = BODIES[kind]
     await publish(broker, names, raw_message(body))
@@ -147,7 +148,7 @@ WRONG_HEADERS: dict[str, tuple[dict[str, Any], str]] = {
 
 @pytest.mark.parametrize("kind", list(WRONG_HEADERS))
 async def test_header_of_the_wrong_type_is_dead_lettered_with_its_reason(
-    kind: str, bus: Bus, broker: Broker, names: Names, store: Store, eventually: Any
+    kind: str, bus: Bus, broker: TestBroker, names: Names, store: Store, eventually: Any
 ) -> None:
     headers, reason = WRONG_HEADERS[kind]
     message = charge_message(new_id())
@@ -162,7 +163,7 @@ async def test_header_of_the_wrong_type_is_dead_lettered_with_its_reason(
 
 @pytest.mark.parametrize("attempts", [-5, 1e30, "lots", 2**63 - 1])
 async def test_forged_attempt_count_neither_breaks_retries_nor_loops(
-    attempts: Any, bus: Bus, broker: Broker, names: Names, store: Store, eventually: Any
+    attempts: Any, bus: Bus, broker: TestBroker, names: Names, store: Store, eventually: Any
 ) -> None:
     await publish(broker, names, charge_message(new_id(), fail=True, **{ATTEMPTS: attempts}))
     [letter] = await dead(broker, names, 1, eventually)
@@ -196,7 +197,7 @@ def _frame_patches() -> dict[str, tuple[spec.Basic.Properties, bytes, bytes, str
 
 @pytest.mark.parametrize("kind", list(_frame_patches()))
 async def test_content_header_no_library_would_encode_does_not_wedge_the_consumer(
-    kind: str, bus: Bus, broker: Broker, names: Names, store: Store, eventually: Any
+    kind: str, bus: Bus, broker: TestBroker, names: Names, store: Store, eventually: Any
 ) -> None:
     properties, old, new, reason = _frame_patches()[kind]
     charge_id = new_id()
@@ -220,7 +221,7 @@ async def charged(store: Store, charge_id: str, eventually: Any) -> None:
 
 
 async def test_headers_nested_5000_levels_do_not_wedge_the_consumer(
-    bus: Bus, broker: Broker, names: Names, store: Store, eventually: Any
+    bus: Bus, broker: TestBroker, names: Names, store: Store, eventually: Any
 ) -> None:
     charge_id = new_id()
     properties = spec.Basic.Properties(message_id=new_id(), message_type="RlCharge",
@@ -240,7 +241,7 @@ def _nested_table(depth: int) -> bytes:
     return value
 
 
-async def _publish_resized(broker: Broker, names: Names, body: bytes,
+async def _publish_resized(broker: TestBroker, names: Names, body: bytes,
                            properties: spec.Basic.Properties, old: bytes, new: bytes) -> None:
     """Like `publish_raw_frames`, for a replacement of another length: the frame size
     and the header table's length prefix are rewritten around it."""
@@ -271,7 +272,7 @@ async def _publish_resized(broker: Broker, names: Names, body: bytes,
 
 
 async def test_flood_of_unknown_message_types_is_dead_lettered_while_serving_on(
-    bus: Bus, broker: Broker, names: Names, store: Store, eventually: Any
+    bus: Bus, broker: TestBroker, names: Names, store: Store, eventually: Any
 ) -> None:
     flood, healthy = 2_000, [new_id() for _ in range(40)]
     messages = [raw_message(b"{}", type=f"Unknown{i % 97}") for i in range(flood)]

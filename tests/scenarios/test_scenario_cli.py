@@ -7,6 +7,8 @@ from pathlib import Path
 
 from scenario_support import ORDER_SCENARIOS, SAGAS, SHOWCASE, sagabus
 
+from saga_dsl.scenarios import load
+
 
 def _copy_sagas(tmp_path: Path, leave_out: str | None = None) -> Path:
     folder = tmp_path / "sagas"
@@ -90,3 +92,35 @@ def test_no_scenario_files_is_an_error(tmp_path: Path) -> None:
     result = sagabus("test", str(tmp_path))
     assert result.exit_code == 1
     assert "no scenario files" in result.output
+
+
+def test_the_missing_skeletons_are_a_scenario_file_that_loads(tmp_path: Path) -> None:
+    folder = _copy_sagas(tmp_path, leave_out="order_review.yaml")
+    result = sagabus("coverage", str(folder / SHOWCASE.name), "--missing")
+    skeleton = result.output[result.output.index("saga: order_processing") :]
+    assert "TODO: make `event.amount > 10000` true" in skeleton
+    (folder / "tests" / "skeleton.yaml").write_text(skeleton)
+
+    loaded = load(folder / "tests" / "skeleton.yaml")
+
+    assert loaded.suite is not None, [str(d) for d in loaded.diagnostics]
+    assert len(loaded.suite.cases) == result.output.count("MISSING") >= 1
+
+
+def test_coverage_from_a_directory_that_is_not_there_is_an_error(tmp_path: Path) -> None:
+    result = sagabus("coverage", str(SHOWCASE), "--scenarios", str(tmp_path / "nowhere"))
+    assert result.exit_code == 1
+    assert "not a directory" in result.output
+
+
+def test_hidden_directories_are_not_searched(tmp_path: Path) -> None:
+    folder = _copy_sagas(tmp_path)
+    hidden = tmp_path / ".venv" / "tests"
+    hidden.mkdir(parents=True)
+    (hidden / "order_happy_path.yaml").write_text("saga: nowhere\nscenarios: []\n")
+
+    result = sagabus("test", str(tmp_path))
+
+    assert result.exit_code == 0, result.output
+    assert ".venv" not in result.output
+    assert str(folder / "tests" / "order_happy_path.yaml") in result.output

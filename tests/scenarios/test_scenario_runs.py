@@ -211,3 +211,41 @@ def test_a_reload_keeps_the_instance_and_stale_timers_are_ignored(tmp_path: Path
         )
         == []
     )
+
+
+PUBLISHING_SAGA = """\
+saga: notify
+version: 1
+start: {on: OrderCreated, set: {order_id: "${ event.order_id }"}}
+initial: waiting
+states:
+  waiting:
+    publish: {event: OrderPaid, with: {order_id: "${ saga.order_id }", amount: 1.0}}
+    timeout: {after: 1m, goto: done}
+  done: {end: success}
+"""
+
+
+def test_published_events_are_checked_by_type_and_payload(tmp_path: Path) -> None:
+    (tmp_path / "notify.yaml").write_text(PUBLISHING_SAGA)
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "saga: notify.yaml\n"
+        "scenarios:\n"
+        "  - name: publishes\n"
+        "    steps:\n"
+        "      - event: OrderCreated\n"
+        "        with: {order_id: o-7}\n"
+        "        expect: {published: [{event: OrderPaid, with: {order_id: o-7}}], sent: []}\n"
+        "      - timer: timeout:waiting:1\n"
+        "        expect: {state: done, published: [OrderPaid]}\n"
+    )
+    loaded = load(path)
+    assert loaded.suite is not None, [str(d) for d in loaded.diagnostics]
+    result = run_case(loaded.suite.machine, loaded.suite.cases[0])
+    # step 1 holds; step 2 fires the timeout by its full name, and `done` publishes nothing
+    assert result.failure is not None
+    assert result.failure.step.number == 2
+    assert [(m.key, m.expected, m.actual) for m in result.failure.mismatches] == [
+        ("published", '["OrderPaid"]', "[]")
+    ]

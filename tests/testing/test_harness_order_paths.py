@@ -13,7 +13,7 @@ transition of the saga, and that the void rules of payments and inventory hold.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Set
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -45,9 +45,16 @@ Handler = Callable[[Any, HandlerContext], Awaitable[None]]
 class Participant:
     """A real example service whose answers to some commands the test holds back."""
 
-    def __init__(self, name: str, handlers: dict[type[Command], Handler], silent: set[str]):
+    def __init__(
+        self,
+        name: str,
+        handlers: dict[type[Command], Handler],
+        silent: Set[str],
+        broken: Set[str] = frozenset(),
+    ):
         self.service = Service(name)
         self.silent = set(silent)
+        self.broken = set(broken)
         self.held: list[Command] = []
         for contract, real in handlers.items():
             self.service.handles(contract)(self._relay(real))
@@ -57,6 +64,8 @@ class Participant:
             if type(cmd).message_type() in self.silent:
                 self.held.append(cmd)
                 return
+            if type(cmd).message_type() in self.broken:
+                raise RuntimeError("the card processor is down")
             await real(cmd, ctx)
 
         return relay
@@ -76,6 +85,8 @@ class HarnessPath:
     status: str = "failed"
     reason: str | None = None
     silent: frozenset[str] = frozenset()
+    broken: frozenset[str] = frozenset()
+    """Commands whose handler fails every time, so the bus dead-letters them."""
 
 
 PP, RI, SO = "ProcessPayment", "ReserveInventory", "ShipOrder"
@@ -128,6 +139,11 @@ PATHS = (
     HarnessPath("cancel while awaiting payment", SMALL, "BOOK-1", (CANCEL,),
                 ((CANCEL, "cancelled"),),
                 (PP, CANCELLED), "cancelled", reason=BY_CUSTOMER, silent=frozenset({PP})),
+    HarnessPath("payment command dead-lettered: voided at once", SMALL, "BOOK-1", (),
+                (("CommandFaulted", "voiding_payment"), (REFUNDED, "cancelled")),
+                (PP, REFUND, CANCELLED), "cancelled",
+                reason="the payment command failed: RuntimeError: the card processor is down",
+                broken=frozenset({PP})),
     HarnessPath("payment resent, then voided", SMALL, "BOOK-1", ("@10",),
                 ((RETRY, "awaiting_payment"), (RETRY, "awaiting_payment"),
                  (TIMEOUT, "voiding_payment"), (REFUNDED, "cancelled")),
@@ -205,12 +221,15 @@ EVENTS: dict[str, Callable[[float], m.Event]] = {
 class Order:
     """The example services (payments and inventory held back as told) and one order."""
 
-    def __init__(self, silent: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, silent: frozenset[str] = frozenset(), broken: frozenset[str] = frozenset()
+    ) -> None:
         self.payments = Participant(
             "payments",
             {m.ProcessPayment: payments_module.process_payment,
              m.RefundPayment: payments_module.refund_payment},
             {c for c in silent if c in (PP, REFUND)},
+            {c for c in broken if c in (PP, REFUND)},
         )
         self.inventory = Participant(
             "inventory",
@@ -263,14 +282,15 @@ _outcomes: dict[str, Outcome] = {}
 
 async def run_path(path: HarnessPath) -> Outcome:
     if path.name not in _outcomes:
-        o = Order(path.silent)
+        o = Order(path.silent, path.broken)
         async with o.harness as h:
             await h.send(order(path.sku, path.amount))
             await h.wait_idle()
             for token in path.script:
                 await o.play(token, path.amount)
             _outcomes[path.name] = await o.outcome()
-            assert h.faults == [] and h.dead_letters == []
+            assert [d.message.type for d in h.dead_letters] == sorted(path.broken)
+            assert (h.faults == []) == (not path.broken)
     return _outcomes[path.name]
 
 

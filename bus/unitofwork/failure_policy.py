@@ -1,0 +1,127 @@
+"""The failure policy of an endpoint: what becomes of a delivery that did not work.
+
+- poison (it cannot be decoded, or no version of its contract reads it) goes to the
+  endpoint's `<queue>.dlq` at once: no retry could fix it;
+- a handler that raised is retried through the delay tier its retry policy names for
+  the attempt, and after the last attempt dead-lettered with the reason;
+- a batch that did not commit goes back to the queue after a pause that doubles with
+  every failure in a row (`CommitBackoff`).
+
+The pipeline asks; the policy answers with the publication to make and tells the
+observer and the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Set
+from datetime import datetime
+from typing import Any
+
+from bus.deadletters import republishing as deadletter
+from bus.observability.message_log import saga_fields
+from bus.observability.observe import Observer
+from bus.unitofwork.retry import RetryPolicy
+from bus.wire.envelope import Envelope, PoisonMessage
+from bus.wire.topology import Names
+from bus.wire.transport import Delivery, Publication
+
+COMMIT_BACKOFF = (0.1, 5.0)
+"""First and longest pause (seconds) after a batch failed to commit."""
+
+
+class FailurePolicy:
+    """Poison, retry and dead letter for the endpoint `endpoint` consuming `queue`.
+    types: the message types it handles (others are counted without a type)."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        queue: str,
+        names: Names,
+        retry: RetryPolicy,
+        types: Set[str],
+        observer: Observer,
+        log: Any,
+    ) -> None:
+        self._endpoint = endpoint
+        self._queue = queue
+        self._names = names
+        self._retry = retry
+        self._types = types
+        self._observer = observer
+        self._log = log
+        self.poisoned = 0
+        """Poison messages dead-lettered since start (also counted in their log lines)."""
+
+    def poison(self, delivery: Delivery, poison: PoisonMessage, now: datetime) -> Publication:
+        """The dead letter of a delivery no retry could fix."""
+        message = delivery.message
+        self.poisoned += 1
+        known = message.type if message.type in self._types else None
+        self._observer.dead_lettered(self._endpoint, known, "poison")
+        self._log.warning(
+            "poison message dead-lettered",
+            reason=poison.reason,
+            poison_total=self.poisoned,
+            message_id=message.message_id,
+            correlation_id=message.correlation_id,
+            type=message.type,
+        )
+        return self._dead_letter(delivery, f"poison: {poison.reason}", None, now)
+
+    def failure(
+        self, delivery: Delivery, envelope: Envelope, error: Exception, now: datetime
+    ) -> tuple[Publication, bool]:
+        """The retry (True) or the dead letter (False) of a delivery whose handler raised."""
+        failures = deadletter.failures(delivery) + 1
+        delay = self._retry.delay_after(failures)
+        fields = {
+            "message_id": envelope.message_id,
+            "correlation_id": envelope.correlation_id,
+            "causation_id": envelope.causation_id,
+            "type": envelope.type,
+            "attempt": failures,
+            "error": f"{type(error).__name__}: {error}",
+            **saga_fields(envelope),
+        }
+        self._observer.handled(self._endpoint, envelope, "failed")
+        if delay is not None:
+            self._observer.retried(self._endpoint, envelope, failures)
+            self._log.warning("handler failed, retrying", retry_in=delay, **fields)
+            tier = self._names.retry(self._queue, delay)
+            return deadletter.retry(delivery, tier_queue=tier, error=error, now=now), True
+        self._observer.dead_lettered(self._endpoint, envelope.type, "failed")
+        self._log.error("handler failed for the last time, dead-lettered", **fields)
+        reason = f"failed {failures} attempt(s): {type(error).__name__}: {error}"
+        return self._dead_letter(delivery, reason, error, now), False
+
+    def _dead_letter(
+        self, delivery: Delivery, reason: str, error: Exception | None, now: datetime
+    ) -> Publication:
+        return deadletter.dead_letter(
+            delivery,
+            dlq=self._names.dlq(self._queue),
+            origin_queue=self._queue,
+            reason=reason,
+            error=error,
+            now=now,
+        )
+
+
+class CommitBackoff:
+    """The pause after a batch failed to commit: `first`, doubled with every failure
+    in a row, at most `longest`; a commit that works starts again at `first`."""
+
+    def __init__(self, first: float = COMMIT_BACKOFF[0], longest: float = COMMIT_BACKOFF[1]):
+        self._first = first
+        self._longest = longest
+        self._failures = 0
+
+    def failed(self) -> float:
+        """One more failure in a row: the seconds to pause."""
+        self._failures += 1
+        return float(min(self._first * 2 ** (self._failures - 1), self._longest))
+
+    def succeeded(self) -> None:
+        self._failures = 0

@@ -1,0 +1,65 @@
+"""The `otel` extra is enough to trace: `opentelemetry-instrument sagabus run`, set up
+by the standard OTEL_* variables, exports a span for every handled message."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import Broker
+from eco_services import EcoPing, EcoPong, echo
+
+from bus.settings import Settings
+from bus.unitofwork.runtime import bus_topology
+from bus.unitofwork.scheduled import ScheduledSends
+from bus.wire.client import BusClient
+
+pytestmark = pytest.mark.integration
+
+HERE = Path(__file__).resolve().parent
+
+
+async def test_opentelemetry_instrument_exports_the_handler_spans(
+    broker: Broker, settings: Settings, tmp_path: Path, eventually
+) -> None:
+    instrument = shutil.which("opentelemetry-instrument", path=str(Path(sys.executable).parent))
+    if instrument is None:
+        pytest.skip("opentelemetry-instrument is missing: pip install 'sagabus[otel]'")
+    (tmp_path / "pyproject.toml").write_text('[tool.sagabus]\nservices = ["eco_services"]\n')
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SAGABUS_", "OTEL_"))},
+        "PYTHONPATH": str(HERE),
+        "SAGABUS_AMQP_URL": settings.amqp_url,
+        "SAGABUS_STORE": settings.store,
+        "SAGABUS_NAMESPACE": settings.namespace,
+        "OTEL_SERVICE_NAME": "sagabus-test",
+        "OTEL_TRACES_EXPORTER": "console",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+    }
+    broker.track(bus_topology(broker.names, [echo, ScheduledSends()], "classic"))
+    log = tmp_path / "daemon.log"
+    with log.open("w") as out:
+        daemon = await asyncio.create_subprocess_exec(
+            instrument, sys.executable, "-m", "sagabus.cli", "run", "--no-sagas",
+            cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        await eventually(
+            lambda: "bus started" in log.read_text() or daemon.returncode is not None,
+            timeout=30, what="the daemon starts",
+        )
+        assert "tracing on" in log.read_text(), log.read_text()
+        async with BusClient(settings) as client:
+            await client.request(EcoPing(n=9), reply=EcoPong, timeout=15)
+    finally:
+        if daemon.returncode is None:
+            daemon.terminate()
+        await asyncio.wait_for(daemon.wait(), 30)
+    # the batch span processor exports at shutdown at the latest
+    assert '"name": "eco-echo EcoPing"' in log.read_text(), log.read_text()[-2000:]
