@@ -31,6 +31,7 @@ bench: install services
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench.scenario_bench
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.console_bench
 
 chaos: install services
 	$(BIN)/python tests/chaos/run.py

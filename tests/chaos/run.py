@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import os
 import random
-import re
 import shutil
 import signal
 import sys
@@ -45,7 +44,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
-import yaml
 from chaos_daemon import CountedService
 
 import handlers.messages as m
@@ -66,10 +64,12 @@ from handlers.notifications import SENT
 from handlers.payments import CHARGES, REFUNDS
 from saga_dsl.engine.wiring import saga_runtime
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/, run as a script
+from support.sagas import rewrite_saga
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 DAEMON = HERE / "chaos_daemon.py"
-ORDER_SAGA = REPO / "sagas" / "order_processing.yaml"
 SAGA = "order_processing"
 RUNS = "chaos.runs"
 AMQP_URL = os.environ.get("SAGABUS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -171,31 +171,19 @@ def plan(count: int) -> list[tuple[str, Path_, int]]:
 def write_saga(directory: Path) -> Path:
     """The real order saga with waits for a busy machine under faults: a shipper that
     answers is never given up on, even across a broker restart."""
-    text = ORDER_SAGA.read_text()
-    saga: dict[str, Any] = yaml.load(text, Loader=_Yaml12Loader)
-    states = saga["states"]
-    for name in ("awaiting_payment", "reserving_inventory"):
-        states[name]["retry"]["after"] = "10s"
-        states[name]["timeout"]["after"] = "10m"
-    states["manual_review"]["timeout"]["after"] = "10m"
-    states["shipping"]["retry"]["after"] = "10s"
-    states["shipping"]["timeout"]["after"] = "40s"
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "order_processing.yaml").write_text(yaml.safe_dump(saga, sort_keys=False))
-    return directory
+
+    def change(saga: dict[str, Any]) -> None:
+        states = saga["states"]
+        for name in ("awaiting_payment", "reserving_inventory"):
+            states[name]["retry"]["after"] = "10s"
+            states[name]["timeout"]["after"] = "10m"
+        states["manual_review"]["timeout"]["after"] = "10m"
+        states["shipping"]["retry"]["after"] = "10s"
+        states["shipping"]["timeout"]["after"] = "40s"
+
+    return rewrite_saga(directory, change)
 
 
-class _Yaml12Loader(yaml.SafeLoader):
-    """`on:` is a key, not the boolean true (YAML 1.1)."""
-
-
-_Yaml12Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Yaml12Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
 
 
 # -- daemons --------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from engine_support import (
     AMQP_URL,
-    Broker,
     order_endpoints,
     order_saga,
     postgres_unreachable,
@@ -24,10 +23,12 @@ from engine_support import (
     topology_of,
 )
 from live_services import postgres_schema
+from support.broker import TestBroker
 
 from bus.settings import Settings
 from bus.store import Store, open_store
 from bus.unitofwork.endpoint import Endpoint
+from bus.wire.topology import Names
 
 
 @pytest.fixture
@@ -72,15 +73,15 @@ def endpoints(sagas: Path) -> list[Endpoint]:
 
 
 @pytest.fixture
-async def broker(settings: Settings, endpoints: Sequence[Endpoint]) -> AsyncIterator[Broker]:
+async def broker(settings: Settings, endpoints: Sequence[Endpoint]) -> AsyncIterator[TestBroker]:
     """RabbitMQ for this test; the namespace's exchanges and queues are deleted after."""
     reason = await rabbitmq_unreachable()
     if reason:
         pytest.skip(reason)
-    broker = Broker(settings)
-    await broker.transport.connect()
+    broker = TestBroker(Names(settings.namespace))
+    await broker.start()
     broker.track(topology_of(settings, endpoints))
-    await broker.transport.declare(topology_of(settings, []))
+    await broker.declare(topology_of(settings, []))
     try:
         yield broker
     finally:

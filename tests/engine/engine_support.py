@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import sys
 import time
@@ -23,8 +22,8 @@ from typing import Any
 import engine_contracts  # noqa: F401  (the test sagas' contracts must be registered)
 import pytest
 import structlog
-import yaml
 from live_services import AMQP_URL, PG_URL, postgres_unreachable, rabbitmq_unreachable  # noqa: F401  (re-exported)
+from support.sagas import ORDER_SAGA, read_saga, rewrite_saga
 
 import handlers.messages as m
 from bus.daemon import import_package, services_in
@@ -37,7 +36,7 @@ from bus.wire.client import BusClient
 from bus.wire.contracts import Message
 from bus.wire.envelope import Envelope
 from bus.wire.rabbitmq import RabbitMQTransport
-from bus.wire.topology import Binding, Names, QueueSpec, Topology, exchanges
+from bus.wire.topology import Names, QueueSpec, Topology, exchanges
 from bus.wire.transport import Delivery, Outcome, Publication, Subscription, Transport
 from handlers.inventory import RESERVATIONS, STOCK
 from handlers.notifications import SENT
@@ -50,29 +49,10 @@ Eventually = Callable[..., Awaitable[Any]]
 
 HERE = Path(__file__).parent
 REPO = HERE.parent.parent
-ORDER_SAGA = REPO / "sagas" / "order_processing.yaml"
 SAGA = "order_processing"
 
 
 # -- the saga under test ------------------------------------------------------------------
-class _Yaml12Loader(yaml.SafeLoader):
-    """PyYAML reads `on:` as the boolean true (YAML 1.1); saga files mean the key."""
-
-
-_Yaml12Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Yaml12Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-
-
-def read_saga(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.load(path.read_text(), Loader=_Yaml12Loader)
-    return data
-
-
 @dataclass(frozen=True)
 class Waits:
     """The order saga's waits for a test. Only the silent shipper is meant to be waited
@@ -93,17 +73,17 @@ even across a daemon restart."""
 
 def order_saga(directory: Path, waits: Waits = Waits()) -> Path:
     """Writes the real order saga into `directory` with `waits`; returns the directory."""
-    saga = read_saga(ORDER_SAGA)
-    states = saga["states"]
-    for name in ("awaiting_payment", "reserving_inventory"):
-        states[name]["retry"]["after"] = waits.resend
-        states[name]["timeout"]["after"] = waits.give_up
-    states["manual_review"]["timeout"]["after"] = waits.give_up
-    states["shipping"]["retry"]["after"] = waits.shipping_retry
-    states["shipping"]["timeout"]["after"] = waits.shipping_timeout
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "order_processing.yaml").write_text(yaml.safe_dump(saga, sort_keys=False))
-    return directory
+
+    def change(saga: dict[str, Any]) -> None:
+        states = saga["states"]
+        for name in ("awaiting_payment", "reserving_inventory"):
+            states[name]["retry"]["after"] = waits.resend
+            states[name]["timeout"]["after"] = waits.give_up
+        states["manual_review"]["timeout"]["after"] = waits.give_up
+        states["shipping"]["retry"]["after"] = waits.shipping_retry
+        states["shipping"]["timeout"]["after"] = waits.shipping_timeout
+
+    return rewrite_saga(directory, change)
 
 
 SHIPPING_ATTEMPTS = int(read_saga(ORDER_SAGA)["states"]["shipping"]["retry"]["attempts"])
@@ -389,43 +369,6 @@ def topology_of(settings: Settings, endpoints: Sequence[Endpoint]) -> Topology:
         + exchanges(names)
         + Topology(queues=(QueueSpec(names.unroutable),))
     )
-
-
-class Broker:
-    """The test's handle on RabbitMQ: probe queues, and deleting everything of the
-    test's namespace afterwards."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.names = Names(settings.namespace)
-        self.settings = settings
-        self.transport = RabbitMQTransport(AMQP_URL, name="sagabus-tests")
-        self.tracked: list[Topology] = []
-
-    def track(self, topology: Topology) -> None:
-        self.tracked.append(topology)
-
-    async def probe(self, *events: str) -> str:
-        """A queue bound to `events`; read it with `take_all`."""
-        queue = f"{self.names.namespace}.probe{len(self.tracked)}"
-        topology = Topology(queues=(QueueSpec(
-            queue, bindings=tuple(Binding(self.names.events, e) for e in events)
-        ),))
-        self.track(topology)
-        await self.transport.declare(topology)
-        return queue
-
-    async def take_all(self, queue: str) -> list[Delivery]:
-        taken = []
-        while (delivery := await self.transport.get(queue)) is not None:
-            taken.append(delivery)
-        return taken
-
-    async def cleanup(self) -> None:
-        everything = Topology()
-        for topology in self.tracked:
-            everything = everything + topology
-        await self.transport.delete(everything)
-        await self.transport.close()
 
 
 async def dead_letters(settings: Settings, endpoints: Sequence[Endpoint]) -> dict[str, int]:

@@ -15,7 +15,6 @@ from engine_support import (
     APPROVED,
     COMPLETED,
     HERE,
-    Broker,
     Daemon,
     Eventually,
     Order,
@@ -31,6 +30,7 @@ from engine_support import (
     side_effects,
     topology_of,
 )
+from support.broker import TestBroker
 
 import handlers.messages as m
 from bus.errors import ConfigurationError
@@ -51,7 +51,7 @@ TEST_SAGAS = HERE / "sagas"
 
 @pytest.fixture
 async def daemon(
-    broker: Broker, settings: Settings, tmp_path: Path
+    broker: TestBroker, settings: Settings, tmp_path: Path
 ) -> AsyncIterator[tuple[Daemon, list[Endpoint]]]:
     """A daemon serving the order saga and the parcel saga (`sagas/parcels`)."""
     sagas = order_saga(tmp_path / "sagas")

@@ -13,7 +13,6 @@ from engine_support import (
     AMQP_URL,
     COMPLETED,
     PG_URL,
-    Broker,
     DuplicatingTransport,
     Eventually,
     Order,
@@ -29,6 +28,7 @@ from engine_support import (
     serving,
     side_effects,
 )
+from support.broker import TestBroker
 
 import handlers.messages as m
 from bus.settings import Settings
@@ -44,7 +44,7 @@ pytestmark = pytest.mark.integration
 
 
 async def test_every_message_delivered_twice_changes_nothing(
-    broker: Broker, settings: Settings, store: Store, sagas: Path, endpoints: list[Endpoint]
+    broker: TestBroker, settings: Settings, store: Store, sagas: Path, endpoints: list[Endpoint]
 ) -> None:
     orders = plan(18, prefix="dup")
     transport = DuplicatingTransport(RabbitMQTransport(settings.amqp_url))

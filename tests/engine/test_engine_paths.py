@@ -17,7 +17,6 @@ from engine_support import (
     REJECTED,
     SHIPPING_ATTEMPTS,
     SILENT_SHIPPER,
-    Broker,
     Eventually,
     Order,
     Path_,
@@ -33,6 +32,7 @@ from engine_support import (
     side_effects,
     timer_firings,
 )
+from support.broker import TestBroker
 
 import handlers.messages as m
 from bus.settings import Settings
@@ -76,9 +76,9 @@ def states(steps: Sequence[HistoryRecord]) -> list[str]:
 
 
 async def test_happy_path_completes_and_publishes_order_completed(
-    broker: Broker, settings: Settings, store: Store, sagas: Path
+    broker: TestBroker, settings: Settings, store: Store, sagas: Path
 ) -> None:
-    completed = await broker.probe("OrderCompleted", "OrderCancelled")
+    completed = await broker.probe_queue("OrderCompleted", "OrderCancelled")
     records, effects = await run(settings, store, sagas, COMPLETED)
     for order_id, record in records.items():
         assert record.status == "completed"
@@ -98,7 +98,7 @@ async def test_happy_path_completes_and_publishes_order_completed(
 
 
 async def test_declined_payment_cancels_without_charge_or_refund(
-    broker: Broker, settings: Settings, store: Store, sagas: Path
+    broker: TestBroker, settings: Settings, store: Store, sagas: Path
 ) -> None:
     records, effects = await run(settings, store, sagas, DECLINED)
     for order_id, record in records.items():
@@ -113,7 +113,7 @@ async def test_declined_payment_cancels_without_charge_or_refund(
 
 
 async def test_unavailable_inventory_refunds_once_and_cancels(
-    broker: Broker, settings: Settings, store: Store, sagas: Path
+    broker: TestBroker, settings: Settings, store: Store, sagas: Path
 ) -> None:
     records, effects = await run(settings, store, sagas, OUT_OF_STOCK)
     for record in records.values():
@@ -129,7 +129,7 @@ async def test_unavailable_inventory_refunds_once_and_cancels(
 
 
 async def test_silent_shipper_is_resent_to_then_timed_out_with_compensation(
-    broker: Broker, settings: Settings, store: Store, sagas: Path
+    broker: TestBroker, settings: Settings, store: Store, sagas: Path
 ) -> None:
     records, _ = await run(settings, store, sagas, SILENT_SHIPPER)
     for record in records.values():
@@ -153,7 +153,7 @@ async def test_silent_shipper_is_resent_to_then_timed_out_with_compensation(
 
 @pytest.mark.parametrize("decision", [APPROVED, REJECTED], ids=["approved", "rejected"])
 async def test_manual_review_decides_between_shipping_and_refund(
-    broker: Broker, settings: Settings, store: Store, sagas: Path, decision: Path_
+    broker: TestBroker, settings: Settings, store: Store, sagas: Path, decision: Path_
 ) -> None:
     records, _ = await run(settings, store, sagas, decision, count=1)
     for record in records.values():
@@ -172,7 +172,7 @@ async def test_manual_review_decides_between_shipping_and_refund(
 
 
 async def test_customer_cancellation_in_any_state_refunds_and_cancels(
-    broker: Broker, settings: Settings, store: Store, sagas: Path, eventually: Eventually
+    broker: TestBroker, settings: Settings, store: Store, sagas: Path, eventually: Eventually
 ) -> None:
     order = Order("changed-mind-1", APPROVED)  # waits in manual_review: nobody decides
     async with serving(settings, store, sagas):

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from engine_support import (
     BUSY,
-    Broker,
     Daemon,
     Eventually,
     all_finished,
@@ -21,6 +20,7 @@ from engine_support import (
     plan,
     side_effects,
 )
+from support.broker import TestBroker
 
 from bus.settings import Settings
 from bus.store import Store
@@ -32,7 +32,7 @@ SAGAS = 200
 
 
 async def test_sigkill_mid_way_through_200_sagas_then_restart_finishes_each_once(
-    broker: Broker,
+    broker: TestBroker,
     settings: Settings,
     store: Store,
     endpoints: list[Endpoint],

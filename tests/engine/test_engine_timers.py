@@ -12,7 +12,6 @@ from engine_contracts import EtParcelRegistered
 from engine_support import (
     HERE,
     SILENT_SHIPPER,
-    Broker,
     Eventually,
     all_finished,
     assert_outcomes,
@@ -28,6 +27,7 @@ from engine_support import (
     side_effects,
     timer_firings,
 )
+from support.broker import TestBroker
 
 import handlers.messages as m
 from bus.settings import Settings
@@ -39,7 +39,7 @@ pytestmark = pytest.mark.integration
 
 
 async def test_timers_armed_before_a_stop_fire_after_the_restart(
-    broker: Broker, settings: Settings, store_url: str, tmp_path: Path, eventually: Eventually
+    broker: TestBroker, settings: Settings, store_url: str, tmp_path: Path, eventually: Eventually
 ) -> None:
     sagas = order_saga(tmp_path / "sagas")
     orders = plan(4, prefix="timers", paths=[SILENT_SHIPPER])

@@ -9,7 +9,6 @@ import pytest
 from engine_support import (
     BUSY,
     SHIPPING_ATTEMPTS,
-    Broker,
     Daemon,
     all_finished,
     assert_consistent,
@@ -22,6 +21,7 @@ from engine_support import (
     sends,
     side_effects,
 )
+from support.broker import TestBroker
 
 from bus.settings import Settings
 from bus.store import Store
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
 async def test_two_daemons_share_200_sagas_each_effect_and_timer_once(
-    broker: Broker, settings: Settings, store: Store, endpoints: list[Endpoint], tmp_path: Path
+    broker: TestBroker, settings: Settings, store: Store, endpoints: list[Endpoint], tmp_path: Path
 ) -> None:
     sagas = order_saga(tmp_path / "sagas", BUSY)
     orders = plan(200, prefix="pair")

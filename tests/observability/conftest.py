@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from observability_support import AMQP_URL, Topologies, rabbitmq_unreachable
+from live_services import AMQP_URL, rabbitmq_unreachable
+from support.broker import TestBroker
 
 from bus.settings import Settings
 from bus.store import Store, open_store
-from bus.wire.rabbitmq import RabbitMQTransport
-from bus.wire.topology import Topology
+from bus.wire.topology import Names
 
 
 @pytest.fixture
@@ -34,18 +34,13 @@ async def store(settings: Settings) -> AsyncIterator[Store]:
 
 
 @pytest.fixture
-async def rabbitmq(settings: Settings) -> AsyncIterator[Topologies]:
+async def rabbitmq(settings: Settings) -> AsyncIterator[TestBroker]:
     reason = await rabbitmq_unreachable()
     if reason:
         pytest.skip(reason)
-    topologies = Topologies()
-    yield topologies
-    everything = Topology()
-    for topology in topologies.tracked:
-        everything = everything + topology
-    transport = RabbitMQTransport(settings.amqp_url, name="sagabus-tests")
-    await transport.connect()
+    broker = TestBroker(Names(settings.namespace))
+    await broker.start()
     try:
-        await transport.delete(everything)
+        yield broker
     finally:
-        await transport.close()
+        await broker.cleanup()

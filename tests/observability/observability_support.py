@@ -5,7 +5,6 @@ placing orders, waiting for sagas to end, and reading `/metrics`, `/readyz` over
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 import urllib.error
 import urllib.request
@@ -15,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from live_services import AMQP_URL, rabbitmq_unreachable  # noqa: F401  (re-exported)
 from prometheus_client.parser import text_string_to_metric_families
+from support.sagas import rewrite_saga, set_every_wait
 
 import handlers.messages as m
 from bus.daemon import import_package, services_in
@@ -27,64 +25,25 @@ from bus.store import SagaRecord, Store
 from bus.unitofwork.endpoint import Endpoint
 from bus.wire.client import BusClient
 from bus.wire.envelope import Envelope
-from bus.wire.topology import Topology
 from saga_dsl.engine.wiring import SagaRuntime, saga_runtime
 
-REPO = Path(__file__).resolve().parent.parent.parent
-ORDER_SAGA = REPO / "sagas" / "order_processing.yaml"
 SAGA = "order_processing"
 
-
-
-class Topologies:
-    """What a test declared on RabbitMQ (the `rabbitmq` fixture deletes it afterwards)."""
-
-    def __init__(self) -> None:
-        self.tracked: list[Topology] = []
-
-    def track(self, topology: Topology) -> None:
-        self.tracked.append(topology)
-
-
-# -- the order saga ---------------------------------------------------------------------
-class _Yaml12Loader(yaml.SafeLoader):
-    """PyYAML reads `on:` as the boolean true (YAML 1.1); saga files mean the key."""
-
-
-_Yaml12Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Yaml12Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-
-
-def _every_wait(node: Any, after: str) -> None:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "after":
-                node[key] = after
-            else:
-                _every_wait(value, after)
-    elif isinstance(node, list):
-        for item in node:
-            _every_wait(item, after)
 
 
 def order_saga(directory: Path, *, waits: Mapping[str, str] | None = None) -> Path:
     """The real order saga in `directory` with every wait (`after:`) set to 60 s, so no
     order of these tests waits on a timer, except the states named in `waits` (state ->
     its retry wait; its timeout waits three times as long)."""
-    saga = yaml.load(ORDER_SAGA.read_text(), Loader=_Yaml12Loader)
-    _every_wait(saga, "60s")
-    for name, after in (waits or {}).items():
-        state = saga["states"][name]
-        state["retry"]["after"] = after
-        state["timeout"]["after"] = f"{parse_duration(after) * 3000:.0f}ms"
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "order_processing.yaml").write_text(yaml.safe_dump(saga, sort_keys=False))
-    return directory
+
+    def change(saga: dict[str, Any]) -> None:
+        set_every_wait(saga, "60s")
+        for name, after in (waits or {}).items():
+            state = saga["states"][name]
+            state["retry"]["after"] = after
+            state["timeout"]["after"] = f"{parse_duration(after) * 3000:.0f}ms"
+
+    return rewrite_saga(directory, change)
 
 
 def order_endpoints(sagas: Path) -> tuple[list[Endpoint], SagaRuntime]:

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 from ob_daemon_handlers import ObWork, work
-from observability_support import Topologies, get, scrape, total
+from observability_support import get, scrape, total
+from support.broker import TestBroker
 
 from bus import BusClient, Settings
 from bus.unitofwork.runtime import bus_topology
@@ -57,7 +58,7 @@ async def served_port(log: Path, process: asyncio.subprocess.Process, within: fl
 
 
 async def test_sagabus_run_serves_metrics_health_and_logs_each_message(
-    settings: Settings, rabbitmq: Topologies, tmp_path: Path, eventually
+    settings: Settings, rabbitmq: TestBroker, tmp_path: Path, eventually
 ) -> None:
     names = Names(settings.namespace)
     rabbitmq.track(bus_topology(names, [work], settings.queue_type))

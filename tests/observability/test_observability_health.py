@@ -14,7 +14,8 @@ import shutil
 import time
 
 import pytest
-from observability_support import Topologies, get
+from observability_support import get
+from support.broker import TestBroker
 
 from bus import Command, HandlerContext, Service
 from bus.observability.health import HealthServer
@@ -113,7 +114,7 @@ async def wait_for_port(host: str, port: int, within: float) -> None:
 @pytest.mark.integration
 @pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="rabbitmqctl is not installed")
 async def test_readyz_is_503_while_rabbitmq_is_stopped_and_200_after(
-    settings: Settings, store: Store, rabbitmq: Topologies, eventually
+    settings: Settings, store: Store, rabbitmq: TestBroker, eventually
 ) -> None:
     bus = Bus(settings, store, [pinger])
     rabbitmq.track(bus.topology())

@@ -13,7 +13,6 @@ from observability_support import (
     OUT_OF_STOCK,
     SAGA,
     Samples,
-    Topologies,
     finished,
     order_endpoints,
     order_saga,
@@ -21,6 +20,7 @@ from observability_support import (
     scrape,
     total,
 )
+from support.broker import TestBroker
 
 from bus.observability.health import HealthServer
 from bus.observability.metrics import Metrics
@@ -36,7 +36,7 @@ ORDERS = 100
 
 
 async def test_metrics_count_every_order_by_outcome(
-    settings: Settings, store: Store, rabbitmq: Topologies, tmp_path: Path, eventually
+    settings: Settings, store: Store, rabbitmq: TestBroker, tmp_path: Path, eventually
 ) -> None:
     endpoints, runtime = order_endpoints(order_saga(tmp_path / "sagas"))
     await runtime.pin(store)

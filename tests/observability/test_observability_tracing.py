@@ -13,12 +13,12 @@ import pytest
 from observability_support import (
     COMPLETED,
     SILENT_SHIPPER,
-    Topologies,
     finished,
     order_endpoints,
     order_saga,
     place,
 )
+from support.broker import TestBroker
 
 from bus import BusClient, Command, Envelope, Event, HandlerContext, Service
 from bus.observability.message_log import MessageLog
@@ -61,7 +61,7 @@ def sdk() -> tuple[Any, Any]:
 @pytest.mark.integration
 @needs_sdk
 async def test_one_order_is_one_trace_through_every_service_and_timer(
-    settings: Settings, store: Store, rabbitmq: Topologies, tmp_path: Path,
+    settings: Settings, store: Store, rabbitmq: TestBroker, tmp_path: Path,
     sdk: tuple[Any, Any], eventually,
 ) -> None:
     provider, spans = sdk
