@@ -14,7 +14,6 @@ from reliability_support import REPO
 
 import saga_dsl
 from saga_dsl import EventInput
-
 from saga_dsl.expressions import (
     MAX_RESULT_SIZE,
     EvaluationError,
