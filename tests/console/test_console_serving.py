@@ -19,7 +19,7 @@ import pytest
 from console_support import SAGAS, console_client, order_machines, record, write
 from live_services import AMQP_URL, rabbitmq_unreachable
 
-from bus.store import Store, open_store
+from bus.store import Store, namespace_url, open_store
 from sagabus.console.dead_letters import BrokerDeadLetters
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -174,7 +174,7 @@ def test_the_daemon_serves_the_console_beside_its_endpoints(tmp_path: Path) -> N
         pytest.skip(reason)
     namespace = f"console-{uuid.uuid4().hex[:8]}"
     url = f"sqlite:///{tmp_path / 'daemon.db'}"
-    asyncio.run(_seed(url))
+    asyncio.run(_seed(namespace_url(url, namespace)))  # where the daemon looks
     port = free_port()
     env = {
         **os.environ,
