@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -177,6 +178,7 @@ async def test_sagabus_scheduled_lists_what_waits(
         subprocess.run,
         [sys.executable, "-m", "sagabus.cli", "scheduled", "--store", settings.store],
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+        env={**os.environ, "SAGABUS_NAMESPACE": settings.namespace},  # the bus's own store
     )
     assert envelope.message_id in out.stdout
     assert "EcoRemind" in out.stdout

@@ -89,7 +89,8 @@ async def test_init_then_validate_run_send_follow_and_pytest(tmp_path: Path) -> 
     finally:
         await stop_daemon(daemon)
         await delete_topology(shop, env)
-    assert (shop / "shop.db").is_file()  # the store [tool.sagabus] names
+    # the store [tool.sagabus] names, in the file of this namespace beside it
+    assert (shop / f"shop.{namespace}.db").is_file()
 
     tests = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=shop,
