@@ -11,6 +11,7 @@ Parts, in this order (see each module's docstring):
 2. `bench.pingpong_faststream`: the same in FastStream;
 3. `bench.pingpong_sagabus`: the same with sagabus Services, inbox/outbox on SQLite;
 4. `bench.order_saga`: N order sagas, K in flight, on SQLite and on PostgreSQL;
+   then `bench.stages`: statements per saga and CPU per stage (load-independent);
 5. `bench.scaling`: the order saga at 10, 100, 1,000 (and with `--huge` 10,000) in
    flight; 100,000 waiting instances: daemon RSS and `sagabus status` time.
 
@@ -37,7 +38,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import ModuleType
 
-from bench import order_saga, pingpong_aiopika, pingpong_sagabus, scaling
+from bench import order_saga, pingpong_aiopika, pingpong_sagabus, scaling, stages
 from bench.conversation import Run
 from bench.order_saga import fresh_store
 from bench.report import (
@@ -76,6 +77,10 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--no-iterator", action="store_true", help="skip (1b)")
     parser.add_argument("--no-postgres", action="store_true", help="skip (4) on PostgreSQL")
     parser.add_argument("--no-scaling", action="store_true", help="skip (5)")
+    parser.add_argument("--no-stages", action="store_true",
+                        help="skip the statements per saga and CPU per stage")
+    parser.add_argument("--stage-sagas", type=int, default=120,
+                        help="order sagas per run of the stage breakdown")
     parser.add_argument("--amqp-url", default=os.environ.get("SAGABUS_AMQP_URL",
                                                              pingpong_aiopika.AMQP_URL))
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -129,6 +134,14 @@ async def bench(args: argparse.Namespace, results: Results, postgres: bool, tmp:
             results.orders.setdefault(label, []).append(run)
             _progress(label, run.steps_per_second, "steps/s")
 
+    if not args.no_stages:
+        print("statements per saga and CPU per stage", flush=True)
+        kinds = ["sqlite", "postgres"] if postgres else ["sqlite"]
+        results.stages = await stages.run_all(
+            kinds, tmp, sagas=args.stage_sagas, in_flight=k,
+            each=lambda f: _progress(f"statements per saga, {f.kind}",
+                                     f.statements_per_saga, "statements"),
+        )
     if args.no_scaling:
         return
     chosen = tuple(int(n) for n in args.levels.split(",") if n)

@@ -26,6 +26,7 @@ import asyncpg  # type: ignore[import-untyped, unused-ignore]
 from bench.conversation import Run
 from bench.order_saga import PG_URL, OrderRun, quantile
 from bench.scaling import DAEMON_ORDERS, HUGE, ParkedResult
+from bench.stages import StageFigures, detail, table
 
 RAW = "(1) aio-pika, consume callbacks"
 RAW_ITERATOR = "(1b) aio-pika, queue iterator"
@@ -48,6 +49,7 @@ class Results:
     orders: dict[str, list[OrderRun]] = field(default_factory=dict)
     levels: list[OrderRun] = field(default_factory=list)
     parked: ParkedResult | None = None
+    stages: list[StageFigures] = field(default_factory=list)
     machine: dict[str, str] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -208,7 +210,8 @@ def render(results: Results) -> str:
     parked = results.parked
     if parked is not None:
         lines += _parked_rows(parked)
-    lines += ["", *_goals(results), "", *_settings(results), "", *_machine(results)]
+    lines += ["", *_goals(results), "", *_stages(results)]
+    lines += ["", *_settings(results), "", *_machine(results)]
     if results.notes:
         lines += ["", "## Notes", "", *[f"- {n}" for n in results.notes]]
     return "\n".join(lines) + "\n"
@@ -264,6 +267,9 @@ def _goals(results: Results) -> list[str]:
         r = ratio(sqlite_steps, raw)
         row("(4)/(1) order saga steps/s on SQLite vs raw aio-pika >= 0.8x", shown_ratio(r),
             r[0] >= 0.8)
+    for figure in results.stages:
+        row(f"statements per order saga <= 25 ({figure.kind})",
+            f"{figure.statements_per_saga:.1f}", figure.statements_per_saga <= 25)
     by_level = {int(r.label.split(" ")[0].replace(",", "")): r for r in results.levels}
     if 100 in by_level and HUGE in by_level:
         share = by_level[HUGE].sagas_per_second / by_level[100].sagas_per_second
@@ -282,6 +288,22 @@ def _goals(results: Results) -> list[str]:
             "(the command's work; the process adds Python start-up)",
             f"{ms(slowest)} ms", slowest < 0.020)
     return lines
+
+
+def _stages(results: Results) -> list[str]:
+    if not results.stages:
+        return []
+    return [
+        "## Statements per saga and CPU per stage (`python -m bench.stages`)",
+        "",
+        "Independent of the machine's load: driver calls (each one statement, and on SQLite",
+        "one hop to aiosqlite's thread) per order saga, and CPU per delivery in each stage",
+        "(cProfile with `thread_time` for the shares, an unprofiled run for the total).",
+        "",
+        *table(results.stages),
+        "",
+        *detail(results.stages),
+    ]
 
 
 def _settings(results: Results) -> list[str]:

@@ -147,7 +147,7 @@ async def serve(
     for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
     try:
-        async with open_store(settings.store) as store:
+        async with open_store(settings) as store:
             for step in prepare:
                 await step(store)
             bus = Bus(settings, store, endpoints, background=background, observers=observers)

@@ -123,7 +123,7 @@ class BusHarness:
         _quiet_logging()
         store = self._given_store
         if store is None:
-            store = open_store(self.settings.store)
+            store = open_store(self.settings)
             await store.open()
         self._store = store
         try:

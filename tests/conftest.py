@@ -78,7 +78,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     missing = asyncio.run(services_missing())
     if missing is not None:
-        pytest.exit(missing, returncode=pytest.ExitCode.INTERNAL_ERROR)
+        raise pytest.UsageError(missing)
 
 
 _skipped: list[str] = []

@@ -111,6 +111,13 @@ async def postgres_schema(prefix: str) -> AsyncIterator[str]:
     finally:
         conn = await asyncpg.connect(PG_URL)
         try:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            # and the schemas of the bus namespaces opened on it (`{schema}_{namespace}`)
+            names = await conn.fetch(
+                "SELECT nspname FROM pg_namespace "
+                "WHERE nspname = $1 OR starts_with(nspname, $1 || '_')",
+                schema,
+            )
+            for (name,) in names:
+                await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
         finally:
             await conn.close()

@@ -21,6 +21,7 @@ from bus.store.base import (
 from bus.store.events import Events
 from bus.store.factory import open_store
 from bus.store.messaging import Messaging
+from bus.store.namespaces import namespace_url
 from bus.store.sagas import Sagas
 from bus.store.service_state import ServiceState
 
@@ -36,5 +37,6 @@ __all__ = [
     "StoredEvent",
     "TimerRecord",
     "Transaction",
+    "namespace_url",
     "open_store",
 ]

@@ -1,6 +1,6 @@
 """The bus: one object that wires transport, store, relay and pipelines, and runs them.
 
-    async with open_store(settings.store) as store:
+    async with open_store(settings) as store:
         async with Bus(settings, store, [payments, shipping]) as bus:
             await stop_requested.wait()
 

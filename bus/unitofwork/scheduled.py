@@ -63,11 +63,12 @@ class ScheduledSends:
         request = ctx.contract
         if not isinstance(request, ScheduleMessage):
             request = ScheduleMessage.model_validate(message.payload)
-        inner = decode(request.envelope)
+        encoded = request.envelope.model_dump(mode="json")
+        inner = decode(encoded)
         await ctx.tx.state_put(
             STATE_NAMESPACE,
             inner.message_id,
-            {"due": request.due.isoformat(), "envelope": request.envelope},
+            {"due": request.due.isoformat(), "envelope": encoded},
         )
         ctx.log.info("message scheduled", scheduled_type=inner.type,
                      scheduled_id=inner.message_id, due=request.due.isoformat())

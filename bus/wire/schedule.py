@@ -13,19 +13,38 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from bus.wire.contracts import Command
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from bus.wire.contracts import Command, MessageKind
 from bus.wire.envelope import Envelope, utcnow
 
 SCHEDULE_TYPE = "sagabus.ScheduleMessage"
 
 
+class ScheduledEnvelope(BaseModel):
+    """An `Envelope` as data: every field, so it is sent as it was built."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: str = Field(min_length=1)
+    kind: MessageKind
+    payload: dict[str, Any]
+    message_id: str = Field(min_length=1)
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    timestamp: AwareDatetime
+    version: int = Field(default=1, ge=1)
+    traceparent: str | None = None
+    headers: dict[str, Any] = Field(default_factory=dict)
+
+
 class ScheduleMessage(Command):
-    """Deliver `envelope` (an encoded `Envelope`) at `due`."""
+    """Deliver `envelope` at `due` (timezone-aware: a naive time is refused)."""
 
     __message_type__ = SCHEDULE_TYPE
 
-    due: datetime
-    envelope: dict[str, Any]
+    due: AwareDatetime
+    envelope: ScheduledEnvelope
 
 
 def due_time(
@@ -82,7 +101,7 @@ def scheduled(envelope: Envelope, due: datetime) -> Envelope:
     """The `ScheduleMessage` command that has `envelope` sent at `due`. It shares the
     envelope's correlation, causation and trace, so it is part of the same conversation."""
     request = Envelope.of(
-        ScheduleMessage(due=due, envelope=encode(envelope)),
+        ScheduleMessage(due=due, envelope=ScheduledEnvelope.model_validate(encode(envelope))),
         correlation_id=envelope.correlation_id,
         causation_id=envelope.causation_id,
         traceparent=envelope.traceparent,

@@ -19,7 +19,7 @@ from bus.deadletters.operations import dead_letter_queues
 from bus.errors import ConfigurationError
 from bus.observability.logging import configure_logging
 from bus.observability.redact import redact_url
-from bus.store import open_store
+from bus.store import namespace_url, open_store
 from bus.unitofwork.runtime import bus_topology
 from bus.wire.topology import Names
 from saga_dsl.engine.endpoint import SagaEndpoint
@@ -75,7 +75,7 @@ def console(
     )
     settings = project.bus_settings()
     configure_logging(settings.log_format, settings.log_level)
-    url = existing_store(project.config.store)
+    url = existing_store(namespace_url(project.config.store, project.config.namespace))
     try:
         endpoints = assemble(project.config).endpoints
     except NothingToRun:
@@ -85,7 +85,11 @@ def console(
     if dead_letters:
         names = Names(settings.namespace)
         topology = bus_topology(names, endpoints, settings.queue_type)
-        source = BrokerDeadLetters(settings.amqp_url, dead_letter_queues(names, topology))
+        source = BrokerDeadLetters(
+            settings.amqp_url,
+            dead_letter_queues(names, topology),
+            [names.queue(e.name) for e in endpoints],
+        )
 
     async def serve() -> None:
         async with open_store(url) as opened:

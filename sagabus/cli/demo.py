@@ -97,7 +97,7 @@ async def _demo(settings: Settings, count: int, sagas: Path, limit: float) -> No
     services = services_in(import_package("handlers"))
     runtime = saga_runtime(sagas)
     plan = [PATHS[i % len(PATHS)] for i in range(count)]
-    async with open_store(settings.store) as store:
+    async with open_store(settings) as store:
         await runtime.pin(store)
         bus = Bus(
             settings, store, [*services, *runtime.endpoints], background=[runtime.scheduler]

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bus.errors import SagabusError
-from bus.store import HistoryRecord, SagaRecord, TimerRecord, open_store
+from bus.store import HistoryRecord, SagaRecord, TimerRecord, namespace_url, open_store
 from bus.store.base import SagaStatus
 from sagabus.cli.app import app
 from sagabus.cli.streams import linked_streams
@@ -39,7 +39,7 @@ def status(
 ) -> None:
     """Show one saga instance: state, data, timers and its whole history."""
     project = open_project(store=store)
-    url = existing_store(project.config.store)
+    url = existing_store(namespace_url(project.config.store, project.config.namespace))
     import_contracts(project.config.services)  # the aggregates whose streams a saga links to
     view = asyncio.run(_status(url, instance))
     if json:
@@ -70,7 +70,8 @@ def list_instances(
     json: Json = False,
 ) -> None:
     """List saga instances, newest first."""
-    url = existing_store(open_project(store=store).config.store)
+    project = open_project(store=store)
+    url = existing_store(namespace_url(project.config.store, project.config.namespace))
     records = asyncio.run(_list(url, saga, state, limit))
     if json:
         typer.echo(

@@ -13,6 +13,7 @@ import typer
 from bus.daemon import serve
 from bus.errors import ConfigurationError, UnknownMessageType
 from bus.observability.logging import configure_logging
+from bus.store import namespace_url
 from bus.unitofwork.endpoint import Endpoint
 from bus.unitofwork.middleware import load_middleware
 from bus.unitofwork.runtime import BackgroundTask
@@ -166,10 +167,12 @@ def send(
         "command", type_name, data, correlation_id, contracts, amqp_url, namespace, store
     )
     if follow:
-        project = open_project(store=store)
-        outcome = asyncio.run(
-            follow_saga(project.config.store, envelope.message_id, follow_timeout)
-        )
+        project = open_project(store=store, namespace=namespace)
+        outcome = asyncio.run(follow_saga(
+            namespace_url(project.config.store, project.config.namespace),
+            envelope.message_id,
+            follow_timeout,
+        ))
         raise typer.Exit(0 if outcome == "completed" else 1)
 
 

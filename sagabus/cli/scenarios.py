@@ -21,6 +21,7 @@ from saga_dsl.scenarios.coverage_report import coverage
 from saga_dsl.scenarios.session import Session, results_of
 from saga_dsl.scenarios.skeletons import skeletons
 from sagabus.cli.app import app
+from sagabus.project import open_project
 
 EXIT_FAILED = 1
 """Exit code when a scenario fails, a file has an error, or coverage is too low."""
@@ -30,11 +31,14 @@ EXIT_FAILED = 1
 def test_command(
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Scenario files, or directories searched for them (default: sagas)."),
+        typer.Argument(
+            help="Scenario files, or directories searched for them (default: the project's "
+            "sagas, else ./sagas)."
+        ),
     ] = None,
 ) -> None:
     """Run saga scenarios on the pure state machine: no broker, no store."""
-    files = scenario_files(paths or [Path("sagas")])
+    files = scenario_files(paths or [open_project().config.sagas or Path("sagas")])
     if not files:
         typer.echo("sagabus: error: no scenario files (YAML with `scenarios:`) found", err=True)
         raise typer.Exit(EXIT_FAILED)

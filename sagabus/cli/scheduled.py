@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from bus.settings import Settings
-from bus.store import open_store
+from bus.store import namespace_url, open_store
 from bus.unitofwork.scheduled import ScheduledMessage, pending
 from sagabus.cli.app import app
 
@@ -20,7 +20,7 @@ def scheduled(
 ) -> None:
     """List scheduled messages (ctx.send / client.send with delay or at), soonest first."""
     settings = Settings.load(store=store)
-    waiting = asyncio.run(_pending(settings.store))
+    waiting = asyncio.run(_pending(namespace_url(settings.store, settings.namespace)))
     if not waiting:
         typer.echo("no scheduled messages")
         return

@@ -33,7 +33,7 @@ from bus.eventsourcing import (
     registered_aggregates,
     registered_projections,
 )
-from bus.store import ProjectionRecord, Transaction, open_store
+from bus.store import ProjectionRecord, Transaction, namespace_url, open_store
 from sagabus.cli.app import app
 from sagabus.project import existing_store, import_contracts, open_project
 
@@ -132,7 +132,8 @@ def load_handlers(module: str | None) -> None:
 
 
 def _store_url(store: str | None) -> str:
-    return existing_store(open_project(store=store).config.store)
+    config = open_project(store=store).config
+    return existing_store(namespace_url(config.store, config.namespace))
 
 
 async def read_stream(url: str, stream_id: str, as_of: AsOf | None) -> StreamView:

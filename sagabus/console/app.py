@@ -102,6 +102,7 @@ def create_app(
             Route("/", pages.overview, name="overview"),
             Route("/instances", pages.instances, name="instances"),
             Route("/instances/{instance_id:path}", pages.instance, name="instance"),
+            Route("/streams/{stream_id:path}", pages.stream, name="stream"),
             Route("/dead-letters", pages.dead_letters, name="dead_letters"),
             Route("/healthz", pages.healthz, name="healthz"),
             Route("/asyncapi.json", pages.asyncapi, name="asyncapi"),

@@ -20,6 +20,7 @@ from bus.store.base import SagaStatus
 from bus.store.browse import MAX_PAGE, BadCursor, CensusRow, SagaFilter, saga_census, saga_page
 from sagabus.console.dead_letters import age_text
 from sagabus.console.graphs import census_graph, path_graph
+from sagabus.console.streams import linked_streams, stream_as_of
 
 if TYPE_CHECKING:
     from sagabus.console.app import ConsoleContext
@@ -167,6 +168,7 @@ async def instance(request: Request) -> Response:
             raise HTTPException(404, "no saga instance has this id")
         history = await tx.history(record.id)
         timers = await tx.timers_of(record.id)
+        streams = await linked_streams(tx, record.correlation)
     steps = [
         {
             "row": row,
@@ -187,18 +189,36 @@ async def instance(request: Request) -> Response:
         machine_state=pretty(record.machine),
         steps=steps,
         timers=timers,
+        streams=streams,
         graph=graph,
         graph_version=machine.version if machine is not None else None,
     )
 
 
+async def stream(request: Request) -> Response:
+    stream_id = request.path_params["stream_id"]
+    text = request.query_params.get("as_of", "").strip()
+    if text and not text.isdigit():
+        raise HTTPException(400, "as_of is a stream version: a whole number")
+    async with _context(request).store.transaction() as tx:
+        view = await stream_as_of(tx, stream_id, int(text) if text else None)
+    if view is None:
+        raise HTTPException(404, "this stream has no events")
+    events = [
+        {"recorded": r, "payload": orjson.dumps(r.event.model_dump(mode="json")).decode()}
+        for r in view.events
+    ]
+    state = None if view.state is None else pretty(view.state)
+    return render(request, "stream.html", view=view, events=events, state=state)
+
+
 async def dead_letters(request: Request) -> Response:
     source = _context(request).dead_letters
     try:
-        queues = await source.queues() if source is not None else None
+        view = await source.read() if source is not None else None
     except SagabusError as exc:  # the broker is down or refuses: say so on the page
-        return render(request, "dead_letters.html", queues=None, error=str(exc), age=age_text)
-    return render(request, "dead_letters.html", queues=queues, error=None, age=age_text)
+        return render(request, "dead_letters.html", view=None, error=str(exc), age=age_text)
+    return render(request, "dead_letters.html", view=view, error=None, age=age_text)
 
 
 async def healthz(request: Request) -> Response:

@@ -42,7 +42,7 @@ async def main() -> None:
     settings = Settings.load()
     configure_logging(settings.log_format, settings.log_level)
     async with (
-        KillAfterCommit(open_store(settings.store)) as store,
+        KillAfterCommit(open_store(settings)) as store,
         Bus(settings, store, [ledger, audit]),
     ):
         await asyncio.Event().wait()

@@ -175,3 +175,24 @@ async def test_the_pages_load_their_scripts_from_the_console_itself(store: Store
     assert all(a.status_code == 200 and len(a.content) > 100 for a in assets)
     assert health.json() == {"status": "ok"}
     assert not re.search(r'(src|href)="(https?:)?//', page.text)
+
+
+async def test_an_instance_links_its_event_stream_which_shows_as_of_a_version(
+    store: Store,
+) -> None:
+    await run_two_orders(store)
+    completed = await instance_id(store, "o-1")
+    async with console_client(store, order_machines()) as client:
+        page = await client.get(f"/instances/{completed}")
+        whole = await client.get("/streams/order-o-1")
+        first = await client.get("/streams/order-o-1", params={"as_of": "1"})
+        bad = await client.get("/streams/order-o-1", params={"as_of": "yesterday"})
+        missing = await client.get("/streams/order-nope")
+    assert 'href="/streams/order-o-1"' in page.text
+    assert whole.status_code == 200 and first.status_code == 200
+    versions = re.findall(r"<tr>\s*<td>(\d+)</td>", whole.text)
+    assert len(versions) >= 2 and versions == [str(v) for v in range(1, len(versions) + 1)]
+    assert re.findall(r"<tr>\s*<td>(\d+)</td>", first.text) == ["1"]
+    assert f"as of version <strong>1</strong> of {len(versions)}" in first.text
+    assert "State of OrderAggregate at version 1" in first.text
+    assert bad.status_code == 400 and missing.status_code == 404

@@ -76,7 +76,7 @@ async def broker(namespace: str) -> AsyncIterator[Broker]:
 
 @pytest.fixture
 async def store(settings: Settings) -> AsyncIterator[Store]:
-    async with open_store(settings.store) as opened:
+    async with open_store(settings) as opened:
         yield opened
 
 

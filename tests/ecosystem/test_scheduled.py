@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import eco_services
 import pytest
-from conftest import BusFactory
+from conftest import Broker, BusFactory
 from eco_services import EcoRemind, EcoStart, echo
 from live_services import postgres_schema, postgres_unreachable
 
@@ -20,7 +21,8 @@ from bus.store import Store, open_store
 from bus.unitofwork.scheduled import ScheduledSends, pending, release, release_scheduled
 from bus.wire.client import BusClient
 from bus.wire.envelope import Envelope
-from bus.wire.schedule import due_time, scheduled
+from bus.wire.schedule import due_time, encode, scheduled
+from bus.wire.transport import Outcome, Publication, WireMessage
 
 pytestmark = pytest.mark.integration
 
@@ -137,6 +139,24 @@ async def test_two_daemons_on_one_postgres_store_release_a_message_once() -> Non
     assert sorted(e.message_id for _, e in rows) == sorted(e.message_id for e in envelopes)
 
 
+async def test_a_schedule_request_with_a_naive_due_time_is_dead_lettered_at_once(
+    make_bus: BusFactory, broker: Broker, settings: Settings, store: Store, eventually
+) -> None:
+    await make_bus([echo, ScheduledSends()], background=[release_scheduled])
+    envelope = encode(Envelope.of(EcoRemind(note="naive")))
+    request = Envelope(
+        type="sagabus.ScheduleMessage", kind="command",
+        payload={"due": "2030-01-01T00:00:00", "envelope": envelope},
+    )
+    [outcome] = await broker.transport.publish([Publication(
+        broker.names.commands, request.type, WireMessage.of(request), mandatory=True,
+    )])
+    assert outcome is Outcome.CONFIRMED
+    dlq = broker.names.dlq(broker.names.queue("sagabus-scheduler"))
+    await eventually(lambda: broker.transport.queue_depth(dlq), timeout=10, what="a dead letter")
+    assert await waiting(store) == 0
+
+
 def test_due_time_takes_delay_or_an_aware_at() -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC)
     assert due_time(delay=5, at=None, now=now) == now + timedelta(seconds=5)
@@ -158,6 +178,7 @@ async def test_sagabus_scheduled_lists_what_waits(
         subprocess.run,
         [sys.executable, "-m", "sagabus.cli", "scheduled", "--store", settings.store],
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+        env={**os.environ, "SAGABUS_NAMESPACE": settings.namespace},  # the bus's own store
     )
     assert envelope.message_id in out.stdout
     assert "EcoRemind" in out.stdout

@@ -41,8 +41,9 @@ async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
 
 
 @pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    async with open_store(store_url) as opened:
+async def store(settings: Settings) -> AsyncIterator[Store]:
+    """The store of the test's namespace (`bus.store.namespaces`), as its daemons open it."""
+    async with open_store(settings) as opened:
         yield opened
 
 

@@ -84,7 +84,7 @@ class RecordingLog:
 
 
 async def test_one_start_event_twice_at_once_makes_one_instance(
-    store: Store, store_url: str, sagas: Path, eventually: Eventually
+    store: Store, store_url: str, settings: Settings, sagas: Path, eventually: Eventually
 ) -> None:
     """Two OrderCreated for one order (different message ids, so no inbox catches it) in
     two transactions at once: the second finds the instance (SQLite serialises writers)
@@ -120,7 +120,7 @@ async def test_one_start_event_twice_at_once_makes_one_instance(
         await first_inserted.wait()
         await start(s, 1)
 
-    async with open_store(store_url) as other:
+    async with open_store(settings) as other:
         await asyncio.gather(start(store, 0), then_start(other))
 
     async with store.transaction() as tx:

@@ -39,11 +39,11 @@ pytestmark = pytest.mark.integration
 
 
 async def test_timers_armed_before_a_stop_fire_after_the_restart(
-    broker: TestBroker, settings: Settings, store_url: str, tmp_path: Path, eventually: Eventually
+    broker: TestBroker, settings: Settings, tmp_path: Path, eventually: Eventually
 ) -> None:
     sagas = order_saga(tmp_path / "sagas")
     orders = plan(4, prefix="timers", paths=[SILENT_SHIPPER])
-    async with open_store(store_url) as store:
+    async with open_store(settings) as store:
         async with serving(settings, store, sagas):
             await place(settings, orders)
 
@@ -64,7 +64,7 @@ async def test_timers_armed_before_a_stop_fire_after_the_restart(
         # everything the daemon would have fired is overdue before it comes back
         await eventually(lambda: utcnow() > due, 10, what="timers overdue")
 
-    async with open_store(store_url) as store:
+    async with open_store(settings) as store:
         async with serving(settings, store, sagas):
             records = await all_finished(store, settings, orders, 30)
         assert_outcomes(orders, records, await side_effects(store))
@@ -77,7 +77,7 @@ async def test_timers_armed_before_a_stop_fire_after_the_restart(
                 assert await tx.timers_of(record.id) == []
 
 
-async def test_racing_schedulers_fire_each_timer_once(store: Store, store_url: str) -> None:
+async def test_racing_schedulers_fire_each_timer_once(store: Store, settings: Settings) -> None:
     runtime = saga_runtime(HERE / "sagas" / "labels")
     [endpoint] = runtime.endpoints
     parcels = [f"p-{n}" for n in range(40)]
@@ -86,7 +86,7 @@ async def test_racing_schedulers_fire_each_timer_once(store: Store, store_url: s
             await deliver(tx, endpoint, EtParcelRegistered(parcel_id=parcel))
     later = utcnow() + timedelta(hours=2)  # every `weighing` timeout is due
 
-    async with open_store(store_url) as other:
+    async with open_store(settings) as other:
         fired = await asyncio.gather(
             *(runtime.scheduler.fire_due(s, later) for s in (store, other, store, other))
         )

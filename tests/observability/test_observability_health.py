@@ -64,7 +64,7 @@ async def test_readyz_is_503_until_the_bus_runs_and_after_it_stops(
 
 
 async def test_readyz_names_the_store_when_it_does_not_answer(settings: Settings) -> None:
-    async with open_store(settings.store) as store:
+    async with open_store(settings) as store:
         bus = Bus(settings, store, [pinger], transport=InMemoryTransport())
         async with HealthServer(None, host="127.0.0.1", port=0, bus=bus) as server, bus:
             base = f"http://127.0.0.1:{server.port}"

@@ -16,6 +16,7 @@ import asyncio
 import re
 import shlex
 import sys
+import tomllib
 import uuid
 from pathlib import Path
 
@@ -88,7 +89,8 @@ async def test_init_then_validate_run_send_follow_and_pytest(tmp_path: Path) -> 
     finally:
         await stop_daemon(daemon)
         await delete_topology(shop, env)
-    assert (shop / "shop.db").is_file()  # the store [tool.sagabus] names
+    # the store [tool.sagabus] names, in the file of this namespace beside it
+    assert (shop / f"shop.{namespace}.db").is_file()
 
     tests = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=shop,
@@ -112,3 +114,16 @@ async def test_init_refuses_a_directory_in_use_and_a_bad_package_name(tmp_path: 
     assert (code, err.count("\n")) == (2, 1)
     assert "would shadow another module" in err
     assert not (tmp_path / "x").exists()
+
+
+def test_every_template_is_package_data_of_the_wheel() -> None:
+    """`sagabus init` from an installed wheel finds its templates: each file of
+    sagabus/templates/project matches a package-data pattern of the sagabus package."""
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["sagabus"]
+    package = REPO / "sagabus"
+    templates = [p for p in (package / "templates" / "project").rglob("*") if p.is_file()]
+    assert len(templates) >= 9
+    packaged = {path for pattern in patterns for path in package.glob(pattern)}
+    unmatched = [p for p in templates if "__pycache__" not in p.parts and p not in packaged]
+    assert unmatched == []

@@ -38,7 +38,7 @@ def settings(namespace: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def store(settings: Settings) -> AsyncIterator[Store]:
-    async with open_store(settings.store) as opened:
+    async with open_store(settings) as opened:
         yield opened
 
 

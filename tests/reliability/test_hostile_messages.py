@@ -309,7 +309,7 @@ async def test_the_body_size_limit_is_a_setting(tmp_path: Any, eventually: Any) 
     settings = Settings(amqp_url="amqp://in-memory/", store=f"sqlite:///{tmp_path / 'm.db'}",
                         namespace="limit", max_body_bytes=1_000)
     names = Names(settings.namespace)
-    async with open_store(settings.store) as store, Bus(
+    async with open_store(settings) as store, Bus(
         settings, store, [ledger], transport=InMemoryTransport(memory)
     ):
         body = orjson.dumps({"charge_id": "x" * 2_000})

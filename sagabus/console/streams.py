@@ -1,0 +1,52 @@
+"""Event streams in the console: which streams an instance's correlation value names,
+and one stream's events with the state its aggregate rebuilds as of a version (the
+page of `sagabus stream show ID --as-of N`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bus.eventsourcing import EventStore, RecordedEvent, aggregate_for_stream, registered_aggregates
+from bus.store.base import Transaction
+
+
+@dataclass(frozen=True)
+class StreamAsOf:
+    stream_id: str
+    head: int
+    """The stream's newest version."""
+    version: int
+    """The version shown (`as_of`, or the head)."""
+    events: list[RecordedEvent[Any]]
+    aggregate: str | None
+    state: dict[str, Any] | None
+    """The aggregate's state at `version`; None when no aggregate owns the stream."""
+
+
+async def linked_streams(tx: Transaction, key: str) -> list[str]:
+    """The streams named by `key` in every registered aggregate category that has
+    events (`order-<key>` for the order saga's correlation value)."""
+    streams = []
+    for aggregate in registered_aggregates().values():
+        stream_id = aggregate.stream_id(key)
+        if await tx.stream_version(stream_id) > 0:
+            streams.append(stream_id)
+    return streams
+
+
+async def stream_as_of(tx: Transaction, stream_id: str, as_of: int | None) -> StreamAsOf | None:
+    """The stream up to version `as_of` (all of it when None); None when it has no
+    events."""
+    events = EventStore(tx)
+    head = await events.version(stream_id)
+    if head == 0:
+        return None
+    version = head if as_of is None else max(0, min(as_of, head))
+    recorded = await events.read(stream_id, as_of=version)
+    aggregate = aggregate_for_stream(stream_id)
+    if aggregate is None:
+        return StreamAsOf(stream_id, head, version, recorded, None, None)
+    rebuilt = aggregate.from_events(aggregate.id_of(stream_id), (r.event for r in recorded))
+    state = rebuilt.state.model_dump(mode="json")
+    return StreamAsOf(stream_id, head, version, recorded, aggregate.__name__, state)
