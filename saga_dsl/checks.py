@@ -33,6 +33,7 @@ def run(definition: SagaDefinition, report: Report, registry: Registry | None = 
     _final_states_are_final(definition, report)
     _unguarded_shadowing(definition, report)
     _retries_have_commands(definition, report)
+    _macros_over_data(definition, report)
     if registry is not None and registry.names():
         _contracts(definition, report, registry)
     if _targets_exist(definition, report):
@@ -262,6 +263,22 @@ def _warn_reads(
                 report.warning(
                     reference.at,
                     f"saga.{name} may be unset when {where}: not every path here sets it",
+                )
+
+
+def _macros_over_data(definition: SagaDefinition, report: Report) -> None:
+    """Warns of a macro whose body reads saga or event data besides its own variable:
+    it reads that data once per element, so the work is the product of both sizes."""
+    for use in definition.expressions:
+        for macro in use.expression.macros:
+            data = sorted({f"{root}.{name}" if name else root
+                           for root, name in macro.body_reads if root != "now"})
+            if data:
+                report.warning(
+                    use.expression.at,
+                    f"{macro.name} reads {', '.join(data)} for every element of its list: "
+                    "the work grows with the product of their sizes (an evaluation over "
+                    "its cost budget is refused)",
                 )
 
 

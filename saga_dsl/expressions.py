@@ -10,7 +10,9 @@ sagas need on top:
   scan of the source with string literals blanked out (the `x["y"]` form is not seen);
 - a refusal of any `__name__`: expressions see data, never Python objects (the CEL
   library gives no way to reach them; the check makes the intent explicit);
-- conversion of results to JSON values, so saga data and payloads can be stored.
+- conversion of results to JSON values, so saga data and payloads can be stored;
+- a cost budget: the macros' work is bounded from the data's sizes before an expression
+  runs, and one over the budget is refused (`OverBudget`; saga_dsl/macros.py).
 
 A value that is exactly `${ expr }` takes the expression's type; text around one or
 more `${ }` makes a string (`"order ${ saga.order_id } failed"`). `$${` writes a
@@ -30,6 +32,15 @@ from typing import Any
 import cel
 
 from saga_dsl.diagnostics import START, Position, suggest
+from saga_dsl.macros import (
+    MAX_COST,
+    Macro,
+    Read,
+    bound_variables,
+    cost,
+    linearity_problem,
+    macros_of,
+)
 
 ROOTS = frozenset({"event", "saga", "now"})
 """The names an expression can start from."""
@@ -48,12 +59,6 @@ FUNCTIONS = frozenset(
 MAX_SOURCE = 2_000
 """Longest expression accepted, in characters."""
 
-MAX_MACROS = 2
-"""Most macro calls (`all`, `exists`, `exists_one`, `map`, `filter`) in one expression.
-With the two rules `_check_macros` adds, an expression's work stays linear in the size
-of its data: CEL has no loops, but macros over macros multiply (`l.map(a, l.map(b, 1))`
-is quadratic, `.map(a, a + a)` chained doubles the data each time)."""
-
 MAX_RESULT_SIZE = 1 << 20
 """Largest value an expression may produce: characters of a string (bytes of a
 bytes value) plus one per element of a list or map, all levels counted. Saga data is
@@ -62,11 +67,6 @@ built from expression results, so it cannot grow past this by repetition."""
 Locator = Callable[[int], Position]
 """Maps an offset in an expression's source to its position in the file."""
 
-_MACRO_VARIABLE = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
-_MACRO_CALL = re.compile(
-    r"\.\s*(?:all|exists|exists_one|map|filter)\s*(\()\s*([A-Za-z_]\w*)\s*,"
-)
-_CLOSING = {")": "(", "]": "[", "}": "{"}
 _REFERENCE = re.compile(r"(?<![\w.])(event|saga|now)\b(?:\s*\.\s*([A-Za-z_]\w*))?")
 _DUNDER = re.compile(r"(?<![\w])(__\w*)")
 _CEL_POSITION = re.compile(r"<input>:(\d+):(\d+):\s*")
@@ -84,6 +84,12 @@ class ExpressionError(Exception):
 
 class EvaluationError(Exception):
     """An expression failed at run time (missing field, wrong type, ...)."""
+
+
+class OverBudget(Exception):
+    """An expression would cost more than `MAX_COST` on the data it was given: it is
+    refused before it runs. Not an `EvaluationError`: the input that brought the data
+    is at fault, not the instance, so a message goes the retry and dead-letter way."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,26 @@ class Scope:
         self.saga = saga
         self.now = now
         self._converted: dict[frozenset[str], Any] = {}
+        self._sizes: dict[Read, tuple[int, int]] = {}
+
+    def count(self, read: Read) -> int:
+        """Elements of the value `read` names (1 for a scalar, 0 when missing)."""
+        return self._measured(read)[0]
+
+    def size(self, read: Read) -> int:
+        """Characters and elements of the value `read` names, all levels."""
+        return self._measured(read)[1]
+
+    def _measured(self, read: Read) -> tuple[int, int]:
+        measured = self._sizes.get(read)
+        if measured is None:
+            root, name = read
+            value: Any = {"event": self.event, "saga": self.saga, "now": self.now}[root]
+            if name is not None:
+                value = value.get(name) if isinstance(value, Mapping) else None
+            elements = len(value) if isinstance(value, (str, bytes, list, dict)) else 1
+            measured = self._sizes[read] = (0, 0) if value is None else (elements, _size(value))
+        return measured
 
     def for_cel(self, roots: frozenset[str]) -> Any:
         converted = self._converted.get(roots)
@@ -130,9 +156,19 @@ class Expression:
     at: Position = START
 
     roots: frozenset[str] = frozenset()
+    macros: tuple[Macro, ...] = ()
 
     def evaluate(self, scope: Scope) -> Any:
-        """The JSON value of the expression; raises `EvaluationError`."""
+        """The JSON value of the expression; raises `EvaluationError`, or `OverBudget`
+        (before running it) when its macros would cost more than `MAX_COST`."""
+        if self.macros:
+            work = cost(self.macros, scope.count, scope.size)
+            if work > MAX_COST:
+                raise OverBudget(
+                    f"{self.source.strip()!r} would cost {work:,} units on this data, over"
+                    f" the budget of {MAX_COST:,} (the work of map and filter grows with"
+                    " the square of the list's length, and with the data their body reads)"
+                )
         try:
             result = self.program.execute(scope.for_cel(self.roots))
         except EvaluationError:
@@ -161,8 +197,11 @@ def compile_expression(source: str, locate: Locator | None = None) -> Expression
         program = cel.compile(source)
     except Exception as exc:  # the CEL library reports syntax errors as ValueError and others
         raise _syntax_error(str(exc), source) from None
-    _check_macros(code)
-    bound = set(_MACRO_VARIABLE.findall(code))
+    macros = macros_of(code)
+    problem = linearity_problem(code, macros)
+    if problem is not None:
+        raise ExpressionError(*problem)
+    bound = bound_variables(code)
     for name in sorted(set(program.variables()) - ROOTS - bound):
         offset = _find_word(code, name)
         raise ExpressionError(
@@ -181,7 +220,7 @@ def compile_expression(source: str, locate: Locator | None = None) -> Expression
         if m.group(1) not in bound
     )
     roots = frozenset(program.variables()) & ROOTS
-    return Expression(source, program, references, where(0), roots)
+    return Expression(source, program, references, where(0), roots, macros)
 
 
 class Template:
@@ -323,108 +362,6 @@ def blank_strings(source: str) -> str:
         else:
             i += 1
     return "".join(out)
-
-
-@dataclass(frozen=True)
-class _Macro:
-    receiver: int
-    """Offset where the expression the macro iterates over starts."""
-    dot: int
-    body: tuple[int, int]
-    variable: str
-
-
-def _check_macros(code: str) -> None:
-    """Raises `ExpressionError` unless the macros of `code` (strings blanked) keep the
-    work linear in the data: at most `MAX_MACROS`, none over another macro's result,
-    and one inside another's body only over a part of that macro's variable."""
-    macros = []
-    for found in _MACRO_CALL.finditer(code):
-        start = found.start(1)
-        end = _matching(code, start)
-        receiver = _receiver_start(code, found.start())
-        macros.append(_Macro(receiver, found.start(), (start, end), found.group(2)))
-    if len(macros) > MAX_MACROS:
-        raise ExpressionError(
-            f"more than {MAX_MACROS} macros (all, exists, exists_one, map, filter) in one"
-            " expression",
-            macros[MAX_MACROS].dot,
-        )
-    for macro in macros:
-        for other in macros:
-            if other is macro:
-                continue
-            if macro.receiver <= other.dot < macro.dot:
-                raise ExpressionError(
-                    "a macro over the result of another macro multiplies the work; "
-                    "use one macro per list", macro.dot,
-                )
-            inside = other.body[0] < macro.dot < other.body[1]
-            root = re.match(r"[A-Za-z_]\w*", code[macro.receiver :])
-            if inside and (root is None or root.group(0) != other.variable):
-                raise ExpressionError(
-                    "a macro inside another macro may only go over a part of that macro's "
-                    f"variable ({other.variable}.field), or the work multiplies", macro.dot,
-                )
-
-
-def _matching(code: str, start: int) -> int:
-    """Offset of the bracket closing the one at `start` (the end when unclosed)."""
-    depth = 0
-    for i in range(start, len(code)):
-        if code[i] in "([{":
-            depth += 1
-        elif code[i] in ")]}":
-            depth -= 1
-            if depth == 0:
-                return i
-    return len(code)
-
-
-def _receiver_start(code: str, dot: int) -> int:
-    """Where the operand before the `.` at `dot` starts: a chain of names, member
-    accesses, calls, indexes and bracketed literals, read backwards."""
-    i = dot
-    while True:
-        j = _before_space(code, i)
-        if j > 0 and code[j - 1] in _CLOSING:
-            i = _opening(code, j - 1)
-        elif j > 0 and _is_word(code[j - 1]):
-            i = j
-            while i > 0 and _is_word(code[i - 1]):
-                i -= 1
-        else:
-            return i
-        j = _before_space(code, i)
-        if j > 0 and code[j - 1] == ".":
-            i = j - 1
-        elif code[i] in "([" and j > 0 and (code[j - 1] in _CLOSING or _is_word(code[j - 1])):
-            i = j  # `f(x)` or `a[0]`: go on with the called or indexed operand
-        else:
-            return i
-
-
-def _before_space(code: str, i: int) -> int:
-    while i > 0 and code[i - 1].isspace():
-        i -= 1
-    return i
-
-
-def _is_word(ch: str) -> bool:
-    return ch.isalnum() or ch == "_"
-
-
-def _opening(code: str, close: int) -> int:
-    """Offset of the bracket that the one at `close` closes (0 when unopened)."""
-    depth = 0
-    for k in range(close, -1, -1):
-        if code[k] in _CLOSING:
-            depth += 1
-        elif code[k] in "([{":
-            depth -= 1
-            if depth == 0:
-                return k
-    return 0
 
 
 def to_json_value(value: Any, source: str = "") -> Any:

@@ -26,7 +26,10 @@ Semantics (DESIGN section 6):
 Expressions that fail at run time (a field missing from a payload, a wrong type, a guard
 that is not a boolean) never raise out of `handle`: the step parks the instance instead,
 discarding the effects it had computed, with a reason naming the expression. A parked
-instance keeps the state it was in when the input arrived.
+instance keeps the state it was in when the input arrived. One exception: an expression
+over its cost budget on an event's data raises `OverBudget` out of `handle` and `start`
+(the message is at fault, not the instance, so it goes the retry and dead-letter way;
+a timer over budget parks the instance, as there is no message to dead-letter).
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ from saga_dsl.effects import (
     SendCommand,
     TimerFired,
 )
-from saga_dsl.expressions import EvaluationError, Scope
+from saga_dsl.expressions import EvaluationError, OverBudget, Scope
 from saga_dsl.instance import Compensating, SagaInstance
 from saga_dsl.saga_definition import (
     Action,
@@ -137,6 +140,10 @@ class Machine:
         run = _Run(self, instance, now)
         try:
             accepted = run.dispatch(given)
+        except OverBudget as exc:
+            if isinstance(given, EventInput):
+                raise  # the message brought the data: it is retried, then dead-lettered
+            return _park(instance, f"in state {instance.state!r}: {exc}")
         except (EvaluationError, _Stuck) as exc:
             return _park(instance, f"in state {instance.state!r}: {exc}")
         if not accepted:

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 
 import pytest
 from reliability_support import REPO
 
+import saga_dsl
+from saga_dsl import EventInput
 from saga_dsl.expressions import (
     MAX_RESULT_SIZE,
     EvaluationError,
     ExpressionError,
+    OverBudget,
     Scope,
     compile_expression,
     compile_text,
@@ -123,3 +127,62 @@ def test_deeply_nested_source_is_refused_or_bounded_without_crashing(
         assert line.startswith(REFUSED) and "Recursion limit of 96 exceeded" in line, line
     else:
         assert line == outcome
+
+
+BIG = list(range(1_000))
+
+
+def test_a_macro_over_its_cost_budget_is_refused_before_it_runs() -> None:
+    """Unbounded, this took 30 s to 2 min of CPU on the event loop."""
+    scope = Scope({}, {"big": BIG}, NOW)
+    expression = compile_expression("saga.big.map(x, saga.big)")
+    started = time.perf_counter()
+    with pytest.raises(OverBudget) as refused:
+        expression.evaluate(scope)
+    assert time.perf_counter() - started < 0.1
+    assert str(refused.value) == (
+        "'saga.big.map(x, saga.big)' would cost 20,001,000,000 units on this data, over the"
+        " budget of 2,000,000 (the work of map and filter grows with the square of the"
+        " list's length, and with the data their body reads)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "value"),
+    [
+        ("size(saga.big.map(x, x + 1))", 1_000),
+        ("saga.big.exists(x, x in saga.small)", True),
+        ("size(saga.big.filter(x, x > 500))", 499),
+    ],
+)
+def test_macros_within_the_budget_run(source: str, value: object) -> None:
+    scope = Scope({}, {"big": BIG, "small": [999]}, NOW)
+    assert compile_expression(source).evaluate(scope) == value
+
+
+def test_validate_warns_of_a_macro_that_reads_data_for_every_element() -> None:
+    text = (
+        "saga: pairs\nversion: 1\nstart:\n  on: Go\n  set: {big: '${ event.big }'}\n"
+        "initial: pairing\nstates:\n  pairing:\n    on:\n      Pair:\n"
+        "        set: {pairs: '${ saga.big.map(x, saga.big) }'}\n        goto: done\n"
+        "  done: {end: success}\n"
+    )
+    result = saga_dsl.load(text, name="saga.yaml")
+    assert [str(d) for d in result.diagnostics] == [
+        "saga.yaml:11:25: warning: map reads saga.big for every element of its list: the work"
+        " grows with the product of their sizes (an evaluation over its cost budget is"
+        " refused)"
+    ]
+
+
+def test_an_event_over_the_budget_fails_its_message_and_leaves_the_instance() -> None:
+    machine = saga_dsl.compile(saga_dsl.load(
+        "saga: pairs\nversion: 1\nstart:\n  on: Go\n  set: {big: '${ event.big }'}\n"
+        "initial: pairing\nstates:\n  pairing:\n    on:\n      Pair:\n"
+        "        set: {pairs: '${ saga.big.map(x, saga.big) }'}\n        goto: done\n"
+        "  done: {end: success}\n",
+        name="saga.yaml",
+    ).definition)  # type: ignore[arg-type]
+    started = machine.start(EventInput("Go", {"big": BIG}), NOW)
+    with pytest.raises(OverBudget):
+        machine.handle(started.instance, EventInput("Pair", {}), NOW)
