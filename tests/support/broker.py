@@ -44,6 +44,8 @@ class TestBroker:
 
     def __init__(self, names: Names) -> None:
         self.names = names
+        self.transport_url = AMQP_URL
+        """Where the broker is (for the daemons a test starts)."""
         self.transport = RabbitMQTransport(AMQP_URL, name="sagabus-tests")
         self._tracked: list[Topology] = []
         self._subscriptions: list[Any] = []
