@@ -20,9 +20,14 @@ COPY handlers ./handlers
 RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[postgres,otel,console]"
 
 FROM python:${PYTHON_VERSION}-slim
+# no pyproject.toml in the image: the example project's services and sagas are named by
+# SAGABUS_SERVICES and SAGABUS_SAGAS, so `docker compose run --rm sagabus send ...` finds
+# the contracts (`sagabus config` shows the effective settings)
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    SAGABUS_LOG_FORMAT=json
+    SAGABUS_LOG_FORMAT=json \
+    SAGABUS_SERVICES=handlers \
+    SAGABUS_SAGAS=sagas
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin sagabus
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir --no-index --find-links /wheels "sagabus[postgres,otel,console]" \

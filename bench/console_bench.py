@@ -12,6 +12,8 @@ template rendering; no network), and prints the median and 95th percentile.
 `make bench` runs it after the bus benchmark.
 `--db PATH` keeps the filled store there and reuses it on the next run (filling 1M
 history rows takes a minute or two); without it a temporary file is used and removed.
+`--store URL` runs on another store, PostgreSQL say
+(`postgresql://postgres@127.0.0.1:5432/test?schema=console_bench`), kept likewise.
 """
 
 from __future__ import annotations
@@ -140,10 +142,10 @@ async def pages(store: Store, instances: int) -> dict[str, str]:
     }
 
 
-async def run(args: argparse.Namespace, path: Path) -> None:
+async def run(args: argparse.Namespace, url: str) -> None:
     import_package("handlers")
     machines = load_machines(SAGAS)
-    async with open_store(f"sqlite:///{path}") as store:
+    async with open_store(url) as store:
         if await filled(store) < args.instances:
             start = time.perf_counter()
             await fill(store, args.instances, args.history_rows)
@@ -153,7 +155,8 @@ async def run(args: argparse.Namespace, path: Path) -> None:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://console") as client:
             print(
-                f"{args.instances:,} instances, {args.history_rows:,} history rows, SQLite; "
+                f"{args.instances:,} instances, {args.history_rows:,} history rows, "
+                f"{url.split(':', 1)[0]}; "
                 f"{args.repeat} requests each"
             )
             print(f"{'page':40} {'median ms':>10} {'p95 ms':>8}")
@@ -175,12 +178,13 @@ def main() -> None:
     parser.add_argument("--history-rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--db", type=Path, default=None, help="keep and reuse the store here")
+    parser.add_argument("--store", default=None, help="a store URL instead (kept and reused)")
     args = parser.parse_args()
-    if args.db is not None:
-        asyncio.run(run(args, args.db))
+    if args.store is not None or args.db is not None:
+        asyncio.run(run(args, args.store or f"sqlite:///{args.db}"))
         return
     with tempfile.TemporaryDirectory() as tmp:
-        asyncio.run(run(args, Path(tmp) / "console_bench.db"))
+        asyncio.run(run(args, f"sqlite:///{Path(tmp) / 'console_bench.db'}"))
 
 
 if __name__ == "__main__":

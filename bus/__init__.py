@@ -16,12 +16,14 @@ from bus.errors import (
 from bus.settings import Settings
 from bus.store import Store, Transaction, open_store
 from bus.unitofwork.endpoint import Endpoint, HandlerContext
+from bus.unitofwork.middleware import Middleware, Skip
 from bus.unitofwork.retry import RetryPolicy
 from bus.unitofwork.runtime import BackgroundTask, Bus
 from bus.unitofwork.service import Service
 from bus.wire.client import BusClient
 from bus.wire.contracts import Command, Event, Message, registry
 from bus.wire.envelope import Envelope
+from bus.wire.reply import NoReply
 
 __all__ = [
     "BackgroundTask",
@@ -37,10 +39,13 @@ __all__ = [
     "Event",
     "HandlerContext",
     "Message",
+    "Middleware",
+    "NoReply",
     "RetryPolicy",
     "SagabusError",
     "Service",
     "Settings",
+    "Skip",
     "Store",
     "Transaction",
     "UnknownMessageType",

@@ -33,7 +33,7 @@ async def _stock(ctx: HandlerContext, sku: str) -> dict[str, int]:
     return {"initial": int(level["initial"]), "available": int(level["available"])}
 
 
-@inventory.handles(ReserveInventory)
+@inventory.handles(ReserveInventory, emits=[InventoryReserved, InventoryUnavailable])
 async def reserve(cmd: ReserveInventory, ctx: HandlerContext) -> None:
     """Reserves every line or none; a resent command answers with the first outcome,
     and an order whose reservation was voided takes nothing."""
@@ -64,7 +64,7 @@ async def reserve(cmd: ReserveInventory, ctx: HandlerContext) -> None:
     ctx.publish(InventoryReserved(order_id=cmd.order_id))
 
 
-@inventory.handles(ReleaseInventory)
+@inventory.handles(ReleaseInventory, emits=[InventoryReleased])
 async def release(cmd: ReleaseInventory, ctx: HandlerContext) -> None:
     """Returns a reservation's stock once; releasing before any reservation voids the
     order's reservation (a later ReserveInventory takes no stock)."""

@@ -142,7 +142,7 @@ def _repository(ctx: HandlerContext) -> Repository[OrderAggregate]:
     return Repository(OrderAggregate, ctx.tx, publisher=ctx.publish)
 
 
-@orders.handles(CreateOrder)
+@orders.handles(CreateOrder, emits=[OrderCreated])
 async def create_order(cmd: CreateOrder, ctx: HandlerContext) -> None:
     """Creates the order once; creating an existing order id changes nothing."""
     repository = _repository(ctx)
@@ -153,7 +153,7 @@ async def create_order(cmd: CreateOrder, ctx: HandlerContext) -> None:
     await repository.save(order, cause=ctx.message)
 
 
-@orders.handles(CompleteOrder)
+@orders.handles(CompleteOrder, emits=[OrderCompleted])
 async def complete_order(cmd: CompleteOrder, ctx: HandlerContext) -> None:
     """Completes an open order; the command's tracking number records the shipment
     when the OrderShipped event has not reached this service yet."""
@@ -169,7 +169,7 @@ async def complete_order(cmd: CompleteOrder, ctx: HandlerContext) -> None:
     await repository.save(order, cause=ctx.message)
 
 
-@orders.handles(CancelOrder)
+@orders.handles(CancelOrder, emits=[OrderCancelled])
 async def cancel_order(cmd: CancelOrder, ctx: HandlerContext) -> None:
     repository = _repository(ctx)
     order = await repository.load(cmd.order_id)
@@ -185,7 +185,7 @@ async def cancel_order(cmd: CancelOrder, ctx: HandlerContext) -> None:
     await repository.save(order, cause=ctx.message)
 
 
-@orders.on(PaymentSucceeded)
+@orders.on(PaymentSucceeded, emits=[OrderPaid])
 async def record_payment(event: PaymentSucceeded, ctx: HandlerContext) -> None:
     """A pending order becomes paid; a payment for an order in any other state (a
     repeat, or a late one after cancellation, which the saga refunds) is only logged."""

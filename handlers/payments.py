@@ -28,7 +28,7 @@ def payment_id_for(order_id: str) -> str:
     return "pay-" + hashlib.sha256(order_id.encode()).hexdigest()[:16]
 
 
-@payments.handles(ProcessPayment)
+@payments.handles(ProcessPayment, emits=[PaymentSucceeded, PaymentFailed])
 async def process_payment(cmd: ProcessPayment, ctx: HandlerContext) -> None:
     """Charges once per order: a resent command answers with the first outcome."""
     if cmd.amount > PAYMENT_LIMIT:
@@ -53,7 +53,7 @@ async def process_payment(cmd: ProcessPayment, ctx: HandlerContext) -> None:
     )
 
 
-@payments.handles(RefundPayment)
+@payments.handles(RefundPayment, emits=[PaymentRefunded])
 async def refund_payment(cmd: RefundPayment, ctx: HandlerContext) -> None:
     """Refunds a charge once; refunding before any charge voids the order's payment
     (a later charge is declined); refunding a refunded payment changes nothing."""

@@ -20,7 +20,7 @@ def tracking_number_for(order_id: str) -> str:
     return "TRK-" + hashlib.sha256(order_id.encode()).hexdigest()[:12].upper()
 
 
-@shipping.handles(ShipOrder)
+@shipping.handles(ShipOrder, emits=[OrderShipped])
 async def ship(cmd: ShipOrder, ctx: HandlerContext) -> None:
     silent = [item.sku for item in cmd.items if item.sku.startswith(SILENT_PREFIX)]
     if silent:

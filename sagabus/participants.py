@@ -2,8 +2,8 @@
 
 A participant is an endpoint seen from the outside: the queue it reads, the commands
 and events it receives, and the commands and events it is known to send. For a
-service, only what it receives is known (its handlers are code); for a saga, its
-definition says both (start and `on:` events, `until:` confirmations; `send:` and
+service, what it sends is what its handlers declare (`emits=`, bus/unitofwork/service.py);
+for a saga, its definition says both (start and `on:` events, `until:` confirmations; `send:` and
 `publish:` of its states and compensations). This is the input of the AsyncAPI
 document (`sagabus.asyncapi`).
 """
@@ -34,11 +34,14 @@ class Participant:
 
 
 def of_service(service: Service) -> Participant:
+    """What a service receives, and what its handlers declare they emit (`emits=`)."""
     return Participant(
         kind="service",
         endpoint=service.name,
         receives_commands=service.commands,
         receives_events=service.events,
+        sends_commands=service.sends,
+        publishes_events=service.publishes,
     )
 
 

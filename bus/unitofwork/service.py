@@ -8,11 +8,16 @@
 
     @notifications.on(OrderCompleted)          # an event: any number of subscribers
     async def tell_customer(event: OrderCompleted, ctx: HandlerContext) -> None: ...
+
+`emits=[...]` declares what a handler sends and publishes
+(`@payments.handles(ProcessPayment, emits=[PaymentSucceeded, PaymentFailed])`): the
+AsyncAPI document lists it (`sagabus asyncapi`), and a declaring handler that emits
+anything else is logged as a warning, so the declaration stays true.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from bus.errors import ConfigurationError
@@ -20,6 +25,7 @@ from bus.unitofwork.endpoint import HandlerContext
 from bus.unitofwork.retry import RetryPolicy
 from bus.wire.contracts import Command, Event, Message, registry
 from bus.wire.envelope import Envelope
+from bus.wire.schedule import SCHEDULE_TYPE
 
 M = TypeVar("M", bound=Message)
 Handler = Callable[[M, HandlerContext], Awaitable[None]]
@@ -40,6 +46,9 @@ class Service:
         self._handlers: dict[str, list[AnyHandler]] = {}
         self._commands: set[str] = set()
         self._events: set[str] = set()
+        self._emits: dict[str, set[str]] = {}
+        self._sends: set[str] = set()
+        self._publishes: set[str] = set()
 
     def __repr__(self) -> str:
         return f"Service({self.name!r})"
@@ -52,8 +61,33 @@ class Service:
     def events(self) -> frozenset[str]:
         return frozenset(self._events)
 
-    def handles(self, contract: type[M]) -> Callable[[Handler[M]], Handler[M]]:
-        """Registers the handler of a command; one handler per command."""
+    @property
+    def sends(self) -> frozenset[str]:
+        """Commands its handlers declare they send (`emits=`)."""
+        return frozenset(self._sends)
+
+    @property
+    def publishes(self) -> frozenset[str]:
+        """Events its handlers declare they publish (`emits=`)."""
+        return frozenset(self._publishes)
+
+    def _declare(self, handled: str, emits: Iterable[type[Message]]) -> None:
+        declared = list(emits)
+        for contract in declared:
+            if not (isinstance(contract, type) and issubclass(contract, Command | Event)):
+                raise ConfigurationError(
+                    f"{self.name}: emits= takes contract classes, not {contract!r}"
+                )
+            kinds = self._sends if issubclass(contract, Command) else self._publishes
+            kinds.add(contract.message_type())
+        if declared:
+            self._emits.setdefault(handled, set()).update(c.message_type() for c in declared)
+
+    def handles(
+        self, contract: type[M], *, emits: Iterable[type[Message]] = ()
+    ) -> Callable[[Handler[M]], Handler[M]]:
+        """Registers the handler of a command; one handler per command. emits: the
+        contracts it sends or publishes (see the module docstring)."""
         if not (isinstance(contract, type) and issubclass(contract, Command)):
             raise ConfigurationError(
                 f"{self.name}.handles() takes a Command class, not {contract!r}"
@@ -66,12 +100,16 @@ class Service:
         def register(fn: Handler[M]) -> Handler[M]:
             self._commands.add(name)
             self._handlers[name] = [fn]
+            self._declare(name, emits)
             return fn
 
         return register
 
-    def on(self, contract: type[M]) -> Callable[[Handler[M]], Handler[M]]:
-        """Registers a handler of an event; several handlers run in registration order."""
+    def on(
+        self, contract: type[M], *, emits: Iterable[type[Message]] = ()
+    ) -> Callable[[Handler[M]], Handler[M]]:
+        """Registers a handler of an event; several handlers run in registration order.
+        emits: as for `handles`."""
         if not (isinstance(contract, type) and issubclass(contract, Event)):
             raise ConfigurationError(
                 f"{self.name}.on() takes an Event class, not {contract!r}"
@@ -82,6 +120,7 @@ class Service:
         def register(fn: Handler[M]) -> Handler[M]:
             self._events.add(name)
             self._handlers.setdefault(name, []).append(fn)
+            self._declare(name, emits)
             return fn
 
         return register
@@ -90,5 +129,21 @@ class Service:
         model = ctx.contract
         if model is None:
             model = registry.parse(message.type, message.version, message.payload)
+        already = len(ctx.outgoing)
         for handler in self._handlers[message.type]:
             await handler(model, ctx)
+        declared = self._emits.get(message.type)
+        if declared is not None:
+            _check_declared(ctx, ctx.outgoing[already:], declared)
+
+
+def _check_declared(ctx: HandlerContext, sent: list[Envelope], declared: set[str]) -> None:
+    for envelope in sent:
+        name = envelope.type
+        if name == SCHEDULE_TYPE:
+            name = envelope.payload["envelope"]["type"]
+        if name not in declared:
+            ctx.log.warning(
+                "handler emitted a message it does not declare (emits=)",
+                emitted=name, declared=sorted(declared),
+            )

@@ -50,7 +50,7 @@ class Waiter:
     def answered_by(self, event: Envelope) -> bool:
         if event.type not in self.types:
             return False
-        ids = {self.request.message_id, self.request.correlation_id}
+        ids = {self.request.message_id, self.request.correlation_id} - {None}
         by_ids = event.correlation_id in ids or event.causation_id == self.request.message_id
         if self.where:
             return all(event.payload.get(k) == v for k, v in self.where.items())

@@ -85,7 +85,11 @@ def console(
     if dead_letters:
         names = Names(settings.namespace)
         topology = bus_topology(names, endpoints, settings.queue_type)
-        source = BrokerDeadLetters(settings.amqp_url, dead_letter_queues(names, topology))
+        source = BrokerDeadLetters(
+            settings.amqp_url,
+            dead_letter_queues(names, topology),
+            [names.queue(e.name) for e in endpoints],
+        )
 
     async def serve() -> None:
         async with open_store(url) as opened:

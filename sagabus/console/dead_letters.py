@@ -28,25 +28,39 @@ class QueueLetters:
         return Counter(letter.reason for letter in self.letters).most_common()
 
 
+@dataclass(frozen=True)
+class BrokerView:
+    """What the queues page shows: each endpoint queue with the messages waiting in it
+    (None: it does not exist), and each dead-letter queue with its letters."""
+
+    queues: list[tuple[str, int | None]]
+    dead_letters: list[QueueLetters]
+
+
 class DeadLetterSource(Protocol):
-    async def queues(self) -> list[QueueLetters]: ...
+    async def read(self) -> BrokerView: ...
 
 
 class BrokerDeadLetters:
-    """Reads the dead-letter queues `queues` on the broker at `amqp_url`."""
+    """Reads the endpoint queues `queues` and the dead-letter queues `dead_letter_queues`
+    on the broker at `amqp_url`, with a connection of its own per page."""
 
-    def __init__(self, amqp_url: str, queues: Sequence[str]) -> None:
+    def __init__(
+        self, amqp_url: str, dead_letter_queues: Sequence[str], queues: Sequence[str] = ()
+    ) -> None:
         self.amqp_url = amqp_url
-        self.names = list(queues)
+        self.names = list(dead_letter_queues)
+        self.queue_names = list(queues)
 
-    async def queues(self) -> list[QueueLetters]:
-        found: list[QueueLetters] = []
+    async def read(self) -> BrokerView:
+        letters: list[QueueLetters] = []
         async with DeadLetterQueues(self.amqp_url) as box:
+            depths = [(name, await box.depth(name)) for name in self.queue_names]
             for name in self.names:
                 depth = await box.depth(name)
-                letters = await box.browse(name, BROWSE_LIMIT) if depth else []
-                found.append(QueueLetters(name, depth, letters))
-        return found
+                found = await box.browse(name, BROWSE_LIMIT) if depth else []
+                letters.append(QueueLetters(name, depth, found))
+        return BrokerView(depths, letters)
 
 
 def age_text(letter: DeadLetter, now: datetime | None = None) -> str:

@@ -215,10 +215,10 @@ async def stream(request: Request) -> Response:
 async def dead_letters(request: Request) -> Response:
     source = _context(request).dead_letters
     try:
-        queues = await source.queues() if source is not None else None
+        view = await source.read() if source is not None else None
     except SagabusError as exc:  # the broker is down or refuses: say so on the page
-        return render(request, "dead_letters.html", queues=None, error=str(exc), age=age_text)
-    return render(request, "dead_letters.html", queues=queues, error=None, age=age_text)
+        return render(request, "dead_letters.html", view=None, error=str(exc), age=age_text)
+    return render(request, "dead_letters.html", view=view, error=None, age=age_text)
 
 
 async def healthz(request: Request) -> Response:

@@ -66,7 +66,11 @@ def console_task(
 
     async def console(bus: Bus) -> None:
         topology = bus_topology(bus.names, bus.endpoints, bus.settings.queue_type)
-        letters = BrokerDeadLetters(bus.settings.amqp_url, dead_letter_queues(bus.names, topology))
+        letters = BrokerDeadLetters(
+            bus.settings.amqp_url,
+            dead_letter_queues(bus.names, topology),
+            [bus.names.queue(e.name) for e in bus.endpoints],
+        )
         document = asyncapi_document(
             registry,
             [of_endpoint(e) for e in bus.endpoints],

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live_services import AMQP_URL, postgres_schema, postgres_unreachable, rabbitmq_unreachable
-from support.broker import TestBroker
+from live_services import AMQP_URL
+from support.broker import TestBroker, broker_for
+from support.stores import store_url_for
 
 from bus.settings import Settings
 from bus.store import Store, open_store
@@ -35,22 +36,11 @@ def names(namespace: str) -> Names:
     return Names(namespace)
 
 
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'bus.db'}"
-
-
 @pytest.fixture(params=["sqlite"])
-async def store_url(request: pytest.FixtureRequest, sqlite_url: str) -> AsyncIterator[str]:
+async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """SQLite by default; a test parametrized with `["sqlite", "postgres"]` (indirect)
     runs on both."""
-    if request.param == "sqlite":
-        yield sqlite_url
-        return
-    reason = await postgres_unreachable()
-    if reason:
-        pytest.skip(reason)
-    async with postgres_schema("bus") as url:
+    async with store_url_for(request.param, tmp_path / "bus.db", "bus") as url:
         yield url
 
 
@@ -75,15 +65,8 @@ def settings(namespace: str, store_url: str) -> Settings:
 
 @pytest.fixture
 async def broker(names: Names) -> AsyncIterator[TestBroker]:
-    reason = await rabbitmq_unreachable()
-    if reason:
-        pytest.skip(reason)
-    test_broker = TestBroker(names)
-    await test_broker.start()
-    try:
-        yield test_broker
-    finally:
-        await test_broker.cleanup()
+    async with broker_for(names) as broker:
+        yield broker
 
 
 BusFactory = Callable[..., Awaitable[Bus]]

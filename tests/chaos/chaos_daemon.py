@@ -19,7 +19,8 @@ import asyncio
 import hashlib
 import os
 import signal
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from bus import Settings, open_store
@@ -30,9 +31,11 @@ from bus.unitofwork.retry import RetryPolicy
 from bus.unitofwork.runtime import Bus
 from bus.wire.envelope import Envelope
 from bus.wire.rabbitmq import RabbitMQTransport
-from bus.wire.topology import Topology
-from bus.wire.transport import Delivery, Outcome, Publication, Subscription
+from bus.wire.transport import Outcome, Publication
 from saga_dsl.engine.wiring import saga_runtime
+
+sys.path.append(str(Path(__file__).resolve().parent.parent))  # tests/, when run as a script
+from support.transports import ForwardingTransport
 
 RUNS = "chaos.runs"
 """Committed handler runs per `<endpoint>:<message_id>`."""
@@ -63,20 +66,12 @@ class FaultLog:
             out.write(f"{kind}\n")
 
 
-class DuplicatingTransport:
+class DuplicatingTransport(ForwardingTransport):
     """Publishes a seeded fraction of messages twice, back to back."""
 
     def __init__(self, inner: RabbitMQTransport, seed: str, rate: float, log: FaultLog) -> None:
-        self.inner, self._seed, self._rate, self._log = inner, seed, rate, log
-
-    async def connect(self) -> None:
-        await self.inner.connect()
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-    async def declare(self, topology: Topology) -> None:
-        await self.inner.declare(topology)
+        super().__init__(inner)
+        self._seed, self._rate, self._log = seed, rate, log
 
     async def publish(self, publications: Sequence[Publication]) -> list[Outcome]:
         twice = [
@@ -87,11 +82,6 @@ class DuplicatingTransport:
         for _ in twice:
             self._log.record(DUPLICATE)
         return outcomes[: len(publications)]
-
-    async def consume(
-        self, queue: str, prefetch: int, on_delivery: Callable[[Delivery], None]
-    ) -> Subscription:
-        return await self.inner.consume(queue, prefetch, on_delivery)
 
 
 class CountedService:

@@ -64,7 +64,7 @@ from handlers.notifications import SENT
 from handlers.payments import CHARGES, REFUNDS
 from saga_dsl.engine.wiring import saga_runtime
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/, run as a script
+sys.path.append(str(Path(__file__).resolve().parent.parent))  # tests/, when run as a script
 from support.sagas import rewrite_saga
 
 HERE = Path(__file__).resolve().parent

@@ -127,7 +127,7 @@ async def test_the_dead_letter_page_groups_a_real_queue_by_reason_and_leaves_it(
             headers={"x-reason": why, "x-attempts": 3},
         )
         await channel.default_exchange.publish(message, routing_key=name)
-    source = BrokerDeadLetters(AMQP_URL, [name, f"{name}.missing"])
+    source = BrokerDeadLetters(AMQP_URL, [name, f"{name}.missing"], [f"{name}.nothing"])
     async with console_client(store, order_machines(), dead_letters=source) as client:
         page = await client.get("/dead-letters")
         again = await client.get("/dead-letters")
@@ -136,6 +136,7 @@ async def test_the_dead_letter_page_groups_a_real_queue_by_reason_and_leaves_it(
     assert "card declined &lt;script&gt;x&lt;/script&gt;</td><td>2</td>" in page.text
     assert "timeout</td><td>1</td>" in page.text
     assert "(no such queue)" in page.text
+    assert f"<td>{name}.nothing</td><td>(no such queue)</td>" in page.text
     assert "<script>x" not in page.text
     assert "3 message(s)" in again.text  # browsing gave every message back
 
@@ -198,6 +199,7 @@ def test_the_daemon_serves_the_console_beside_its_endpoints(tmp_path: Path) -> N
         assert "1 parked" in overview.text and "s_awaiting_payment" in overview.text
         assert letters.status_code == 200
         assert f"{namespace}.payments.dlq <small>0 message(s)" in letters.text
+        assert f"<td>{namespace}.payments</td><td>0</td>" in letters.text
         process.terminate()
         assert process.wait(timeout=30) == 0
     finally:

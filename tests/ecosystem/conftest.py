@@ -13,33 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live_services import AMQP_URL, rabbitmq_unreachable
+from live_services import AMQP_URL
+from support.broker import TestBroker, broker_for
 
 from bus.settings import Settings
 from bus.store import Store, open_store
 from bus.unitofwork.endpoint import Endpoint
 from bus.unitofwork.runtime import Bus
-from bus.wire.rabbitmq import RabbitMQTransport
-from bus.wire.topology import Names, Topology, exchanges
+from bus.wire.topology import Names
 
-
-class Broker:
-    """The test's own connection: declares topologies and deletes them at the end."""
-
-    __test__ = False
-
-    def __init__(self, names: Names) -> None:
-        self.names = names
-        self.transport_url = AMQP_URL
-        self.transport = RabbitMQTransport(AMQP_URL, name="sagabus-ecosystem-tests")
-        self.declared = exchanges(names)
-
-    async def declare(self, topology: Topology) -> None:
-        self.track(topology)
-        await self.transport.declare(topology)
-
-    def track(self, topology: Topology) -> None:
-        self.declared = self.declared + topology
+Broker = TestBroker
+"""The test's own handle on RabbitMQ (`support.broker`)."""
 
 
 @pytest.fixture
@@ -61,17 +45,8 @@ def settings(namespace: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def broker(namespace: str) -> AsyncIterator[Broker]:
-    reason = await rabbitmq_unreachable()
-    if reason:
-        pytest.skip(reason)
-    handle = Broker(Names(namespace))
-    await handle.transport.connect()
-    await handle.declare(exchanges(handle.names))
-    try:
+    async with broker_for(Names(namespace)) as handle:
         yield handle
-    finally:
-        await handle.transport.delete(handle.declared)
-        await handle.transport.close()
 
 
 @pytest.fixture

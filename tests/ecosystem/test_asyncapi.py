@@ -103,6 +103,8 @@ def test_services_receive_and_sagas_send_their_messages() -> None:
     assert operations["saga.order_processing.send.CompleteOrder"]["action"] == "send"
     assert operations["saga.order_processing.receive.PaymentRefunded"]["action"] == "receive"
     assert "payments.send.ProcessPayment" not in operations
+    assert operations["payments.send.PaymentSucceeded"]["action"] == "send"
+    assert operations["orders.send.OrderCompleted"]["action"] == "send"
 
 
 def test_message_payloads_are_the_contracts_schemas() -> None:

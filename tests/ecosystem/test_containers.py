@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 import typer.main
 import yaml
-from conftest import Broker
+from conftest import Broker, BusFactory
 
+from bus.settings import Settings
 from sagabus.cli.app import _load_commands, app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -189,3 +190,42 @@ def _forget_daemon_queues(broker: Broker) -> None:
         ScheduledSends(),
     ]
     broker.track(bus_topology(broker.names, endpoints, "classic"))
+
+
+@pytest.mark.integration
+async def test_the_compose_run_examples_work_against_a_running_daemon(
+    make_bus: BusFactory, settings: Settings, tmp_path: Path
+) -> None:
+    """Each `docker compose run --rm sagabus ...` example of the compose file's header,
+    run with the daemon service's environment (broker, store and namespace pointed at
+    this test's), from a directory without a pyproject.toml, as in the image."""
+    from bus.daemon import import_package, services_in
+    from saga_dsl.engine.wiring import saga_runtime
+
+    services = services_in(import_package("handlers"))  # registers the saga's contracts
+    runtime = saga_runtime(ROOT / "sagas")
+    await make_bus(
+        [*services, *runtime.endpoints],
+        background=[runtime.scheduler],
+    )
+    service_env = compose()["services"]["sagabus"]["environment"]
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SAGABUS_")},
+        **service_env,
+        "SAGABUS_AMQP_URL": settings.amqp_url,
+        "SAGABUS_STORE": settings.store,
+        "SAGABUS_NAMESPACE": settings.namespace,
+        "SAGABUS_LOG_FORMAT": "console",
+        "COLUMNS": "200",
+    }
+    examples = re.findall(r"^#   docker compose run --rm sagabus (.+)$", COMPOSE.read_text(), re.M)
+    outputs = []
+    for example in examples:
+        done = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "sagabus.cli", *shlex.split(example)],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        )
+        assert done.returncode == 0, (example, done.stderr)
+        outputs.append(done.stdout)
+    assert "received OrderCompleted" in outputs[0]
+    assert "order_processing" in outputs[1] and "completed" in outputs[1]

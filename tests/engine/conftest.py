@@ -18,12 +18,10 @@ from engine_support import (
     AMQP_URL,
     order_endpoints,
     order_saga,
-    postgres_unreachable,
-    rabbitmq_unreachable,
     topology_of,
 )
-from live_services import postgres_schema
-from support.broker import TestBroker
+from support.broker import TestBroker, broker_for
+from support.stores import store_url_for
 
 from bus.settings import Settings
 from bus.store import Store, open_store
@@ -38,13 +36,7 @@ def namespace() -> str:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'engine.db'}"
-        return
-    reason = await postgres_unreachable()
-    if reason:
-        pytest.skip(reason)
-    async with postgres_schema("engine") as url:
+    async with store_url_for(request.param, tmp_path / "engine.db", "engine") as url:
         yield url
 
 
@@ -76,14 +68,7 @@ def endpoints(sagas: Path) -> list[Endpoint]:
 @pytest.fixture
 async def broker(settings: Settings, endpoints: Sequence[Endpoint]) -> AsyncIterator[TestBroker]:
     """RabbitMQ for this test; the namespace's exchanges and queues are deleted after."""
-    reason = await rabbitmq_unreachable()
-    if reason:
-        pytest.skip(reason)
-    broker = TestBroker(Names(settings.namespace))
-    await broker.start()
-    broker.track(topology_of(settings, endpoints))
-    await broker.declare(topology_of(settings, []))
-    try:
+    async with broker_for(Names(settings.namespace)) as broker:
+        broker.track(topology_of(settings, endpoints))
+        await broker.declare(topology_of(settings, []))
         yield broker
-    finally:
-        await broker.cleanup()

@@ -24,6 +24,7 @@ import pytest
 import structlog
 from live_services import AMQP_URL, PG_URL, postgres_unreachable, rabbitmq_unreachable  # noqa: F401  (re-exported)
 from support.sagas import ORDER_SAGA, read_saga, rewrite_saga
+from support.transports import ForwardingTransport
 
 import handlers.messages as m
 from bus.daemon import import_package, services_in
@@ -386,24 +387,15 @@ async def dead_letters(settings: Settings, endpoints: Sequence[Endpoint]) -> dic
     return {queue: depth for queue, depth in depths.items() if depth}
 
 
-class DuplicatingTransport:
+class DuplicatingTransport(ForwardingTransport):
     """Wraps a transport so that every publication is delivered twice: the same message
     (same message_id) published back to back, as a redelivering broker or a relay that
     crashed before marking its rows sent would."""
 
     def __init__(self, inner: Transport) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.delivered: Counter[tuple[str, str | None]] = Counter()
         """(queue, message_id) -> deliveries consumed through this transport."""
-
-    async def connect(self) -> None:
-        await self.inner.connect()
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-    async def declare(self, topology: Topology) -> None:
-        await self.inner.declare(topology)
 
     async def publish(self, publications: Sequence[Publication]) -> list[Outcome]:
         twice = [p for p in publications for _ in range(2)]

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 from engine_support import (
-    Broker,
     all_finished,
     dead_letters,
     history,
     place,
     plan,
 )
+from support.broker import TestBroker
 
 import handlers.messages as m
 from bus import HandlerContext, RetryPolicy, Service
@@ -52,7 +52,7 @@ def endpoints(runtime: SagaRuntime) -> list[Endpoint]:
 
 
 async def test_dead_lettered_payment_command_voids_the_order_at_once(
-    broker: Broker,
+    broker: TestBroker,
     settings: Settings,
     store_url: str,
     runtime: SagaRuntime,

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from live_services import AMQP_URL, rabbitmq_unreachable
-from support.broker import TestBroker
+from live_services import AMQP_URL
+from support.broker import TestBroker, broker_for
 
 from bus.settings import Settings
 from bus.store import Store, open_store
@@ -35,12 +35,5 @@ async def store(settings: Settings) -> AsyncIterator[Store]:
 
 @pytest.fixture
 async def rabbitmq(settings: Settings) -> AsyncIterator[TestBroker]:
-    reason = await rabbitmq_unreachable()
-    if reason:
-        pytest.skip(reason)
-    broker = TestBroker(Names(settings.namespace))
-    await broker.start()
-    try:
+    async with broker_for(Names(settings.namespace)) as broker:
         yield broker
-    finally:
-        await broker.cleanup()

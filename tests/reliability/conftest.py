@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from live_services import AMQP_URL, rabbitmq_unreachable
-from support.broker import TestBroker
+from live_services import AMQP_URL
+from support.broker import TestBroker, broker_for
 
 from bus.settings import Settings
 from bus.store import Store, open_store
@@ -44,12 +44,5 @@ async def store(settings: Settings) -> AsyncIterator[Store]:
 
 @pytest.fixture
 async def broker(names: Names) -> AsyncIterator[TestBroker]:
-    reason = await rabbitmq_unreachable()
-    if reason:
-        pytest.skip(reason)
-    handle = TestBroker(names)
-    await handle.start()
-    try:
-        yield handle
-    finally:
-        await handle.cleanup()
+    async with broker_for(names) as broker:
+        yield broker

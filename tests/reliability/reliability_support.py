@@ -18,13 +18,15 @@ from support.sagas import REPO, rewrite_saga
 
 def patient_order_saga(directory: Path, wait: str = "10m") -> Path:
     """The real order saga with every resend and timeout set to `wait`, so that only
-    what the test does moves an instance; returns the directory."""
+    what the test does moves an instance (nor does a dead-lettered command: the saga
+    does not listen to `CommandFaulted`); returns the directory."""
 
     def be_patient(saga: dict[str, Any]) -> None:
         for state in saga["states"].values():
             for wait_of in ("retry", "timeout"):
                 if wait_of in state:
                     state[wait_of]["after"] = wait
+            state.get("on", {}).pop("CommandFaulted", None)
 
     return rewrite_saga(directory, be_patient)
 

@@ -3,6 +3,10 @@ of `bus.store.conformance`, and where each backend puts a namespace."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import sys
 from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
@@ -100,3 +104,26 @@ def test_open_store_takes_the_namespace_from_settings(tmp_path: Path) -> None:
 
 def test_the_store_and_the_settings_agree_on_the_default_namespace() -> None:
     assert bus_settings.DEFAULT_NAMESPACE == DEFAULT_NAMESPACE
+
+
+async def test_sagabus_list_shows_the_instances_of_its_own_namespace(tmp_path: Path) -> None:
+    url = "sqlite:///./shared.db"
+    for namespace in ("blue", "green"):
+        async with (
+            open_store(f"sqlite:///{tmp_path / 'shared.db'}", namespace=namespace) as store,
+            store.transaction() as tx,
+        ):
+            await tx.saga_insert(saga(id=f"inst-{namespace}"))
+    listed = {}
+    for namespace in ("blue", "green"):
+        done = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "sagabus.cli", "list", "--store", url, "--json",
+            cwd=tmp_path,
+            env={**os.environ, "SAGABUS_NAMESPACE": namespace},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(done.communicate(), 60)
+        assert done.returncode == 0, err.decode()
+        listed[namespace] = [(r["id"], r["correlation"]) for r in json.loads(out)]
+    assert listed == {"blue": [("inst-blue", "order-1")], "green": [("inst-green", "order-1")]}

@@ -5,11 +5,13 @@ declared or tracked (the buses it ran)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
+import pytest
 from aiormq.abc import ChannelFrame
-from live_services import AMQP_URL
+from live_services import AMQP_URL, rabbitmq_unreachable
 from pamqp import commands as spec
 from pamqp import frame as pamqp_frame
 from pamqp.body import ContentBody
@@ -42,6 +44,8 @@ class TestBroker:
 
     def __init__(self, names: Names) -> None:
         self.names = names
+        self.transport_url = AMQP_URL
+        """Where the broker is (for the daemons a test starts)."""
         self.transport = RabbitMQTransport(AMQP_URL, name="sagabus-tests")
         self._tracked: list[Topology] = []
         self._subscriptions: list[Any] = []
@@ -137,6 +141,21 @@ class TestBroker:
             content_type="application/json", delivery_mode=2, message_type=type_name
         )
         await publish_raw_frames(self.transport, exchange, routing_key, body, properties)
+
+
+@asynccontextmanager
+async def broker_for(names: Names) -> AsyncIterator[TestBroker]:
+    """A started `TestBroker` for one test, cleaned up afterwards; the test is skipped,
+    saying why, when RabbitMQ does not answer."""
+    reason = await rabbitmq_unreachable()
+    if reason:
+        pytest.skip(reason)
+    broker = TestBroker(names)
+    await broker.start()
+    try:
+        yield broker
+    finally:
+        await broker.cleanup()
 
 
 async def publish_raw_frames(
