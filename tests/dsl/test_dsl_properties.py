@@ -1,9 +1,10 @@
 """Property tests: random event and timer sequences through the compiled order saga.
 
-Whatever arrives, in whatever order, with whatever payload: no exception; final and
-parked instances absorb everything but the late confirmation they waited for; every compensation that runs undoes a completed
-state, latest completed first, at most once; a finished compensation run ends in the
-`goto` state of the transition that started it; the instance always reads back from JSON.
+Whatever arrives, in whatever order, with whatever payload: no exception; final
+instances absorb everything, parked ones everything but the late confirmation they
+waited for; every compensation that runs undoes a completed state, latest completed
+first, at most once; a finished compensation run ends in the `goto` state of the
+transition that started it; the instance always reads back from JSON.
 
 The runs are derandomized (the same examples every time, in CI and here), and enough of
 them that together they take every arrow of the saga: every transition from every
