@@ -229,8 +229,10 @@ async def collect(
 
 
 def remove_sqlite(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    """The file and those of the bus namespaces opened on it (`name.namespace.db`)."""
+    for file in [path, *path.parent.glob(f"{path.stem}.*{path.suffix}")]:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{file}{suffix}").unlink(missing_ok=True)
 
 
 @asynccontextmanager
@@ -249,8 +251,13 @@ async def fresh_store(kind: str, directory: str) -> AsyncIterator[str]:
         yield f"{PG_URL}?schema={name}"
     finally:
         conn = await asyncpg.connect(PG_URL)
-        try:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        try:  # the schema, and those of the bus namespaces opened on it
+            for (schema,) in await conn.fetch(
+                "SELECT nspname FROM pg_namespace "
+                "WHERE nspname = $1 OR starts_with(nspname, $1 || '_')",
+                name,
+            ):
+                await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         finally:
             await conn.close()
 

@@ -50,7 +50,7 @@ from bench.pingpong_aiopika import AMQP_URL
 from bus.daemon import import_package, serve, services_in
 from bus.observability.logging import configure_logging
 from bus.settings import Settings
-from bus.store import HistoryRecord, SagaRecord, TimerRecord, open_store
+from bus.store import HistoryRecord, SagaRecord, TimerRecord, namespace_url, open_store
 from bus.unitofwork.endpoint import Endpoint
 from bus.unitofwork.runtime import Bus, bus_topology
 from bus.wire.envelope import new_id, utcnow
@@ -198,7 +198,9 @@ async def parked(
     store_kind: str, tmp: str, *, instances: int, history_rows: int, amqp_url: str,
     prefetch: int,
 ) -> ParkedResult:
-    async with fresh_store(store_kind, tmp) as url:
+    async with fresh_store(store_kind, tmp) as base_url:
+        namespace = f"bench-dm-{uuid.uuid4().hex[:8]}"
+        url = namespace_url(base_url, namespace)  # where the daemon of `namespace` looks
         started = time.perf_counter()
         key = await fill(url, instances, history_rows)
         result = ParkedResult(instances, max(2, history_rows // instances) * instances,
@@ -208,11 +210,10 @@ async def parked(
         result.status_by_order = await timed_status(url, f"parked-{instances // 2:07d}", 20)
         result.status_cli = cli_status(url, key, 3)
 
-        namespace = f"bench-dm-{uuid.uuid4().hex[:8]}"
-        settings = Settings(amqp_url=amqp_url, store=url, prefetch=prefetch,
+        settings = Settings(amqp_url=amqp_url, store=base_url, prefetch=prefetch,
                             namespace=namespace)
         daemon = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.scaling", "--serve", url, "--namespace", namespace,
+            sys.executable, "-m", "bench.scaling", "--serve", base_url, "--namespace", namespace,
             "--amqp-url", amqp_url, "--prefetch", str(prefetch),
             stdout=asyncio.subprocess.PIPE,
         )

@@ -52,6 +52,8 @@ ENV_PREFIX = "SAGABUS_"
 SECRET = frozenset({"amqp_url", "store"})
 """Settings whose values may hold credentials: shown redacted."""
 
+SQLITE = "sqlite:///"
+
 FLAG = "flag"
 ENVIRONMENT = "environment"
 DOTENV = ".env"
@@ -65,7 +67,8 @@ class ProjectConfig(BaseSettings):
     services: modules or packages of services, or `module:attribute` (their import
         registers the message contracts too).
     sagas: directory of saga files, or None for none.
-    store, namespace, amqp_url, prefetch: as in `bus.settings.Settings`.
+    store, namespace, amqp_url, prefetch: as in `bus.settings.Settings` (a relative
+        SQLite path in `[tool.sagabus]` is relative to the pyproject.toml).
     metrics_port: serve /metrics, /healthz and /readyz there (None: do not).
     """
 
@@ -203,8 +206,9 @@ def load_config(*, cwd: Path | None = None, **flags: Any) -> LoadedConfig:
 
 
 def _pyproject_values(pyproject: Path) -> dict[str, Any]:
-    """The `[tool.sagabus]` table, unknown keys refused, `sagas` made relative to the
-    file's directory."""
+    """The `[tool.sagabus]` table, unknown keys refused, `sagas` and a relative SQLite
+    `store` made relative to the file's directory (so a command run in a subdirectory
+    finds the same ones)."""
     values = dict(_table(pyproject) or {})
     for key in values:
         if key not in ProjectConfig.model_fields:
@@ -214,6 +218,11 @@ def _pyproject_values(pyproject: Path) -> dict[str, Any]:
     sagas = values.get("sagas")
     if isinstance(sagas, str) and sagas:
         values["sagas"] = pyproject.parent / sagas
+    store = values.get("store")
+    if isinstance(store, str) and store.startswith(SQLITE):
+        path = store.removeprefix(SQLITE)
+        if path and path != ":memory:" and not path.startswith("/"):
+            values["store"] = f"{SQLITE}{(pyproject.parent / path).resolve()}"
     return values
 
 

@@ -39,6 +39,7 @@ def test_the_table_over_the_defaults_found_from_a_subdirectory(project: Path) ->
     assert loaded.pyproject == project / "pyproject.toml"
     assert loaded.config.services == ["shop"]
     assert loaded.config.sagas == project / "sagas"  # relative to the pyproject.toml
+    assert loaded.config.store == f"sqlite:///{project.resolve() / 'from-table.db'}"
     assert (loaded.config.namespace, loaded.config.prefetch) == ("table", 50)
     assert loaded.config.amqp_url == "amqp://guest:guest@localhost:5672/"
     assert loaded.origins["namespace"] == "pyproject.toml"

@@ -84,10 +84,8 @@ async def test_a_single_file_module_in_the_working_directory_is_served(
 ) -> None:
     (tmp_path / "myservices.py").write_text(SINGLE_FILE)
     store = f"sqlite:///{tmp_path / 'pings.db'}"
-    env = user_env(
-        SAGABUS_AMQP_URL=AMQP_URL, SAGABUS_NAMESPACE=f"single-{uuid.uuid4().hex[:8]}",
-        SAGABUS_STORE=store,
-    )
+    namespace = f"single-{uuid.uuid4().hex[:8]}"
+    env = user_env(SAGABUS_AMQP_URL=AMQP_URL, SAGABUS_NAMESPACE=namespace, SAGABUS_STORE=store)
     daemon = await start_daemon(["run", "--handlers", "myservices"], tmp_path, env,
                                 tmp_path / "run.log")
     try:
@@ -99,7 +97,8 @@ async def test_a_single_file_module_in_the_working_directory_is_served(
         assert out.startswith("sent SingleFilePing ")
 
         async def seen() -> object:
-            async with open_store(store) as opened, opened.transaction() as tx:
+            opened = open_store(store, namespace=namespace)
+            async with opened, opened.transaction() as tx:
                 return await tx.state_get("pings", "p-1")
 
         assert await eventually(seen, timeout=20, what="the ping handled") == {"seen": True}

@@ -90,7 +90,7 @@ async def test_init_then_validate_run_send_follow_and_pytest(tmp_path: Path) -> 
         await stop_daemon(daemon)
         await delete_topology(shop, env)
     # the store [tool.sagabus] names, in the file of this namespace beside it
-    assert (shop / f"shop.{namespace}.db").is_file()
+    assert (shop / f"sagabus.{namespace}.db").is_file()  # [tool.sagabus]'s, namespaced
 
     tests = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=shop,
