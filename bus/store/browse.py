@@ -133,23 +133,32 @@ def _summary(row: Any) -> SagaSummary:
     )
 
 
-async def saga_page(
-    tx: Transaction, where: SagaFilter, *, after: str | None = None, limit: int = 50
-) -> SagaPage:
-    """Instances matching `where`, newest first, starting after cursor `after`."""
+def page_query(where: SagaFilter, after: str | None, limit: int) -> tuple[str, list[Any]]:
+    """The statement of `saga_page` and its parameters (one row more than `limit`, to
+    know whether another page follows)."""
     if not 1 <= limit <= MAX_PAGE:
         raise ValueError(f"page size {limit} is outside 1..{MAX_PAGE}")
     clauses, params = _conditions(where)
     if after is not None:
         created_at, instance_id = decode_cursor(after)
-        clauses.append("(created_at < ? OR (created_at = ? AND id < ?))")
+        # the first test is a range on every index that ends in created_at; the second
+        # only drops the rows of the cursor's own instant that came before it
+        clauses.append("created_at <= ? AND (created_at < ? OR id < ?)")
         params.extend([created_at, created_at, instance_id])
     condition = f"WHERE {' AND '.join(clauses)} " if clauses else ""
-    rows = await tx.read_rows(
+    sql = (
         f"SELECT {SUMMARY_COLUMNS} FROM saga_instance {condition}"
-        "ORDER BY created_at DESC, id DESC LIMIT ?",
-        [*params, limit + 1],
+        "ORDER BY created_at DESC, id DESC LIMIT ?"
     )
+    return sql, [*params, limit + 1]
+
+
+async def saga_page(
+    tx: Transaction, where: SagaFilter, *, after: str | None = None, limit: int = 50
+) -> SagaPage:
+    """Instances matching `where`, newest first, starting after cursor `after`."""
+    sql, params = page_query(where, after, limit)
+    rows = await tx.read_rows(sql, params)
     instances = [_summary(row) for row in rows[:limit]]
     more = len(rows) > limit
     last = instances[-1] if instances else None

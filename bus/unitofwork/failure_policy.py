@@ -3,7 +3,9 @@
 - poison (it cannot be decoded, or no version of its contract reads it) goes to the
   endpoint's `<queue>.dlq` at once: no retry could fix it;
 - a handler that raised is retried through the delay tier its retry policy names for
-  the attempt, and after the last attempt dead-lettered with the reason;
+  the attempt, and after the last attempt dead-lettered with the reason; a command a
+  saga sent is then also announced to the saga as `CommandFaulted`
+  (`bus.unitofwork.faults`);
 - a batch that did not commit goes back to the queue after a pause that doubles with
   every failure in a row (`CommitBackoff`).
 
@@ -20,6 +22,7 @@ from typing import Any
 from bus.deadletters import republishing as deadletter
 from bus.observability.message_log import saga_fields
 from bus.observability.observe import Observer
+from bus.unitofwork.faults import faulted
 from bus.unitofwork.retry import RetryPolicy
 from bus.wire.envelope import Envelope, PoisonMessage
 from bus.wire.topology import Names
@@ -72,8 +75,9 @@ class FailurePolicy:
 
     def failure(
         self, delivery: Delivery, envelope: Envelope, error: Exception, now: datetime
-    ) -> tuple[Publication, bool]:
-        """The retry (True) or the dead letter (False) of a delivery whose handler raised."""
+    ) -> tuple[list[Publication], bool]:
+        """The retry (True), or the dead letter and its fault event (False), of a
+        delivery whose handler raised."""
         failures = deadletter.failures(delivery) + 1
         delay = self._retry.delay_after(failures)
         fields = {
@@ -90,11 +94,12 @@ class FailurePolicy:
             self._observer.retried(self._endpoint, envelope, failures)
             self._log.warning("handler failed, retrying", retry_in=delay, **fields)
             tier = self._names.retry(self._queue, delay)
-            return deadletter.retry(delivery, tier_queue=tier, error=error, now=now), True
+            return [deadletter.retry(delivery, tier_queue=tier, error=error, now=now)], True
         self._observer.dead_lettered(self._endpoint, envelope.type, "failed")
         self._log.error("handler failed for the last time, dead-lettered", **fields)
         reason = f"failed {failures} attempt(s): {type(error).__name__}: {error}"
-        return self._dead_letter(delivery, reason, error, now), False
+        fault = [p for _, p in faulted(delivery, envelope, error, self._names)]
+        return [self._dead_letter(delivery, reason, error, now), *fault], False
 
     def _dead_letter(
         self, delivery: Delivery, reason: str, error: Exception | None, now: datetime

@@ -42,7 +42,6 @@ from bus.observability.observe import NO_OBSERVER, Facts, Observer
 from bus.store.base import Store, Transaction, is_conflict
 from bus.unitofwork.endpoint import Endpoint, HandlerContext
 from bus.unitofwork.failure_policy import CommitBackoff, FailurePolicy
-from bus.unitofwork.faults import faulted
 from bus.unitofwork.outbox import OutboxRelay, Row
 from bus.wire.contracts import Message, Registry, registry
 from bus.wire.envelope import Envelope, PoisonMessage, utcnow
@@ -251,13 +250,12 @@ class Pipeline:
                 await self._requeue_after_commit_failure(batch, exc)
                 return None
             for delivery, envelope, error in failures:
-                publication, retried = self._failures.failure(delivery, envelope, error, now)
-                outgoing.append((delivery, publication))
+                publications, retried = self._failures.failure(delivery, envelope, error, now)
+                outgoing += [(delivery, publication) for publication in publications]
                 if retried:
                     result.retried += 1
                 else:
                     result.dead_lettered += 1
-                    outgoing += faulted(delivery, envelope, error, self._names)
         self._backoff.succeeded()
         return Settlement(batch, outgoing, rows, result)
 

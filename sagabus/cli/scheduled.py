@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from bus.settings import Settings
 from bus.store import namespace_url, open_store
 from bus.unitofwork.scheduled import ScheduledMessage, pending
 from sagabus.cli.app import app
+from sagabus.project import existing_store, open_project
 
 
 @app.command("scheduled")
@@ -19,8 +19,9 @@ def scheduled(
     limit: Annotated[int, typer.Option("--limit", min=1, help="Rows to show, at most.")] = 100,
 ) -> None:
     """List scheduled messages (ctx.send / client.send with delay or at), soonest first."""
-    settings = Settings.load(store=store)
-    waiting = asyncio.run(_pending(namespace_url(settings.store, settings.namespace)))
+    project = open_project(store=store)
+    url = existing_store(namespace_url(project.config.store, project.config.namespace))
+    waiting = asyncio.run(_pending(url))
     if not waiting:
         typer.echo("no scheduled messages")
         return
