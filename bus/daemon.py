@@ -1,8 +1,10 @@
-"""The daemon: finds the endpoints, runs the bus until SIGTERM or SIGINT, exits 0.
+"""The daemon: runs the bus on given endpoints until SIGTERM or SIGINT, exits 0.
 
-`sagabus run` is a thin shell over `serve`. Endpoints come from sources: `services_in`
-imports a package with all its submodules and serves every `Service` instance it
-finds; the saga engine adds a source of saga endpoints the same way.
+`serve` knows nothing of sagas or of any application: `sagabus run` composes the
+endpoints (sagabus/daemon.py: the project's services, projections and sagas) and hands
+them here. `import_package` imports a package with all its submodules and
+`services_in` finds every `Service` instance in them, for that composition and for
+`bus.testing.BusHarness(services="package")`.
 """
 
 from __future__ import annotations

@@ -8,18 +8,16 @@ answer.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from live_services import AMQP_URL
 from support.broker import TestBroker, broker_for
+from support.buses import BusFactory, bus_factory
 
 from bus.settings import Settings
 from bus.store import Store, open_store
-from bus.unitofwork.endpoint import Endpoint
-from bus.unitofwork.runtime import Bus
 from bus.wire.topology import Names
 
 Broker = TestBroker
@@ -55,25 +53,10 @@ async def store(settings: Settings) -> AsyncIterator[Store]:
         yield opened
 
 
-BusFactory = Callable[..., Awaitable[Bus]]
-
-
 @pytest.fixture
 async def make_bus(
     broker: Broker, settings: Settings, store: Store
 ) -> AsyncIterator[BusFactory]:
     """`bus = await make_bus([service], background=[...])`: started, stopped afterwards."""
-    started: list[Bus] = []
-
-    async def make(endpoints: Sequence[Endpoint], **kwargs: Any) -> Bus:
-        bus = Bus(kwargs.pop("settings", settings), kwargs.pop("store", store), endpoints,
-                  **kwargs)
-        broker.track(bus.topology())
-        await bus.start()
-        started.append(bus)
-        return bus
-
-    yield make
-    for bus in started:
-        if bus.running:
-            await bus.stop()
+    async with bus_factory(broker, settings, store) as make:
+        yield make
