@@ -19,7 +19,9 @@ Semantics (DESIGN section 6):
   its retry policy (`compensate:<state>:<attempt>` timers); when the last wait runs out
   the instance is parked with the reason. While compensating, only the awaited event
   and the compensation timer are accepted.
-- Final states, and parked instances, accept nothing.
+- Final states accept nothing; a parked instance only the late `until` event of the
+  compensation whose wait ran out (it goes on from there). Operator actions
+  (`resume`, `retry`, `goto`, `cancel`) move an instance by hand.
 - Timer names are unique within an instance; a timer that is not armed any more (it
   fired after being cancelled) is ignored.
 
@@ -35,7 +37,7 @@ a timer over budget parks the instance, as there is no message to dead-letter).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -67,6 +69,10 @@ NO_EVENT: Mapping[str, Any] = {}
 
 class _Stuck(Exception):
     """The instance cannot go on: the step parks it with this reason."""
+
+
+class OperationRefused(Exception):
+    """An operator action that does not apply to the instance (the message says why)."""
 
 
 @dataclass(frozen=True)
@@ -126,29 +132,133 @@ class Machine:
             run.instance = fresh.evolve(data=data)
             run.enter(self.initial)
         except (EvaluationError, _Stuck) as exc:
-            parked = _park(fresh, f"start: {exc}")
+            parked = Machine.park(fresh, f"start: {exc}")
             return Step(parked.instance, parked.effects, True, None, self.initial)
         return Step(run.instance, run.effects, True, None, run.instance.state)
 
     def handle(self, instance: SagaInstance, given: Input, now: datetime) -> Step:
-        """Applies one event or timer to `instance`. Never raises for bad data."""
+        """Applies one event or timer to `instance`. Never raises for bad data.
+
+        A parked instance accepts one thing: the `until` event of the compensation whose
+        wait ran out (a late confirmation), and goes on from there."""
+        if instance.status == "parked" and self._awaited(instance, given):
+            instance = instance.evolve(status="running", park_reason=None)
         if instance.status != "running":
             return _ignored(instance)
         unknown = _unknown_states(instance, self.states)
         if unknown:
-            return _park(instance, f"state {unknown!r} is not in {self.name} v{self.version}")
+            return Machine.park(
+                instance, f"state {unknown!r} is not in {self.name} v{self.version}"
+            )
         run = _Run(self, instance, now)
         try:
             accepted = run.dispatch(given)
         except OverBudget as exc:
             if isinstance(given, EventInput):
                 raise  # the message brought the data: it is retried, then dead-lettered
-            return _park(instance, f"in state {instance.state!r}: {exc}")
+            return Machine.park(instance, f"in state {instance.state!r}: {exc}")
         except (EvaluationError, _Stuck) as exc:
-            return _park(instance, f"in state {instance.state!r}: {exc}")
+            return Machine.park(instance, f"in state {instance.state!r}: {exc}")
         if not accepted:
             return _ignored(instance)
         return Step(run.instance, run.effects, True, instance.state, run.instance.state)
+
+    @staticmethod
+    def park(instance: SagaInstance, reason: str, *, from_state: str | None = "") -> Step:
+        """The step that parks `instance` where it is, for a person, with `reason`: its
+        timers cancelled, nothing else done. `from_state` defaults to its state (None
+        for an instance that the step creates)."""
+        effects: list[Effect] = [CancelTimer(name) for name in instance.timers]
+        effects.append(Parked(reason))
+        parked = instance.evolve(status="parked", park_reason=reason, timers=())
+        before = instance.state if from_state == "" else from_state
+        return Step(parked, effects, True, before, instance.state)
+
+    def resume(self, instance: SagaInstance, now: datetime) -> Step:
+        """Operator action: a parked instance runs again, retrying what parked it (a
+        compensation whose `until` never came is sent and awaited again; otherwise the
+        state is entered again, its commands sent and its timers armed). Not accepted
+        for an instance that is not parked."""
+        if instance.status != "parked":
+            return _ignored(instance)
+        run = self._operating(instance.evolve(status="running", park_reason=None), now)
+        waiting = instance.compensating
+        if waiting is not None:
+            run.compensate(Compensating(waiting.target, waiting.pending))
+        else:
+            run.enter(instance.state)
+        return run.step(instance.state)
+
+    def retry(self, instance: SagaInstance, now: datetime) -> Step:
+        """Operator action: sends the current state's commands again (while a
+        compensation is awaited, that compensation's)."""
+        self._refuse_unless_running(instance, "retry")
+        run = _Run(self, instance, now)
+        waiting = instance.compensating
+        if waiting is not None and waiting.waiting is not None:
+            run.emit(run.compensation_of(waiting.waiting).actions, compensates=waiting.waiting)
+        else:
+            run.emit(a for a in self.states[instance.state].entry if a.kind == "command")
+        if not run.effects:
+            raise OperationRefused(f"state {instance.state!r} sends no command to retry")
+        return run.step(instance.state)
+
+    def goto(self, instance: SagaInstance, state: str, now: datetime) -> Step:
+        """Operator action: a forced move into `state` (a parked or compensating instance
+        too): timers cancelled, any compensation run dropped, `state` entered."""
+        if state not in self.states:
+            raise OperationRefused(
+                f"no state {state!r} in {self.name} v{self.version}; its states: "
+                + ", ".join(self.states)
+            )
+        if instance.status in ("completed", "failed"):
+            raise OperationRefused(f"the instance is {instance.status}: it cannot move")
+        if instance.status == "running" and instance.state == state:
+            return _ignored(instance)
+        run = self._operating(instance.evolve(status="running", park_reason=None), now)
+        run.instance = run.instance.evolve(compensating=None)
+        run.enter(state)
+        return run.step(instance.state)
+
+    def cancel(self, instance: SagaInstance, now: datetime) -> Step:
+        """Operator action: compensate now, like a cancel request: the completed states
+        are undone, latest first, then the saga's first `end: failure` state entered."""
+        if instance.status in ("completed", "failed"):
+            return _ignored(instance)
+        target = next((n for n, s in self.states.items() if s.end == "failure"), None)
+        if target is None:
+            raise OperationRefused(f"{self.name} has no `end: failure` state to cancel into")
+        run = self._operating(instance.evolve(status="running", park_reason=None), now)
+        if instance.compensating is not None:  # undoing already: finish there
+            run.instance = run.instance.evolve(compensating=None)
+            run.compensate(replace(instance.compensating, target=target, waiting=None))
+        else:
+            run.compensate(Compensating(target=target, pending=run.undoable()))
+        return run.step(instance.state)
+
+    def _operating(self, instance: SagaInstance, now: datetime) -> _Run:
+        """A run for an operator action: `instance`'s timers cancelled first."""
+        unknown = _unknown_states(instance, self.states)
+        if unknown:
+            raise OperationRefused(f"state {unknown!r} is not in {self.name} v{self.version}")
+        run = _Run(self, instance, now)
+        run.effects.extend(CancelTimer(name) for name in instance.timers)
+        run.instance = instance.evolve(timers=())
+        return run
+
+    @staticmethod
+    def _refuse_unless_running(instance: SagaInstance, action: str) -> None:
+        if instance.status != "running":
+            raise OperationRefused(f"the instance is {instance.status}: nothing to {action}")
+
+    def _awaited(self, instance: SagaInstance, given: Input) -> bool:
+        """Whether `given` is the confirmation a parked compensation waited for."""
+        run = instance.compensating
+        if run is None or run.waiting is None or not isinstance(given, EventInput):
+            return False
+        state = self.states.get(run.waiting)
+        compensation = state.compensation if state is not None else None
+        return compensation is not None and compensation.until == given.type
 
     def routes(self, state: str) -> Mapping[str, tuple[TransitionDefinition, ...]]:
         """Event type -> transitions tried in `state`, in order (`any:` ones last)."""
@@ -216,13 +326,19 @@ class _Run:
             )
             self.enter(transition.goto)
             return
-        pending = tuple(
+        self.compensate(Compensating(target=transition.goto, pending=self.undoable()))
+
+    def undoable(self) -> tuple[str, ...]:
+        """The completed states still to undo, latest first."""
+        return tuple(
             name
             for name in _latest_first(self.instance.completed)
             if name not in self.instance.compensated
             and self.machine.states[name].compensation is not None
         )
-        self.compensate(Compensating(target=transition.goto, pending=pending))
+
+    def step(self, from_state: str) -> Step:
+        return Step(self.instance, self.effects, True, from_state, self.instance.state)
 
     def compensate(self, run: Compensating) -> None:
         """Undoes `run.pending` in order until one has to wait for its `until`."""
@@ -326,13 +442,6 @@ class _Run:
 
 def _ignored(instance: SagaInstance) -> Step:
     return Step(instance, [], False, instance.state, instance.state)
-
-
-def _park(instance: SagaInstance, reason: str) -> Step:
-    effects: list[Effect] = [CancelTimer(name) for name in instance.timers]
-    effects.append(Parked(reason))
-    parked = instance.evolve(status="parked", park_reason=reason, timers=())
-    return Step(parked, effects, True, instance.state, instance.state)
 
 
 def _unknown_states(instance: SagaInstance, states: Mapping[str, StateDefinition]) -> str | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from bus.errors import SagabusError
 from bus.observability import observe
@@ -25,6 +24,7 @@ from saga_dsl import (
     EventInput,
     Finished,
     Input,
+    Machine,
     Parked,
     PublishEvent,
     SagaInstance,
@@ -75,15 +75,6 @@ def write_instance(record: SagaRecord, instance: SagaInstance) -> SagaRecord:
     record.machine = {**raw["machine"], **kept}
     record.reason = instance.park_reason
     return record
-
-
-def park(instead_of: Step, instance: SagaInstance, reason: str) -> Step:
-    """The step that parks `instance` (as it was before `instead_of`) for a human, with
-    `reason`, cancelling its timers; nothing of `instead_of` is carried out."""
-    effects: list[Any] = [CancelTimer(name) for name in instance.timers]
-    effects.append(Parked(reason))
-    parked = instance.evolve(status="parked", park_reason=reason, timers=())
-    return Step(parked, effects, True, instead_of.from_state, instance.state)
 
 
 def outgoing(step: Step, record: SagaRecord, cause: Cause, contracts: Registry) -> list[Envelope]:
@@ -137,7 +128,8 @@ async def record_step(
         # like the machine's own parking: the instance stays where the input found it
         # (a new instance: in its first state, no timer armed), its timers cancelled
         before = step.instance.evolve(timers=()) if created else instance_of(record)
-        step = park(step, before, f"cannot send from state {step.to_state!r}: {exc}")
+        reason = f"cannot send from state {step.to_state!r}: {exc}"
+        step = Machine.park(before, reason, from_state=step.from_state)
         envelopes = []
     write_instance(record, step.instance)
     if created:

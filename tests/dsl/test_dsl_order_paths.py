@@ -144,10 +144,15 @@ PATHS = (
               reason=BY_CUSTOMER),
     OrderPath("the refund is never confirmed: parked", SMALL,
               ("PaymentSucceeded", "InventoryReserved", CANCEL, *["@compensate"] * 6,
-               "-PaymentRefunded", f"-{CANCEL}", "-OrderShipped", "~compensate:awaiting_payment:5"),
+               f"-{CANCEL}", "-OrderShipped", "~compensate:awaiting_payment:5"),
               (PP, RI, SO, UNDO_STOCK, *[UNDO_PAYMENT] * 6), "shipping", "parked",
               reason="in state 'shipping': compensation of 'awaiting_payment' sent 6 time(s)"
               " and PaymentRefunded never came"),
+    OrderPath("a refund confirmed after parking finishes the undo", SMALL,
+              ("PaymentSucceeded", "InventoryReserved", CANCEL, *["@compensate"] * 6,
+               f"-{CANCEL}", "PaymentRefunded"),
+              (PP, RI, SO, UNDO_STOCK, *[UNDO_PAYMENT] * 6, CANCELLED), "cancelled",
+              reason=BY_CUSTOMER),
 )
 
 

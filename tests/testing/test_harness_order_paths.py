@@ -189,12 +189,18 @@ PATHS = (
                 (PP, RI, RI, RI, REFUND, RELEASE, RELEASE, CANCELLED), "cancelled",
                 reason=BY_CUSTOMER, silent=WAITS_FOR_STOCK),
     HarnessPath("the refund is never confirmed: parked", SMALL, "SLOW-SOFA",
-                (CANCEL, "@600", REFUNDED, CANCEL, "@600"),
+                (CANCEL, "@600", CANCEL, "@600"),
                 ((PAID, "reserving_inventory"), ("InventoryReserved", "shipping"),
                  (CANCEL, "shipping"), *[(UNDO, "shipping")] * 6),
                 (PP, RI, SO, RELEASE, *[REFUND] * 6), "shipping", "parked",
                 reason="in state 'shipping': compensation of 'awaiting_payment' sent 6 time(s)"
                 " and PaymentRefunded never came", silent=frozenset({REFUND})),
+    HarnessPath("a refund confirmed after parking finishes the undo", SMALL, "SLOW-SOFA",
+                (CANCEL, "@600", REFUNDED),
+                ((PAID, "reserving_inventory"), ("InventoryReserved", "shipping"),
+                 (CANCEL, "shipping"), *[(UNDO, "shipping")] * 6, (REFUNDED, "cancelled")),
+                (PP, RI, SO, RELEASE, *[REFUND] * 6, CANCELLED), "cancelled",
+                reason=BY_CUSTOMER, silent=frozenset({REFUND})),
 )
 
 
