@@ -18,6 +18,11 @@ class Messaging(abc.ABC):
     async def inbox_add(self, endpoint: str, message_id: str) -> bool:
         """Records the delivery; False when `(endpoint, message_id)` was seen before."""
 
+    async def inbox_add_many(self, endpoint: str, message_ids: Sequence[str]) -> set[str]:
+        """Records a batch of deliveries at once; the ids not seen before (an id twice in
+        `message_ids` is new once). Stores override this with one statement."""
+        return {m for m in message_ids if await self.inbox_add(endpoint, m)}
+
     @abc.abstractmethod
     async def inbox_purge(self, older_than: datetime) -> int:
         """Deletes inbox rows received before `older_than`; returns how many."""

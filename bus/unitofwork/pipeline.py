@@ -1,15 +1,19 @@
 """The unit of work of one endpoint: deliveries in, effects committed, acks out.
 
 Deliveries are taken in batches (whatever has arrived, up to `batch_max`, without
-waiting for more) and each batch is one store transaction with a savepoint per
-delivery (DESIGN sections 4 and 10):
+waiting for more) and each batch is one store transaction (DESIGN sections 4 and 10):
 
 1. decode; poison (not JSON, unknown type, failing its contract, unknown newer
    version, no message_id) goes to `<queue>.dlq` at once, with the reason;
-2. `inbox_add(queue, message_id)`; a duplicate skips the handler;
-3. the handler runs; what it sends or publishes becomes outbox rows;
-   an exception rolls its savepoint back and schedules a retry (or, after the last
-   attempt, a dead letter);
+2. `inbox_add_many(queue, message_ids)`, one statement for the batch; a duplicate
+   skips the handler;
+3. the handlers run; what they send or publish becomes outbox rows. Should one raise,
+   the transaction is rolled back, the delivery is set aside for a retry (or, after
+   the last attempt, a dead letter) and the rest of the batch runs again; after a
+   second such failure the rest runs with a savepoint per delivery (its inbox row
+   inside it), which the exception rolls back. Savepoints cost two statements per
+   delivery, so only a batch that needs them pays for them (the other handlers of a
+   batch that had a failure run again: their observers' spans show both runs);
 4. commit;
 5. the new outbox rows, the retries and the dead letters are published together and
    their confirms awaited;
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 
 import structlog
@@ -52,6 +57,19 @@ CONFLICT_REPLAYS = 3
 goes the way of any failure (the retry tiers)."""
 """A delivery to handle: as received, decoded, and parsed into its contract."""
 Failure = tuple[Delivery, Envelope, Exception]
+
+
+FAST_TRIES = 2
+"""Runs of a batch without savepoints, each after a handler raised, before its rest
+runs with a savepoint per unit."""
+
+
+class _HandlerRaised(Exception):
+    """A handler raised in a batch run without savepoints (the transaction is lost)."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure[2])
+        self.failure = failure
 
 
 @dataclass(slots=True)
@@ -267,24 +285,52 @@ class Pipeline:
     async def _commit(
         self, units: Sequence[Unit], result: BatchResult
     ) -> tuple[list[Row], list[Failure]]:
-        """Steps 2-4 for every unit of the batch, in one transaction."""
+        """Steps 2-4 for every unit of the batch, in one transaction, first without
+        savepoints and with one inbox statement for the batch. Should a handler raise,
+        that transaction is rolled back, the unit becomes a failure (retried later, as
+        if its savepoint had been rolled back) and the rest of the batch runs again;
+        after `FAST_TRIES` such failures, with a savepoint per unit."""
+        failed: list[Failure] = []
+        remaining = list(units)
+        for _ in range(FAST_TRIES):
+            try:
+                rows, failures = await self._commit_once(remaining, result, isolated=False)
+            except _HandlerRaised as raised:
+                failed.append(raised.failure)
+                remaining = [u for u in remaining if u[0] is not raised.failure[0]]
+                if not remaining:
+                    return [], failed
+                continue
+            return rows, failed + failures
+        rows, failures = await self._commit_once(remaining, result, isolated=True)
+        return rows, failed + failures
+
+    async def _commit_once(
+        self, units: Sequence[Unit], result: BatchResult, *, isolated: bool
+    ) -> tuple[list[Row], list[Failure]]:
         marks = self._relay.take_unmarked()
         committed = False
         facts = Facts(self._observer)
+        handled = duplicates = 0
         try:
             async with self._store.transaction() as tx:
+                fresh = None if isolated else await tx.inbox_add_many(
+                    self.queue, [envelope.message_id for _, envelope, _ in units]
+                )
                 failures: list[Failure] = []
                 outgoing: list[Envelope] = []
                 for delivery, envelope, contract in units:
                     try:
-                        sent = await self._handle(tx, envelope, contract, facts)
+                        sent = await self._handle(tx, envelope, contract, facts, fresh)
                     except Exception as exc:
+                        if not isolated:
+                            raise _HandlerRaised((delivery, envelope, exc)) from exc
                         failures.append((delivery, envelope, exc))
                         continue
                     if sent is None:
-                        result.duplicates += 1
+                        duplicates += 1
                     else:
-                        result.handled += 1
+                        handled += 1
                         outgoing.extend(sent)
                 # one insert for the batch; what failed handlers queued is not in it
                 ids = await tx.outbox_add(outgoing) if outgoing else []
@@ -294,14 +340,22 @@ class Pipeline:
         finally:
             self._relay.settle_marks(marks, committed=committed)
         facts.commit()
+        result.handled += handled
+        result.duplicates += duplicates
         return list(zip(ids, outgoing, strict=True)), failures
 
     async def _handle(
-        self, tx: Transaction, envelope: Envelope, contract: Message | None, facts: Facts
+        self,
+        tx: Transaction,
+        envelope: Envelope,
+        contract: Message | None,
+        facts: Facts,
+        fresh: set[str] | None,
     ) -> list[Envelope] | None:
-        """One unit of work in its savepoint: the envelopes it queued, or None for a
-        duplicate. An exception leaves nothing of it behind (nor of what it reported
-        to `facts`)."""
+        """One unit of work: the envelopes it queued, or None for a duplicate. `fresh`:
+        the batch's ids its inbox statement found new, or None to run the unit in a
+        savepoint of its own (its inbox row with it) that an exception rolls back. An
+        exception leaves nothing of the unit behind in `facts`."""
         name = self.endpoint.name
         with structlog.contextvars.bound_contextvars(
             endpoint=name,
@@ -309,8 +363,8 @@ class Pipeline:
             correlation_id=envelope.correlation_id,
             causation_id=envelope.causation_id,
         ), facts.open():
-            async with tx.savepoint():
-                if not await tx.inbox_add(self.queue, envelope.message_id):
+            async with tx.savepoint() if fresh is None else nullcontext():
+                if not await self._first_delivery(tx, envelope.message_id, fresh):
                     facts.add(lambda o: o.handled(name, envelope, "duplicate"))
                     return None
                 with self._observer.handling(name, envelope) as observed:
@@ -328,6 +382,17 @@ class Pipeline:
                     await self.endpoint.handle(observed, ctx)
                 facts.add(lambda o: o.handled(name, envelope, "success"))
                 return ctx.outgoing
+
+    async def _first_delivery(
+        self, tx: Transaction, message_id: str, fresh: set[str] | None
+    ) -> bool:
+        """Whether this delivery is not a duplicate (taken from `fresh` when given)."""
+        if fresh is None:
+            return await tx.inbox_add(self.queue, message_id)
+        if message_id in fresh:
+            fresh.discard(message_id)
+            return True
+        return False
 
     async def _publish(
         self, outgoing: Sequence[tuple[Delivery, Publication]], rows: Sequence[Row]

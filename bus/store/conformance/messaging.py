@@ -25,6 +25,19 @@ class MessagingCases(StoreCase):
         async with store.transaction() as tx:
             assert await tx.inbox_add("payments", "m1") is False
 
+    async def test_a_batch_of_deliveries_is_recorded_at_once(self, store: Store) -> None:
+        async with store.transaction() as tx:
+            assert await tx.inbox_add("payments", "seen")
+            fresh = await tx.inbox_add_many("payments", ["a", "seen", "b", "a"])
+            assert fresh == {"a", "b"}
+            assert await tx.inbox_add_many("shipping", ["a", "seen"]) == {"a", "seen"}
+            assert await tx.inbox_add_many("payments", []) == set()
+        async with store.transaction() as tx:
+            assert await tx.inbox_add("payments", "b") is False
+            ids = [f"m{n}" for n in range(1200)]
+            assert await tx.inbox_add_many("bulk", ids) == set(ids)
+            assert await tx.inbox_add_many("bulk", ids) == set()
+
     async def test_inbox_purge_deletes_only_rows_received_before_the_cutoff(
         self, store: Store
     ) -> None:

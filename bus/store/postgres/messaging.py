@@ -31,6 +31,17 @@ class PostgresMessaging(PostgresRole, Messaging):
         )
         return changed(status) == 1
 
+    async def inbox_add_many(self, endpoint: str, message_ids: Sequence[str]) -> set[str]:
+        rows = await self._conn.fetch(
+            "INSERT INTO inbox (endpoint, message_id, received_at) "
+            "SELECT $1, m, $3 FROM unnest($2::text[]) AS m "
+            "ON CONFLICT DO NOTHING RETURNING message_id",
+            endpoint,
+            list(message_ids),
+            utcnow(),
+        )
+        return {row[0] for row in rows}
+
     async def inbox_purge(self, older_than: datetime) -> int:
         return changed(
             await self._conn.execute("DELETE FROM inbox WHERE received_at < $1", utc(older_than))

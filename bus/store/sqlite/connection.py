@@ -13,6 +13,9 @@ from bus.store.codec import RowCodec, parse_time_text, time_text
 
 CODEC = RowCodec(time_out=time_text, time_in=parse_time_text)
 
+ROWS_PER_INSERT = 500
+"""Rows per multi-row INSERT (SQLite allows 32,766 parameters per statement)."""
+
 
 class SQLiteRole:
     """Base of each role's implementation: holds the transaction's connection."""
@@ -40,7 +43,16 @@ class SQLiteRole:
         return cursor.rowcount
 
     async def _insert_many(self, sql: str, rows: list[tuple[Any, ...]]) -> list[int]:
-        """Inserts `rows` with one statement; their rowids, in order."""
-        await self._conn.executemany(sql, rows)
-        last: int = await self._value("SELECT last_insert_rowid()")
-        return list(range(last - len(rows) + 1, last + 1))
+        """Inserts `rows` (`sql` is an INSERT of one `VALUES (?, ...)` group) as one
+        multi-row statement per `ROWS_PER_INSERT` rows; their rowids, in order, from
+        `RETURNING` (rowids of one statement's rows grow in the order they are inserted)."""
+        head, group = sql.rsplit("VALUES", 1)
+        ids: list[int] = []
+        for start in range(0, len(rows), ROWS_PER_INSERT):
+            chunk = rows[start : start + ROWS_PER_INSERT]
+            returned = await self._rows(
+                f"{head}VALUES {', '.join([group.strip()] * len(chunk))} RETURNING rowid",
+                [value for row in chunk for value in row],
+            )
+            ids.extend(sorted(row[0] for row in returned))
+        return ids

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from bus.store.codec import ENVELOPE_COLUMNS, dump_json, time_text, utcnow
 from bus.store.messaging import Messaging
-from bus.store.sqlite.connection import CODEC, SQLiteRole
+from bus.store.sqlite.connection import CODEC, ROWS_PER_INSERT, SQLiteRole
 from bus.wire.envelope import Envelope
 
 
@@ -19,6 +19,20 @@ class SQLiteMessaging(SQLiteRole, Messaging):
             (endpoint, message_id, time_text(utcnow())),
         )
         return added == 1
+
+    async def inbox_add_many(self, endpoint: str, message_ids: Sequence[str]) -> set[str]:
+        received = time_text(utcnow())
+        fresh: set[str] = set()
+        for start in range(0, len(message_ids), ROWS_PER_INSERT):
+            chunk = message_ids[start : start + ROWS_PER_INSERT]
+            rows = await self._rows(
+                "INSERT INTO inbox (endpoint, message_id, received_at) VALUES "
+                + ", ".join(["(?, ?, ?)"] * len(chunk))
+                + " ON CONFLICT DO NOTHING RETURNING message_id",
+                [value for m in chunk for value in (endpoint, m, received)],
+            )
+            fresh.update(row[0] for row in rows)
+        return fresh
 
     async def inbox_purge(self, older_than: datetime) -> int:
         return await self._changes(
