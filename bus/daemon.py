@@ -131,7 +131,9 @@ async def serve(
     if not endpoints:
         raise ConfigurationError("nothing to serve: no services or sagas were found")
     # every daemon keeps and releases scheduled sends (ctx.send(..., delay=...))
-    endpoints = [*with_middleware(endpoints, middleware), ScheduledSends()]
+    # (one scheduler, outside the user's middleware: it carries others' messages)
+    own = [e for e in endpoints if not isinstance(e, ScheduledSends)]
+    endpoints = [*with_middleware(own, middleware), ScheduledSends()]
     background = [*background, release_scheduled]
     observers: list[Observer] = []
     tracing = tracing_observer()

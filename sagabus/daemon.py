@@ -1,9 +1,9 @@
 """The daemon's composition: what `sagabus run` serves, from the project's configuration.
 
 `bus.daemon.serve` runs endpoints; this module decides which: the services of the
-configured modules, a background task per registered projection, and the sagas of the
+configured modules, a background task per registered projection, the sagas of the
 configured directory (their endpoints, their timer scheduler, and the check of their
-definition versions before anything is consumed).
+definition versions before anything is consumed), and the scheduler of delayed sends.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from bus.errors import ConfigurationError
 from bus.eventsourcing import projection_task, registered_projections
 from bus.unitofwork.endpoint import Endpoint
 from bus.unitofwork.runtime import BackgroundTask
+from bus.unitofwork.scheduled import ScheduledSends
 from saga_dsl.engine.wiring import saga_runtime
 from sagabus.config import ProjectConfig
 from sagabus.imports import load_services
@@ -58,4 +59,7 @@ def assemble(config: ProjectConfig, *, sagas: bool = True) -> Assembly:
         assembly.prepare.append(runtime.pin)
     if not assembly.endpoints:
         raise NothingToRun(NOTHING_TO_RUN)
+    # served by `bus.daemon.serve` in any case; listed here so that what is derived
+    # from the assembly (dead-letter queues, the AsyncAPI document) includes it
+    assembly.endpoints.append(ScheduledSends())
     return assembly

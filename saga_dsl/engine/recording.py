@@ -41,17 +41,21 @@ the message that caused the start event (what `sagabus send --follow` looks for)
 
 @dataclass(frozen=True, slots=True)
 class Cause:
-    """What made the step happen: a message (with its ids) or a timer."""
+    """What made the step happen: a message (with its ids), a timer, or an operator
+    (no input; `label` says which action and why)."""
 
-    input: Input
+    input: Input | None
     message_id: str | None = None
     traceparent: str | None = None
+    label: str = ""
 
-    @property
-    def label(self) -> str:
-        if isinstance(self.input, EventInput):
-            return self.input.type
-        return f"timer {self.input.name}"
+    def __post_init__(self) -> None:
+        if not self.label:
+            given = self.input
+            if isinstance(given, EventInput):
+                object.__setattr__(self, "label", given.type)
+            elif given is not None:
+                object.__setattr__(self, "label", f"timer {given.name}")
 
 
 def instance_of(record: SagaRecord) -> SagaInstance:

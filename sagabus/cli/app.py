@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "sagabus.cli.messaging",
     "sagabus.cli.language",
     "sagabus.cli.instances",
+    "sagabus.cli.operations",
     "sagabus.cli.demo",
     "sagabus.cli.streams",
     "sagabus.cli.dlq",

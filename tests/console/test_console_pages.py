@@ -196,3 +196,14 @@ async def test_an_instance_links_its_event_stream_which_shows_as_of_a_version(
     assert f"as of version <strong>1</strong> of {len(versions)}" in first.text
     assert "State of OrderAggregate at version 1" in first.text
     assert bad.status_code == 400 and missing.status_code == 404
+
+
+async def test_a_running_instance_refreshes_itself_and_a_finished_one_does_not(
+    store: Store,
+) -> None:
+    await write(store, record(1), record(2, state="completed", status="completed"))
+    async with console_client(store, order_machines()) as client:
+        running = await client.get("/instances/inst-0001")
+        finished = await client.get("/instances/inst-0002")
+    assert 'hx-get="/instances/inst-0001" hx-trigger="every 5s"' in running.text
+    assert "hx-trigger" not in finished.text.split("<main>", 1)[1]

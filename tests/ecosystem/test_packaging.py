@@ -3,6 +3,7 @@ message when missing, and pamqp stays in the range the decoder patch was tested 
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -22,9 +23,15 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
     target = tmp_path_factory.mktemp("wheel")
+    source = tmp_path_factory.mktemp("source")  # setuptools writes build/ beside the sources
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for package in ("bus", "saga_dsl", "sagabus", "handlers"):
+        shutil.copytree(ROOT / package, source / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(target),
-         str(ROOT)],
+         str(source)],
         capture_output=True, text=True, timeout=600, check=False,
     )
     if built.returncode != 0:
@@ -56,7 +63,9 @@ def test_a_postgres_store_without_asyncpg_says_which_extra_to_install(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(sys.modules, "asyncpg", None)
-    monkeypatch.delitem(sys.modules, "bus.store.postgres", raising=False)
+    for name in [m for m in sys.modules if m == "bus.store.postgres"
+                 or m.startswith("bus.store.postgres.")]:
+        monkeypatch.delitem(sys.modules, name)
     with pytest.raises(ConfigurationError, match=r"sagabus\[postgres\]"):
         open_store("postgresql://localhost/sagabus")
 

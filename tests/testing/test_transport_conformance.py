@@ -20,7 +20,7 @@ from bus.errors import BrokerUnavailable, ConfigurationError
 from bus.wire.memory import InMemoryBroker, InMemoryTransport
 from bus.wire.rabbitmq import RabbitMQTransport
 from bus.wire.topology import DEFAULT_EXCHANGE, Names, Topology, exchanges
-from bus.wire.transport import Outcome, Publication, WireMessage
+from bus.wire.transport import NoSuchQueue, Outcome, Publication, WireMessage
 
 AMQP_URL = os.environ.get("SAGABUS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
@@ -260,3 +260,31 @@ async def test_get_takes_one_message_at_a_time(wire: Wire, eventually: Eventuall
     second = await wire.transport.get(wire.q("q"))
     assert second is not None and second.message.message_id == "m-2"
     assert await wire.transport.get(wire.q("q")) is None
+
+
+async def test_browse_leaves_every_message_in_place_and_purge_empties(
+    wire: Wire, eventually: Eventually
+) -> None:
+    name = wire.q("q")
+    await wire.declare(queue(name, wire.names.events, "T"))
+    assert await wire.transport.depth(name) == 0
+    assert await wire.transport.depth(wire.q("never-declared")) is None
+    await wire.transport.publish(
+        [Publication(wire.names.events, "T", message(n, seq=n)) for n in (1, 2, 3)]
+    )
+
+    async def all_ready() -> bool:
+        return await wire.transport.depth(name) == 3
+
+    await eventually(all_ready, timeout=5)
+    first_two = await wire.transport.browse(name, 2)
+    assert [(m.message_id, m.headers["seq"]) for m in first_two] == [("m-1", 1), ("m-2", 2)]
+    browsed = await wire.transport.browse(name, 10)
+    assert [m.message_id for m in browsed] == ["m-1", "m-2", "m-3"]
+    await eventually(all_ready, timeout=5)  # given back, in their place
+    assert await wire.transport.purge(name) == 3
+    assert await wire.transport.depth(name) == 0
+    with pytest.raises(NoSuchQueue):
+        await wire.transport.purge(wire.q("never-declared"))
+    with pytest.raises(NoSuchQueue):
+        await wire.transport.browse(wire.q("never-declared"), 1)

@@ -1,0 +1,85 @@
+"""`sagabus resume|retry|goto|cancel ID`: operator actions on one saga instance.
+
+Each is one transaction on the store (safe with daemons running); what the action sends
+goes to the outbox, where a running daemon's relay publishes it. The reason is written
+to the instance's history (`sagabus status ID` shows it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+
+from bus.store import namespace_url, open_store
+from bus.wire.contracts import registry
+from saga_dsl import Machine
+from saga_dsl.engine.operations import Action, Operations, Outcome
+from saga_dsl.engine.versions import load_machines
+from sagabus.cli.app import app
+from sagabus.project import existing_store, import_contracts, open_project
+
+Instance = Annotated[str, typer.Argument(help="Instance id, or its correlation value.")]
+StoreUrl = Annotated[str | None, typer.Option("--store", help="Store URL [SAGABUS_STORE].")]
+
+
+Reason = Annotated[str, typer.Option("--reason", help="Why, for the instance's history.")]
+
+
+@app.command()
+def resume(
+    instance: Instance,
+    reason: Reason = "resumed by an operator",
+    store: StoreUrl = None,
+) -> None:
+    """Run a parked instance again: it retries what parked it."""
+    _run(instance, "resume", reason, store)
+
+
+@app.command()
+def retry(
+    instance: Instance,
+    reason: Reason = "resent by an operator",
+    store: StoreUrl = None,
+) -> None:
+    """Send the current state's commands again (or the compensation being awaited)."""
+    _run(instance, "retry", reason, store)
+
+
+@app.command()
+def goto(
+    instance: Instance,
+    state: Annotated[str, typer.Argument(help="The state to move the instance to.")],
+    reason: Reason,
+    store: StoreUrl = None,
+) -> None:
+    """Move an instance into STATE by force (checked against its definition)."""
+    _run(instance, "goto", reason, store, state)
+
+
+@app.command()
+def cancel(
+    instance: Instance,
+    reason: Reason,
+    store: StoreUrl = None,
+) -> None:
+    """Compensate now, like a cancel request, then end in the saga's failure state."""
+    _run(instance, "cancel", reason, store)
+
+
+def _run(key: str, action: Action, reason: str, store: str | None,
+         state: str | None = None) -> None:
+    project = open_project(store=store)
+    config = project.config
+    url = existing_store(namespace_url(config.store, config.namespace))
+    import_contracts(config.services)
+    machines = load_machines(config.sagas, contracts=registry) if config.sagas else []
+    outcome = asyncio.run(_apply(url, machines, key, action, reason, state))
+    typer.echo(f"{outcome.instance_id}: {outcome.note}")
+
+
+async def _apply(url: str, machines: list[Machine], key: str, action: Action, reason: str,
+                 state: str | None) -> Outcome:
+    async with open_store(url) as store:
+        return await Operations(store, machines).apply(key, action, reason, state=state)
