@@ -45,7 +45,7 @@ from pydantic_settings import (
 
 from bus.errors import ConfigurationError
 from bus.observability.redact import redact_url
-from bus.settings import DEFAULT_AMQP_URL, DEFAULT_NAMESPACE, DEFAULT_STORE_URL, Settings
+from bus.settings import DEFAULT_AMQP_URL, DEFAULT_NAMESPACE, DEFAULT_STORE_URL, ENV, Settings
 
 TABLE = ("tool", "sagabus")
 ENV_PREFIX = "SAGABUS_"
@@ -149,23 +149,36 @@ class LoadedConfig:
         return self.config.bus_settings({**self.dotenv, **os.environ}, **flags)
 
     def shown(self) -> list[tuple[str, str, str]]:
-        """(setting, value, origin) of every setting, credentials redacted."""
+        """(setting, value, origin) of every setting, the project's and then the rest of
+        the bus's (log level, queue type, ...), credentials redacted."""
         rows = []
         for name in ProjectConfig.model_fields:
-            value = getattr(self.config, name)
-            if value is None:
-                text = "-"
-            elif name in SECRET:
-                text = redact_url(str(value))
-            elif isinstance(value, list):
-                text = ", ".join(value) or "-"
-            else:
-                text = str(value)
             origin = self.origins.get(name, DEFAULT)
             if origin in (ENVIRONMENT, DOTENV):
                 origin = f"{origin} ({ENV_PREFIX}{name.upper()})"
-            rows.append((name, text, origin))
+            rows.append((name, _text(name, getattr(self.config, name)), origin))
+        settings = self.bus_settings()
+        for name, var in ENV.items():
+            if name in ProjectConfig.model_fields:
+                continue
+            if os.environ.get(var):
+                origin = f"{ENVIRONMENT} ({var})"
+            elif self.dotenv.get(var):
+                origin = f"{DOTENV} ({var})"
+            else:
+                origin = DEFAULT
+            rows.append((name, _text(name, getattr(settings, name)), origin))
         return rows
+
+
+def _text(name: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if name in SECRET:
+        return redact_url(str(value))
+    if isinstance(value, list | tuple):
+        return ", ".join(str(item) for item in value) or "-"
+    return str(value)
 
 
 def find_pyproject(start: Path | None = None) -> Path | None:

@@ -64,6 +64,17 @@ class Sagas(abc.ABC):
     async def timer_cancel(self, instance_id: str, names: Sequence[str] | None = None) -> None:
         """Cancels the named timers of an instance, or all of them when `names` is None."""
 
+    async def timers_set(
+        self, instance_id: str, cancel: Sequence[str], arm: Sequence[TimerRecord]
+    ) -> None:
+        """Cancels the named timers of an instance and arms `arm` (of that instance),
+        as one step would one after the other; no name is in both. Stores override
+        this with fewer statements."""
+        if cancel:
+            await self.timer_cancel(instance_id, cancel)
+        for timer in arm:
+            await self.timer_arm(timer)
+
     @abc.abstractmethod
     async def timers_due(self, now: datetime, limit: int = 100) -> list[TimerRecord]:
         """Timers due at `now`, locked for this transaction (others skip them); the

@@ -111,6 +111,32 @@ def outgoing(step: Step, record: SagaRecord, cause: Cause, contracts: Registry) 
     return envelopes
 
 
+def timer_changes(
+    record: SagaRecord, step: Step, cause: Cause, now: datetime
+) -> tuple[list[str], list[TimerRecord]]:
+    """The timers a step cancels and arms, each name's last effect winning (a timer
+    cancelled and armed again is only armed: the arm replaces it)."""
+    last: dict[str, ArmTimer | CancelTimer] = {}
+    for effect in step.effects:
+        if isinstance(effect, ArmTimer | CancelTimer):
+            last.pop(effect.name, None)
+            last[effect.name] = effect
+    cancel = [name for name, effect in last.items() if isinstance(effect, CancelTimer)]
+    arm = [
+        TimerRecord(
+            instance_id=record.id,
+            saga=record.saga,
+            name=effect.name,
+            due_at=now + effect.after,
+            # the step the timer causes continues this one's trace
+            payload={"traceparent": cause.traceparent} if cause.traceparent else {},
+        )
+        for effect in last.values()
+        if isinstance(effect, ArmTimer)
+    ]
+    return cancel, arm
+
+
 async def record_step(
     tx: Transaction,
     record: SagaRecord,
@@ -140,21 +166,9 @@ async def record_step(
         await tx.saga_insert(record)
     else:
         await tx.saga_update(record)
+    await tx.timers_set(record.id, *timer_changes(record, step, cause, now))
     for effect in step.effects:
-        if isinstance(effect, ArmTimer):
-            await tx.timer_arm(
-                TimerRecord(
-                    instance_id=record.id,
-                    saga=record.saga,
-                    name=effect.name,
-                    due_at=now + effect.after,
-                    # the step the timer causes continues this one's trace
-                    payload={"traceparent": cause.traceparent} if cause.traceparent else {},
-                )
-            )
-        elif isinstance(effect, CancelTimer):
-            await tx.timer_cancel(record.id, [effect.name])
-        elif isinstance(effect, Finished):
+        if isinstance(effect, Finished):
             log.info(
                 "saga finished",
                 saga=record.saga,

@@ -63,7 +63,9 @@ def test_a_postgres_store_without_asyncpg_says_which_extra_to_install(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(sys.modules, "asyncpg", None)
-    monkeypatch.delitem(sys.modules, "bus.store.postgres", raising=False)
+    for name in [m for m in sys.modules if m == "bus.store.postgres"
+                 or m.startswith("bus.store.postgres.")]:
+        monkeypatch.delitem(sys.modules, name)
     with pytest.raises(ConfigurationError, match=r"sagabus\[postgres\]"):
         open_store("postgresql://localhost/sagabus")
 

@@ -105,7 +105,9 @@ async def test_sagabus_config_says_where_each_value_came_from_credentials_redact
     tmp_path: Path,
 ) -> None:
     (tmp_path / "pyproject.toml").write_text(TABLE)
-    env = user_env(SAGABUS_AMQP_URL="amqp://shop:s3cret@rabbit.example:5672/")
+    env = user_env(
+        SAGABUS_AMQP_URL="amqp://shop:s3cret@rabbit.example:5672/", SAGABUS_LOG_LEVEL="error"
+    )
     code, out, err = await sagabus("config", "--prefetch", "9", cwd=tmp_path, env=env)
     assert code == 0, err
     assert "s3cret" not in out
@@ -115,3 +117,5 @@ async def test_sagabus_config_says_where_each_value_came_from_credentials_redact
     assert "flag" in lines["prefetch"] and "9" in lines["prefetch"]
     assert "pyproject.toml" in lines["namespace"] and "table" in lines["namespace"]
     assert "default" in lines["metrics_port"]
+    assert "error" in lines["log_level"] and "environment (SAGABUS_LOG_LEVEL)" in lines["log_level"]
+    assert "classic" in lines["queue_type"] and "default" in lines["queue_type"]

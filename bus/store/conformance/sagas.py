@@ -200,6 +200,28 @@ class SagaCases(StoreCase):
             assert await tx.timers_of("inst-2") == []
             assert [t.name for t in await tx.timers_of("inst-1")] == ["b"]
 
+    async def test_a_step_cancels_and_arms_timers_at_once(self, store: Store) -> None:
+        async with store.transaction() as tx:
+            for name in ("old", "kept", "again"):
+                await tx.timer_arm(timer(name, at(10)))
+            await tx.timer_arm(timer("other", at(10), instance_id="inst-2"))
+            await tx.timers_set(
+                "inst-1", ["old", "unknown"],
+                [timer("again", at(50), attempt=2), timer("new-1", at(40)), timer("new-2", at(5))],
+            )
+            await tx.timers_set("inst-1", [], [])
+        async with store.transaction() as tx:
+            timers = await tx.timers_of("inst-1")
+            assert [(t.name, t.due_at, t.payload) for t in timers] == [
+                ("new-2", at(5), {}),
+                ("kept", at(10), {}),
+                ("new-1", at(40), {}),
+                ("again", at(50), {"attempt": 2}),
+            ]
+            assert [t.name for t in await tx.timers_of("inst-2")] == ["other"]
+            await tx.timers_set("inst-1", ["kept", "new-1", "new-2", "again"], [])
+            assert await tx.timers_of("inst-1") == []
+
     async def test_due_timers_come_earliest_first_and_deleted_ones_are_gone(
         self, store: Store
     ) -> None:

@@ -37,6 +37,16 @@ FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $
      WITH ORDINALITY AS r(instance_id, at, input, message_id, from_state, to_state, effects, n)
 """
 
+SET_TIMERS = """
+WITH cancelled AS (DELETE FROM timer WHERE instance_id = $1 AND name = ANY($2::text[]))
+INSERT INTO timer (instance_id, saga, name, due_at, payload)
+SELECT $1, s, n, d, p::json
+FROM unnest($3::text[], $4::text[], $5::timestamptz[], $6::text[]) AS a(s, n, d, p)
+ON CONFLICT (instance_id, name) DO UPDATE SET
+    saga = excluded.saga, due_at = excluded.due_at, payload = excluded.payload
+"""
+"""Cancels and arms in one statement (the DELETE runs even when nothing is armed)."""
+
 
 class PostgresSagas(PostgresRole, Sagas):
     async def saga_insert(self, record: SagaRecord) -> None:
@@ -173,6 +183,21 @@ class PostgresSagas(PostgresRole, Sagas):
                 instance_id,
                 list(names),
             )
+
+    async def timers_set(
+        self, instance_id: str, cancel: Sequence[str], arm: Sequence[TimerRecord]
+    ) -> None:
+        if not cancel and not arm:
+            return
+        await self._conn.execute(
+            SET_TIMERS,
+            instance_id,
+            list(cancel),
+            [t.saga for t in arm],
+            [t.name for t in arm],
+            [utc(t.due_at) for t in arm],
+            [dump_json(t.payload) for t in arm],
+        )
 
     async def timers_due(self, now: datetime, limit: int = 100) -> list[TimerRecord]:
         rows = await self._conn.fetch(

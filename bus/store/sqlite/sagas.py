@@ -159,6 +159,26 @@ class SQLiteSagas(SQLiteRole, Sagas):
                 (instance_id, dump_json(list(names))),
             )
 
+    async def timers_set(
+        self, instance_id: str, cancel: Sequence[str], arm: Sequence[TimerRecord]
+    ) -> None:
+        if cancel:
+            await self.timer_cancel(instance_id, cancel)
+        if arm:
+            await self._conn.execute(
+                "INSERT INTO timer (instance_id, saga, name, due_at, payload) VALUES "
+                + ", ".join(["(?, ?, ?, ?, ?)"] * len(arm))
+                + " ON CONFLICT (instance_id, name) DO UPDATE SET saga = excluded.saga, "
+                "due_at = excluded.due_at, payload = excluded.payload",
+                [
+                    value
+                    for t in arm
+                    for value in (
+                        t.instance_id, t.saga, t.name, time_text(t.due_at), dump_json(t.payload)
+                    )
+                ],
+            )
+
     async def timers_due(self, now: datetime, limit: int = 100) -> list[TimerRecord]:
         rows = await self._rows(
             f"SELECT {TIMER_COLUMNS} FROM timer WHERE due_at <= ? ORDER BY due_at, id LIMIT ?",
