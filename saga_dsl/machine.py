@@ -221,15 +221,25 @@ class Machine:
         return run.step(instance.state)
 
     def cancel(self, instance: SagaInstance, now: datetime) -> Step:
-        """Operator action: compensate now, like a cancel request: the completed states
-        are undone, latest first, then the saga's first `end: failure` state entered."""
+        """Operator action: compensate now, like a cancel request: the saga's own
+        cancellation (the first compensating transition of the state into an `end:
+        failure` state, its `set:` included) is taken; a saga without one has its
+        completed states undone, latest first, then its first `end: failure` state
+        entered."""
         if instance.status in ("completed", "failed"):
             return _ignored(instance)
         target = next((n for n, s in self.states.items() if s.end == "failure"), None)
         if target is None:
             raise OperationRefused(f"{self.name} has no `end: failure` state to cancel into")
         run = self._operating(instance.evolve(status="running", park_reason=None), now)
-        if instance.compensating is not None:  # undoing already: finish there
+        cancelling = next((
+            t for ts in self.routes(instance.state).values() for t in ts
+            if t.compensate and t.guard is None and self.states[t.goto].end == "failure"
+        ), None)
+        if cancelling is not None:
+            run.instance = run.instance.evolve(compensating=None)
+            run.take(cancelling, NO_EVENT)
+        elif instance.compensating is not None:  # undoing already: finish there
             run.instance = run.instance.evolve(compensating=None)
             run.compensate(replace(instance.compensating, target=target, waiting=None))
         else:

@@ -100,7 +100,7 @@ def load_text(text: str, report: Report, registry: Registry | None = None) -> Lo
 def load_directory(directory: str | Path, *, registry: Registry | None = None) -> DirectoryLoad:
     """Loads every `*.yaml`/`*.yml` file of `directory` (not recursive), in name order.
 
-    Two files defining the same saga name are an error.
+    Two files defining the same version of a saga are an error.
     """
     folder = Path(directory)
     if not folder.is_dir():
@@ -112,28 +112,32 @@ def load_directory(directory: str | Path, *, registry: Registry | None = None) -
 
 
 def load_files(paths: Iterable[str | Path], *, registry: Registry | None = None) -> DirectoryLoad:
-    """Loads several saga files; a saga name defined twice is an error."""
+    """Loads several saga files; one version of a saga defined twice is an error
+    (several versions of one saga side by side are not: `order.yaml` holding version 2
+    beside `order@1.yaml` holding version 1 serves both)."""
     definitions: list[SagaDefinition] = []
     diagnostics: list[Diagnostic] = []
-    seen: dict[str, str] = {}
+    seen: dict[tuple[str, int], str] = {}
     for path in paths:
         result = load(Path(path), registry=registry)
         diagnostics.extend(result.diagnostics)
         definition = result.definition
         if definition is None:
             continue
-        if definition.name in seen:
+        key = (definition.name, definition.version)
+        if key in seen:
             diagnostics.append(
                 Diagnostic(
                     "error",
                     definition.file,
                     1,
                     1,
-                    f"saga {definition.name!r} is defined already in {seen[definition.name]}",
+                    f"saga {definition.name!r} version {definition.version} is defined "
+                    f"already in {seen[key]}",
                 )
             )
             continue
-        seen[definition.name] = definition.file
+        seen[key] = definition.file
         definitions.append(definition)
     return DirectoryLoad(definitions, diagnostics)
 

@@ -82,11 +82,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 _skipped: list[str] = []
+OPTIONAL = "optional tool missing:"
+"""A skip whose reason starts so names a desktop tool outside the project's services
+(a browser): it is reported under -rs but does not fail the run."""
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.skipped and not hasattr(report, "wasxfail"):
-        _skipped.append(report.nodeid)
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+        if not reason.removeprefix("Skipped: ").startswith(OPTIONAL):
+            _skipped.append(report.nodeid)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -9,6 +9,7 @@ outgoing messages to the outbox.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bus.errors import DuplicateInstance, SagabusError
@@ -43,10 +44,14 @@ class SagaEndpoint:
         self,
         machine: Machine,
         *,
+        older: Sequence[Machine] = (),
         retry: RetryPolicy | None = None,
         contracts: Registry = registry,
     ) -> None:
         self.machine = machine
+        self.versions: Mapping[int, Machine] = {m.version: m for m in (*older, machine)}
+        """Every version served: new instances start on `machine` (the newest), each
+        running one goes on with the version it started on."""
         self._name = endpoint_name(machine.name)
         self._retry = retry or RetryPolicy()
         self.contracts = contracts
@@ -64,7 +69,25 @@ class SagaEndpoint:
 
     @property
     def events(self) -> frozenset[str]:
-        return self.machine.listens_to | {self.machine.start_event}
+        listened = (m.listens_to for m in self.versions.values())
+        return frozenset({self.machine.start_event}).union(*listened)
+
+    def machine_of(self, record: SagaRecord) -> Machine:
+        """The definition `record` runs on; raises `DefinitionNotLoaded` for a running
+        instance whose version is not served (a finished or parked one gets the newest:
+        it ignores nearly everything anyway)."""
+        machine = self.versions.get(record.definition_version)
+        if machine is not None:
+            return machine
+        if record.status != "running":
+            return self.machine
+        served = sorted(self.versions)
+        loaded = (f"version {served[0]} is" if len(served) == 1
+                  else f"versions {', '.join(map(str, served))} are")
+        raise DefinitionNotLoaded(
+            f"instance {record.id} of saga {record.saga} runs on version "
+            f"{record.definition_version}, but {loaded} loaded"
+        )
 
     @property
     def retry(self) -> RetryPolicy:
@@ -85,16 +108,11 @@ class SagaEndpoint:
                 return
             await self._start(message, ctx, cause)
             return
-        # a finished or parked instance ignores everything, whatever its version: only a
-        # running one needs the definition it started on (retried: another daemon may
-        # have it)
-        if record.status == "running" and record.definition_version != self.machine.version:
-            raise DefinitionNotLoaded(
-                f"instance {record.id} of saga {record.saga} runs on version "
-                f"{record.definition_version}, but version {self.machine.version} is loaded"
-            )
+        # raises for a running instance on a version not served here (retried: another
+        # daemon may have it)
+        machine = self.machine_of(record)
         instance = instance_of(record)
-        step = self.machine.handle(instance, given, now)
+        step = machine.handle(instance, given, now)
         if not step.accepted:
             ctx.log.info(
                 "event not accepted in this state: ignored",

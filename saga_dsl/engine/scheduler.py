@@ -141,7 +141,8 @@ class TimerScheduler:
         record = await tx.saga_get(timer.instance_id, for_update=True)
         if record is None or record.status != "running":
             return
-        if endpoint is None or record.definition_version != endpoint.machine.version:
+        machine = endpoint.versions.get(record.definition_version) if endpoint else None
+        if machine is None:
             log.error(
                 "timer of a saga version this daemon does not run: postponed",
                 saga=timer.saga,
@@ -154,7 +155,7 @@ class TimerScheduler:
         fired = TimerFired(timer.name)
         traceparent = timer.payload.get("traceparent")
         with current_observer().firing(timer.saga, timer.name, traceparent) as traceparent:
-            step = endpoint.machine.handle(instance_of(record), fired, now)
+            step = machine.handle(instance_of(record), fired, now)
             if not step.accepted:
                 return
             cause = Cause(fired, traceparent=traceparent)

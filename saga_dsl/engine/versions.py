@@ -3,10 +3,17 @@
 A definition is known to the store by `(saga, version)` with the digest of its file.
 Loading a file whose content changed while its `version` did not is refused: running
 instances would otherwise silently change behaviour under their feet.
+
+Several versions of one saga run side by side (`order.yaml` with version 2 beside
+`order@1.yaml` with version 1): new instances start on the newest, each running one
+finishes on the version it started on. A deployment that leaves running instances
+without their version is refused at start-up, in one line with the counts.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 from bus.errors import ConfigurationError
@@ -46,3 +53,30 @@ async def pin_versions(store: Store, machines: list[Machine]) -> None:
                     f"{machine.version}: bump `version:` in its file so running instances "
                     f"keep the definition they started on"
                 )
+
+
+STRANDED_SCAN = 1_000_000
+"""Running instances read at start-up, at most, to find those without their version."""
+
+
+async def refuse_stranded(store: Store, machines: Sequence[Machine]) -> None:
+    """Raises `ConfigurationError` when running instances of a loaded saga run on a
+    version that is not loaded (they would wait for ever: their events and timers are
+    for a definition no daemon has)."""
+    loaded = {(m.name, m.version) for m in machines}
+    names = {name for name, _ in loaded}
+    async with store.transaction() as tx:
+        running = await tx.saga_list(status="running", limit=STRANDED_SCAN)
+    stranded = Counter(
+        (r.saga, r.definition_version)
+        for r in running
+        if r.saga in names and (r.saga, r.definition_version) not in loaded
+    )
+    if stranded:
+        counts = ", ".join(
+            f"{saga} v{version}: {count}" for (saga, version), count in sorted(stranded.items())
+        )
+        raise ConfigurationError(
+            f"running saga instances on versions that are not loaded ({counts}): deploy "
+            "each such version's file beside the new one (e.g. sagas/<saga>@<version>.yaml)"
+        )

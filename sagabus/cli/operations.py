@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from bus.observability.logging import configure_logging
 from bus.store import namespace_url, open_store
 from bus.wire.contracts import registry
 from saga_dsl import Machine
@@ -70,6 +71,7 @@ def cancel(
 
 def _run(key: str, action: Action, reason: str, store: str | None,
          state: str | None = None) -> None:
+    configure_logging("console", "error")  # the one line of outcome is the answer
     project = open_project(store=store)
     config = project.config
     url = existing_store(namespace_url(config.store, config.namespace))

@@ -45,7 +45,7 @@ async def orders(url: str) -> str:
 def console_url(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """`sagabus console` over a store the order saga ran in: (base URL, o-2's id)."""
     if CHROMIUM is None:
-        pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
+        pytest.skip("optional tool missing: Chromium (Debian: apt-get install chromium)")
     url = f"sqlite:///{tmp_path / 'browser.db'}"
     cancelled = asyncio.run(orders(url))
     port = free_port()

@@ -68,7 +68,7 @@ def test_without_contracts_unknown_types_are_not_errors() -> None:
     assert saga_dsl.load(text).ok
 
 
-def test_two_files_with_one_saga_name_are_an_error(tmp_path: Path) -> None:
+def test_two_files_with_one_version_of_a_saga_are_an_error(tmp_path: Path) -> None:
     folder = tmp_path
     (folder / "a.yaml").write_text(SHOWCASE.read_text())
     (folder / "b.yml").write_text(SHOWCASE.read_text())
@@ -76,6 +76,16 @@ def test_two_files_with_one_saga_name_are_an_error(tmp_path: Path) -> None:
     loaded = saga_dsl.load_directory(folder)
     assert [d.name for d in loaded.definitions] == ["order_processing"]
     assert [d.message for d in loaded.diagnostics] == [
-        f"saga 'order_processing' is defined already in {folder / 'a.yaml'}"
+        f"saga 'order_processing' version 1 is defined already in {folder / 'a.yaml'}"
     ]
     assert not loaded.ok
+
+
+def test_two_versions_of_a_saga_load_side_by_side(tmp_path: Path) -> None:
+    (tmp_path / "order_processing@1.yaml").write_text(SHOWCASE.read_text())
+    (tmp_path / "order_processing.yaml").write_text(
+        SHOWCASE.read_text().replace("version: 1", "version: 2")
+    )
+    loaded = saga_dsl.load_directory(tmp_path)
+    assert loaded.ok
+    assert sorted(d.version for d in loaded.definitions) == [1, 2]
