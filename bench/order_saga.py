@@ -27,7 +27,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -273,9 +273,11 @@ async def run(
     prefetch: int = 200,
     batch_max: int = 100,
     limit: float = 600.0,
+    drained: Callable[[], None] | None = None,
 ) -> OrderRun:
     """`total` orders, `in_flight` at a time, through a bus in this process on the store
-    at URL `store`; the namespace's exchanges and queues are deleted afterwards."""
+    at URL `store`; the namespace's exchanges and queues are deleted afterwards.
+    `drained` is called once every order has ended, before the results are read."""
     settings = Settings(
         amqp_url=amqp_url, store=store, prefetch=prefetch, batch_max=batch_max,
         namespace=namespace,
@@ -292,6 +294,8 @@ async def run(
                 seconds = await drive(
                     settings, in_flight=in_flight, total=total, limit=limit
                 )
+                if drained is not None:
+                    drained()
         finally:
             await delete_topology(settings, bus)
         result = await collect(opened, label, seconds, range(total))

@@ -7,8 +7,10 @@ Wall-clock throughput on a shared machine moves with the load; these figures do 
 - statements per saga: every call into the store's driver during the run (aiosqlite's
   `execute`, `executemany`, `execute_fetchall`, `rollback`; asyncpg's `execute`,
   `fetch`, `fetchrow`, `fetchval`, `executemany`, BEGIN/COMMIT/SAVEPOINT included),
-  divided by the sagas of the run. On SQLite each call is also one hop to aiosqlite's
-  thread and back; on PostgreSQL one round trip.
+  divided by the sagas of the run (reading the results back afterwards is not
+  counted; opening the store and its migrations are, about 0.2 a saga). On SQLite
+  each call is also one hop to aiosqlite's thread and back; on PostgreSQL one round
+  trip.
 - CPU per stage: the run again under cProfile with `time.thread_time` as its clock (CPU
   of the event loop's thread only, so other processes do not count), each stage the
   cumulative time of the functions that do it; the shares are then applied to the CPU
@@ -69,6 +71,11 @@ class Statements:
     """Driver calls by name while counting."""
 
     calls: Counter[str] = field(default_factory=Counter)
+    stopped: bool = False
+    """Set once the orders have ended: reading the results back is not counted."""
+
+    def stop(self) -> None:
+        self.stopped = True
 
     @property
     def total(self) -> int:
@@ -85,7 +92,8 @@ def counting() -> Iterator[Statements]:
         original = getattr(cls, name)
 
         def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
-            seen.calls[f"{prefix}.{name}"] += 1
+            if not seen.stopped:
+                seen.calls[f"{prefix}.{name}"] += 1
             return original(self, *args, **kwargs)
 
         patched.append((cls, name, original))
@@ -143,11 +151,14 @@ def shares_of(profile: cProfile.Profile) -> tuple[dict[str, float], int]:
             messages)
 
 
-async def one_run(kind: str, tmp: str, *, sagas: int, in_flight: int) -> float:
+async def one_run(
+    kind: str, tmp: str, *, sagas: int, in_flight: int,
+    drained: Callable[[], None] | None = None,
+) -> float:
     async with fresh_store(kind, tmp) as url:
         result = await order_saga.run(
             store=url, namespace=f"bench-st-{uuid.uuid4().hex[:8]}", in_flight=in_flight,
-            total=sagas, label=kind,
+            total=sagas, label=kind, drained=drained,
         )
     return result.steps_per_second
 
@@ -156,7 +167,7 @@ async def measure(kind: str, tmp: str, *, sagas: int, in_flight: int) -> StageFi
     """One counted, unprofiled run and one profiled run of `sagas` order sagas."""
     with counting() as statements:
         loop0, process0 = time.thread_time(), time.process_time()
-        await one_run(kind, tmp, sagas=sagas, in_flight=in_flight)
+        await one_run(kind, tmp, sagas=sagas, in_flight=in_flight, drained=statements.stop)
         loop_cpu = time.thread_time() - loop0
         other_cpu = time.process_time() - process0 - loop_cpu
     profile = cProfile.Profile(time.thread_time)

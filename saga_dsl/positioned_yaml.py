@@ -167,76 +167,22 @@ def parse(text: str, report: Report) -> Document | None:
     return None
 
 
+_NODE_EVENTS = (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)
+
+
 def _build(text: str) -> Document:
     """Turns libyaml's event stream into data, one event at a time (no recursion)."""
-    doc = Document(data=None, text=text)
-    values, keys, scalars = doc.values, doc.keys, doc.scalars
-    # One frame per open collection: [path, container, pending key of a mapping].
-    stack: list[list[Any]] = []
+    builder = _Builder(Document(data=None, text=text))
     documents = 0
     loader = _LOADER(text)
     try:
         while True:
             event = loader.get_event()
             kind = type(event)
-            if (
-                kind is yaml.ScalarEvent
-                or kind is yaml.MappingStartEvent
-                or kind is yaml.SequenceStartEvent
-            ):
-                _refuse_anchor_and_tag(event)
-                mark = event.start_mark
-                at = Position(mark.line + 1, mark.column + 1)
-                frame = stack[-1] if stack else None
-                if frame is not None and frame[2] is None and type(frame[1]) is dict:
-                    if kind is not yaml.ScalarEvent:
-                        raise YamlProblem(
-                            at, "mapping keys must be plain names, not mappings or lists"
-                        )
-                    key = event.value
-                    path = (*frame[0], key)
-                    if key in frame[1]:
-                        first = keys[path]
-                        raise YamlProblem(
-                            at,
-                            f"duplicate key {key!r} (first defined at line {first.line}, "
-                            f"column {first.col})",
-                        )
-                    keys[path] = at
-                    frame[2] = key
-                    continue
-                if kind is yaml.ScalarEvent:
-                    style = event.style or None
-                    raw = event.value
-                    value: Any = raw
-                    if style is None and event.tag != "tag:yaml.org,2002:str":
-                        value = _resolve_plain(raw)
-                else:
-                    value = {} if kind is yaml.MappingStartEvent else []
-                if frame is None:
-                    doc.data = value
-                    path = ()
-                elif frame[2] is not None:
-                    frame[1][frame[2]] = value
-                    path = (*frame[0], frame[2])
-                    frame[2] = None
-                else:
-                    path = (*frame[0], len(frame[1]))
-                    frame[1].append(value)
-                values[path] = at
-                if len(values) > MAX_VALUES:
-                    raise YamlProblem(
-                        at, f"more than {MAX_VALUES:,} values in one file; split the saga"
-                    )
-                if kind is yaml.ScalarEvent:
-                    if type(value) is str:
-                        scalars[path] = (mark.index, event.end_mark.index, style)
-                elif len(stack) >= MAX_DEPTH:
-                    raise YamlProblem(at, f"nesting is deeper than {MAX_DEPTH} levels")
-                else:
-                    stack.append([path, value, None])
+            if kind in _NODE_EVENTS:
+                builder.node(event, kind)
             elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
-                stack.pop()
+                builder.stack.pop()
             elif kind is yaml.AliasEvent:
                 raise YamlProblem(
                     _mark(event),
@@ -249,9 +195,77 @@ def _build(text: str) -> Document:
                         _mark(event), "a saga file holds one YAML document; found a second `---`"
                     )
             elif kind is yaml.StreamEndEvent:
-                return doc
+                return builder.doc
     finally:
         loader.dispose()
+
+
+class _Builder:
+    """The document under construction and its open collections, one frame each:
+    [path, container, pending key of a mapping]."""
+
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self.stack: list[list[Any]] = []
+
+    def node(self, event: Any, kind: type) -> None:
+        """A scalar, or the start of a mapping or list: a key, or a value placed."""
+        _refuse_anchor_and_tag(event)
+        mark = event.start_mark
+        at = Position(mark.line + 1, mark.column + 1)
+        frame = self.stack[-1] if self.stack else None
+        if frame is not None and frame[2] is None and type(frame[1]) is dict:
+            self._key(frame, event, kind, at)
+            return
+        if kind is yaml.ScalarEvent:
+            style = event.style or None
+            value: Any = event.value
+            if style is None and event.tag != "tag:yaml.org,2002:str":
+                value = _resolve_plain(event.value)
+        else:
+            value = {} if kind is yaml.MappingStartEvent else []
+        path = self._place(frame, value, at)
+        if kind is yaml.ScalarEvent:
+            if type(value) is str:
+                self.doc.scalars[path] = (mark.index, event.end_mark.index, style)
+        elif len(self.stack) >= MAX_DEPTH:
+            raise YamlProblem(at, f"nesting is deeper than {MAX_DEPTH} levels")
+        else:
+            self.stack.append([path, value, None])
+
+    def _key(self, frame: list[Any], event: Any, kind: type, at: Position) -> None:
+        if kind is not yaml.ScalarEvent:
+            raise YamlProblem(at, "mapping keys must be plain names, not mappings or lists")
+        key = event.value
+        path = (*frame[0], key)
+        if key in frame[1]:
+            first = self.doc.keys[path]
+            raise YamlProblem(
+                at,
+                f"duplicate key {key!r} (first defined at line {first.line}, "
+                f"column {first.col})",
+            )
+        self.doc.keys[path] = at
+        frame[2] = key
+
+    def _place(self, frame: list[Any] | None, value: Any, at: Position) -> tuple[Any, ...]:
+        """Puts `value` in the open collection (or as the document) and returns its path."""
+        path: tuple[Any, ...]
+        if frame is None:
+            self.doc.data = value
+            path = ()
+        elif frame[2] is not None:
+            frame[1][frame[2]] = value
+            path = (*frame[0], frame[2])
+            frame[2] = None
+        else:
+            path = (*frame[0], len(frame[1]))
+            frame[1].append(value)
+        values = self.doc.values
+        values[path] = at
+        if len(values) > MAX_VALUES:
+            raise YamlProblem(at, f"more than {MAX_VALUES:,} values in one file; split the saga")
+        return path
 
 
 def _refuse_anchor_and_tag(event: Any) -> None:

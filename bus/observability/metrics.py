@@ -55,8 +55,13 @@ class Metrics(Observer):
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
-        r = self.registry
-        # -- messages (the pipeline and the relay report these)
+        self._message_metrics(self.registry)
+        self._saga_metrics(self.registry)
+        self._sampled_metrics(self.registry)
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def _message_metrics(self, r: CollectorRegistry) -> None:
+        """What the pipeline and the outbox relay report."""
         self.messages_consumed = Counter(
             "sagabus_messages_consumed", "Deliveries taken from an endpoint's queue.",
             ["endpoint", "type"], registry=r)
@@ -83,7 +88,9 @@ class Metrics(Observer):
             "sagabus_consumer_lag_seconds",
             "Seconds from a message's timestamp (whole seconds) to its consumption.",
             ["endpoint"], buckets=LAG_BUCKETS, registry=r)
-        # -- sagas (the engine reports these, once their transaction committed)
+
+    def _saga_metrics(self, r: CollectorRegistry) -> None:
+        """What the saga engine reports, once its transaction committed."""
         self.sagas_started = Counter(
             "sagabus_sagas_started", "Saga instances started.", ["saga"], registry=r)
         self.sagas_finished = Counter(
@@ -106,7 +113,9 @@ class Metrics(Observer):
             "sagabus_timers_overdue",
             f"Of those, timers due more than {OVERDUE_AFTER.total_seconds():g}s ago.",
             registry=r)
-        # -- sampled (bus/observability/sampler.py)
+
+    def _sampled_metrics(self, r: CollectorRegistry) -> None:
+        """What the sampler (bus/observability/sampler.py) sets on each look."""
         self.queue_depth = Gauge(
             "sagabus_queue_depth", "Messages ready in a queue (endpoint queues and DLQs).",
             ["queue"], registry=r)
@@ -122,7 +131,6 @@ class Metrics(Observer):
             "sagabus_timer_delay_seconds",
             "How long the earliest timer is past due (0 when none is): grows when timers"
             " are not fired.", registry=r)
-        self._children: dict[tuple[Any, ...], Any] = {}
 
     def _child(self, metric: Any, *labels: str) -> Any:
         """`metric.labels(*labels)`, remembered: the hot path skips the library's

@@ -141,10 +141,11 @@ class SagaEndpoint:
             machine={"started_by": message.causation_id},
         )
         try:
-            async with ctx.tx.savepoint():
-                envelopes = await record_step(
-                    ctx.tx, record, step, cause, now, self.contracts, created=True
-                )
+            # no savepoint: the insert is record_step's first write, and a duplicate
+            # leaves the transaction as it was (ON CONFLICT DO NOTHING, then a read)
+            envelopes = await record_step(
+                ctx.tx, record, step, cause, now, self.contracts, created=True
+            )
         except DuplicateInstance:
             ctx.log.info(
                 "start event for an existing instance: duplicate ignored",

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import yaml
-from conftest import Broker
+from ecosystem_support import dangling_refs, schema_errors
+from support.broker import TestBroker as Broker
 
 import handlers  # noqa: F401  (registers the example contracts)
 from bus.daemon import import_package, services_in
@@ -25,7 +25,6 @@ from sagabus.asyncapi import asyncapi_document
 from sagabus.participants import participants
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMA = json.loads((Path(__file__).parent / "fixtures" / "asyncapi-3.0.0.schema.json").read_text())
 
 
 def example_document(namespace: str = "sagabus") -> dict[str, Any]:
@@ -35,38 +34,6 @@ def example_document(namespace: str = "sagabus") -> dict[str, Any]:
     return asyncapi_document(
         registry, participants(services, sagas.definitions), namespace=namespace
     )
-
-
-def schema_errors(document: dict[str, Any]) -> list[str]:
-    validator = jsonschema.Draft7Validator(SCHEMA)
-    return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(document)]
-
-
-def dangling_refs(document: dict[str, Any]) -> list[str]:
-    """Every `$ref` of the document that does not lead to a node of the document."""
-    missing: list[str] = []
-
-    def resolve(ref: str) -> None:
-        node: Any = document
-        for part in ref.removeprefix("#/").split("/"):
-            if not isinstance(node, dict) or part not in node:
-                missing.append(ref)
-                return
-            node = node[part]
-
-    def walk(value: Any) -> None:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if key == "$ref" and isinstance(item, str):
-                    resolve(item)
-                else:
-                    walk(item)
-        elif isinstance(value, list):
-            for item in value:
-                walk(item)
-
-    walk(document)
-    return missing
 
 
 def test_the_example_document_is_valid_asyncapi_3() -> None:

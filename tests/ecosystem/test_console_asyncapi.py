@@ -7,9 +7,9 @@ import socket
 
 import httpx
 import pytest
-from conftest import BusFactory
 from eco_services import echo
-from test_asyncapi import dangling_refs, schema_errors
+from ecosystem_support import dangling_refs, schema_errors
+from support.buses import BusFactory
 
 from bus.settings import Settings
 from bus.unitofwork.middleware import Middleware, WithMiddleware

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 import typer.main
 import yaml
-from conftest import Broker, BusFactory
+from support.broker import TestBroker as Broker
+from support.buses import BusFactory
 
 from bus.settings import Settings
 from sagabus.cli.app import _load_commands, app

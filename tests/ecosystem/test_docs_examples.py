@@ -10,7 +10,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from conftest import BusFactory
+from support.buses import BusFactory
 
 from bus.settings import Settings
 from bus.store import Store

@@ -14,8 +14,8 @@ from typing import Any
 
 import eco_services
 import pytest
-from conftest import BusFactory
 from eco_services import EcoPing, EcoPong, echo
+from support.buses import BusFactory
 
 from bus.errors import ConfigurationError
 from bus.settings import Settings

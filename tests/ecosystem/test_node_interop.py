@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Broker, BusFactory
+from support.broker import TestBroker as Broker
+from support.buses import BusFactory
 
 import handlers  # noqa: F401  (registers the order contracts)
 from bus.daemon import import_package, services_in

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import Broker
 from eco_services import EcoPing, EcoPong, echo
+from support.broker import TestBroker as Broker
 
 from bus.settings import Settings
 from bus.unitofwork.runtime import bus_topology

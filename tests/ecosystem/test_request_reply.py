@@ -11,8 +11,8 @@ from pathlib import Path
 
 import eco_services
 import pytest
-from conftest import BusFactory
 from eco_services import EcoPing, EcoPong, echo
+from support.buses import BusFactory
 
 from bus.settings import Settings
 from bus.wire.client import BusClient

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import eco_services
 import pytest
-from conftest import Broker, BusFactory
 from eco_services import EcoRemind, EcoStart, echo
 from live_services import postgres_schema, postgres_unreachable
+from support.broker import TestBroker as Broker
+from support.buses import BusFactory
 
 from bus.errors import Unroutable
 from bus.settings import Settings

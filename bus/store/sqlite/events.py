@@ -18,7 +18,7 @@ from bus.store.codec import (
 )
 from bus.store.events import Events
 from bus.store.records import NewEvent, ProjectionRecord, StoredEvent
-from bus.store.sqlite.connection import CODEC, SQLiteRole
+from bus.store.sqlite.connection import CODEC, ROWS_PER_INSERT, SQLiteRole
 
 
 class SQLiteEvents(SQLiteRole, Events):
@@ -27,10 +27,10 @@ class SQLiteEvents(SQLiteRole, Events):
     ) -> list[StoredEvent]:
         if expected_version < 0:
             raise ValueError(f"expected_version must be 0 or more, not {expected_version}")
-        actual = await self.stream_version(stream_id)
-        if actual != expected_version:
-            raise ConcurrencyError(moved_on_message(stream_id, expected_version, actual))
         if not events:
+            actual = await self.stream_version(stream_id)
+            if actual != expected_version:
+                raise ConcurrencyError(moved_on_message(stream_id, expected_version, actual))
             return []
         now = utcnow()
         recorded_at = time_text(now)
@@ -46,11 +46,22 @@ class SQLiteEvents(SQLiteRole, Events):
             )
             for number, event in enumerate(events, start=1)
         ]
-        positions = await self._insert_many(
-            "INSERT INTO event (stream_id, version, type, schema_version, payload, metadata, "
-            "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+        positions: list[int] = []
+        for start in range(0, len(rows), ROWS_PER_INSERT):
+            chunk = rows[start : start + ROWS_PER_INSERT]
+            # the version check and the insert in one statement
+            returned = await self._rows(
+                "INSERT INTO event (stream_id, version, type, schema_version, payload, "
+                "metadata, recorded_at) SELECT * FROM (VALUES "
+                + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+                + ") WHERE (SELECT coalesce(max(version), 0) FROM event WHERE stream_id = ?)"
+                " = ? RETURNING position",
+                [*(value for row in chunk for value in row), stream_id, expected_version + start],
+            )
+            if not returned:
+                actual = await self.stream_version(stream_id)
+                raise ConcurrencyError(moved_on_message(stream_id, expected_version, actual))
+            positions.extend(sorted(row[0] for row in returned))
         return appended_events(stream_id, expected_version, events, now, positions)
 
     async def events_read(
