@@ -1,15 +1,18 @@
 """`sagabus migrate`: order sagas waiting in manual review on version 1 move to a
 version 2 that renamed the state, checked first (a dry run prints the plan, a missing
-state mapping refuses everything), then go on under version 2."""
+state mapping refuses everything), then go on under version 2. The commands and their
+output are the session of docs/operations.md."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 from pathlib import Path
 
 from engine_support import REPO, deliver, history
+from test_engine_operations_doc import exchanges
 
 import handlers.messages as m
 from bus.store import SagaRecord, Store, open_store
@@ -18,6 +21,9 @@ from saga_dsl.engine.endpoint import SagaEndpoint
 from saga_dsl.engine.wiring import saga_runtime
 
 SHOWCASE = REPO / "sagas" / "order_processing.yaml"
+PAGE = (REPO / "docs" / "operations.md").read_text()
+[SESSION] = re.findall(r"^```console\n(\$ sagabus migrate.*?)^```$", PAGE,
+                       re.DOTALL | re.MULTILINE)
 ORDERS = ("o-1", "o-2")
 
 
@@ -63,25 +69,13 @@ async def test_waiting_instances_move_to_version_2_and_finish_there(tmp_path: Pa
         (sagas / "order_processing@1.yaml").write_text(text)
         (sagas / "order_processing.yaml").write_text(
             text.replace("version: 1", "version: 2").replace("manual_review", "review"))
-        ids = {o: r.id for o, r in (await records(store)).items()}
 
-        code, said = await sagabus(url, sagas, "migrate", "order_processing",
-                                   "--from", "1", "--to", "2", "--dry-run")
-        assert code == 2
-        assert said == [
-            "sagabus: error: nothing moved:",
-            "order_processing v1 -> v2: 0 instance(s) to move",
-            *(f"  refused: {o}: state(s) manual_review not in v2 (map them with --map OLD=NEW)"
-              for o in ORDERS),
-        ]
-        plan = ["order_processing v1 -> v2: 2 instance(s) to move",
-                *(f"  {o} ({ids[o]}): manual_review -> review" for o in ORDERS)]
-        mapped = ("migrate", "order_processing", "--from", "1", "--to", "2",
-                  "--map", "manual_review=review")
-        assert await sagabus(url, sagas, *mapped, "--dry-run") == (
-            0, [*plan, "dry run: nothing moved"])
-        assert {r.definition_version for r in (await records(store)).values()} == {1}
-        assert await sagabus(url, sagas, *mapped) == (0, [*plan, "moved 2 instance(s)"])
+        for words, expected in exchanges(SESSION):
+            code, said = await sagabus(url, sagas, *words[1:])
+            assert said == expected, " ".join(words)
+            assert code == (2 if expected[0].startswith("sagabus: error") else 0)
+            if "--map" not in words or "--dry-run" in words:
+                assert {r.definition_version for r in (await records(store)).values()} == {1}
 
         both = saga_runtime(sagas)
         await both.pin(store)  # nothing left on a version that is not loaded
