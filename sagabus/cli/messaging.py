@@ -287,5 +287,5 @@ def _console(port: int, endpoints: list[Endpoint]) -> BackgroundTask:
             f"--console-port needs the console extra ({exc.name} is missing): "
             "pip install 'sagabus[console]'"
         ) from None
-    machines = [e.machine for e in endpoints if isinstance(e, SagaEndpoint)]
+    machines = [m for e in endpoints if isinstance(e, SagaEndpoint) for m in e.versions.values()]
     return console_task(port, machines)
