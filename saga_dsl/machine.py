@@ -246,6 +246,18 @@ class Machine:
             run.compensate(Compensating(target=target, pending=run.undoable()))
         return run.step(instance.state)
 
+    def adopt(self, instance: SagaInstance, state: str, now: datetime) -> Step:
+        """Migration: `instance`, moved in from another version, is placed in `state`
+        with this definition's timers for it (its old ones cancelled); nothing is sent."""
+        run = self._operating(instance.evolve(state=state), now)
+        waits = self.states[state]
+        entries = instance.entries
+        if waits.retry is not None and instance.retries < waits.retry.attempts:
+            run.arm(f"retry:{state}:{entries}:{instance.retries + 1}", waits.retry.after)
+        if waits.timeout is not None:
+            run.arm(f"timeout:{state}:{entries}", waits.timeout.after)
+        return run.step(instance.state)
+
     def _operating(self, instance: SagaInstance, now: datetime) -> _Run:
         """A run for an operator action: `instance`'s timers cancelled first."""
         unknown = _unknown_states(instance, self.states)

@@ -16,6 +16,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from bus.errors import ConfigurationError
+from saga_dsl.scenarios.model import json_schema_text as scenario_schema_text
 from saga_dsl.schema import json_schema_text
 
 TEMPLATES = ("templates", "project")
@@ -24,6 +25,7 @@ PACKAGE_DIR = "__package__"
 RESERVED = frozenset({"bus", "saga_dsl", "sagabus", "handlers", "tests", "sagas"})
 """Package names that would shadow sagabus's own packages, or the project's folders."""
 SCHEMA_FILE = "saga.schema.json"
+SCENARIO_SCHEMA_FILE = "scenario.schema.json"
 
 
 def package_name(directory: Path) -> str:
@@ -64,6 +66,9 @@ def scaffold(directory: Path, package: str | None = None) -> list[Path]:
     schema = directory / SCHEMA_FILE
     schema.write_text(json_schema_text(), encoding="utf-8")
     written.append(schema)
+    scenario_schema = directory / SCENARIO_SCHEMA_FILE
+    scenario_schema.write_text(scenario_schema_text(), encoding="utf-8")
+    written.append(scenario_schema)
     return sorted(written)
 
 

@@ -1,4 +1,5 @@
-"""`sagabus console`: serve the read-only web console over a store.
+"""`sagabus console`: serve the web console over a store (read-only unless
+SAGABUS_CONSOLE_TOKEN is set).
 
 It needs no running daemon: it reads the store (and, for the dead-letter page, the
 broker). The project's configuration (flags, environment, [tool.sagabus]) says where the
@@ -60,7 +61,8 @@ def console(
         typer.Option("--namespace", help="Exchange and queue prefix [SAGABUS_NAMESPACE]."),
     ] = None,
 ) -> None:
-    """Serve the read-only web console (overview, instances, dead letters)."""
+    """Serve the web console (overview, instances, dead letters; actions with
+    SAGABUS_CONSOLE_TOKEN set)."""
     try:
         from sagabus.console import create_app
         from sagabus.console.dead_letters import BrokerDeadLetters
@@ -80,7 +82,7 @@ def console(
         endpoints = assemble(project.config).endpoints
     except NothingToRun:
         endpoints = []  # no project here: the console still shows the store
-    machines = [e.machine for e in endpoints if isinstance(e, SagaEndpoint)]
+    machines = [m for e in endpoints if isinstance(e, SagaEndpoint) for m in e.versions.values()]
     source = None
     if dead_letters:
         names = Names(settings.namespace)

@@ -2,13 +2,14 @@
 
 `create_app(store, machines)` builds it around a store the caller has opened (the
 daemon's own, or one `sagabus console` opens), so it runs on the caller's event loop.
-Every page is a GET that reads; nothing here changes state.
+Every page is a GET that reads; the actions (`actions`) are POSTs that
+`guard.Guard` lets through only for the operator logged in with the console's token.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bus.store.base import Store
 from saga_dsl.machine import Machine
-from sagabus.console import pages
+from sagabus.console import actions, pages
 from sagabus.console.dead_letters import DeadLetterSource
+from sagabus.console.guard import Guard, configured_token
 
 HERE = Path(__file__).parent
 
@@ -51,6 +53,10 @@ class ConsoleContext:
     templates: Environment
     asyncapi: Mapping[str, Any] | None = None
     """The AsyncAPI document of the bus served (sagabus/asyncapi.py), when known."""
+    guard: Guard = field(default_factory=lambda: Guard(None))
+    versions: tuple[Machine, ...] = ()
+    """Every machine given (all versions): the operator actions move an instance by
+    the version it runs on."""
 
 
 def templates() -> Environment:
@@ -90,9 +96,11 @@ def create_app(
     *,
     dead_letters: DeadLetterSource | None = None,
     asyncapi: Mapping[str, Any] | None = None,
+    token: str | None = None,
 ) -> Starlette:
     """The console over an open `store`; `machines` draw the graphs (the newest
-    version of each saga is drawn); `asyncapi` is served at /asyncapi.json."""
+    version of each saga is drawn); `asyncapi` is served at /asyncapi.json. `token`
+    (default: `SAGABUS_CONSOLE_TOKEN`) allows actions; without one it is read-only."""
     newest: dict[str, Machine] = {}
     for machine in machines:
         if machine.name not in newest or machine.version > newest[machine.name].version:
@@ -101,6 +109,17 @@ def create_app(
         routes=[
             Route("/", pages.overview, name="overview"),
             Route("/instances", pages.instances, name="instances"),
+            Route("/login", actions.login_page, name="login_page"),
+            Route("/login", actions.login, methods=["POST"], name="login"),
+            Route("/logout", actions.logout, methods=["POST"], name="logout"),
+            Route("/dead-letters/replay", actions.replay, methods=["POST"], name="replay"),
+            Route("/dead-letters/purge", actions.purge, methods=["POST"], name="purge"),
+            Route(
+                "/actions/{instance_id:path}",
+                actions.instance_action,
+                methods=["POST"],
+                name="instance_action",
+            ),
             Route("/instances/{instance_id:path}", pages.instance, name="instance"),
             Route("/streams/{stream_id:path}", pages.stream, name="stream"),
             Route("/dead-letters", pages.dead_letters, name="dead_letters"),
@@ -109,7 +128,10 @@ def create_app(
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],
         middleware=[Middleware(SecurityHeaders)],
-        exception_handlers={404: pages.not_found, 400: pages.bad_request},
+        exception_handlers={404: pages.not_found, 400: pages.bad_request, 405: pages.not_allowed},
     )
-    app.state.console = ConsoleContext(store, newest, dead_letters, templates(), asyncapi)
+    guard = Guard(configured_token(token))
+    app.state.console = ConsoleContext(
+        store, newest, dead_letters, templates(), asyncapi, guard, tuple(machines)
+    )
     return app

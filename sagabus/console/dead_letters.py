@@ -1,6 +1,6 @@
 """Dead letters as the console shows them: per queue, its depth and its letters
-grouped by reason. Read-only: browsing gives every message back to its queue
-(see `bus.deadletters.operations`)."""
+grouped by reason; browsing gives every message back to its queue. Replaying and
+purging (for the console's actions) are `bus.deadletters.operations`'."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from bus.deadletters.operations import DeadLetter, DeadLetterQueues
+from bus.deadletters.operations import NO_ID, DeadLetter, DeadLetterQueues, Replay
 
 BROWSE_LIMIT = 100
 """Letters read per queue for one page."""
+REPLAY_LIMIT = 1_000
+"""Letters looked at for the replay of one reason."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,14 @@ class BrokerView:
 class DeadLetterSource(Protocol):
     async def read(self) -> BrokerView: ...
 
+    def dead_letter_queue_names(self) -> list[str]: ...
+
+    async def replay(
+        self, queue: str, *, message_id: str | None = None, reason: str | None = None
+    ) -> Replay: ...
+
+    async def purge(self, queue: str) -> int: ...
+
 
 class BrokerDeadLetters:
     """Reads the endpoint queues `queues` and the dead-letter queues `dead_letter_queues`
@@ -61,6 +71,30 @@ class BrokerDeadLetters:
                 found = await box.browse(name, BROWSE_LIMIT) if depth else []
                 letters.append(QueueLetters(name, depth, found))
         return BrokerView(depths, letters)
+
+    def dead_letter_queue_names(self) -> list[str]:
+        return list(self.names)
+
+    async def replay(
+        self, queue: str, *, message_id: str | None = None, reason: str | None = None
+    ) -> Replay:
+        """Replays the letter `message_id`, or every letter of `reason` (among the
+        first `REPLAY_LIMIT`), or, given neither, the whole queue."""
+        async with DeadLetterQueues(self.amqp_url) as box:
+            if message_id is not None or reason is None:
+                return await box.replay(queue, message_id=message_id)
+            found = await box.browse(queue, REPLAY_LIMIT)
+            ids = dict.fromkeys(d.id for d in found if d.reason == reason and d.id != NO_ID)
+            result = Replay()
+            for one in ids:
+                part = await box.replay(queue, message_id=one)
+                result.replayed.extend(part.replayed)
+                result.kept.extend(part.kept)
+            return result
+
+    async def purge(self, queue: str) -> int:
+        async with DeadLetterQueues(self.amqp_url) as box:
+            return await box.purge(queue)
 
 
 def age_text(letter: DeadLetter, now: datetime | None = None) -> str:

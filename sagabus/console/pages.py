@@ -1,4 +1,5 @@
-"""The console's pages: overview, instances, one instance, dead letters.
+"""The console's pages: overview, instances, one instance, dead letters (the actions
+are in `actions`).
 
 Each handler reads in one store transaction and renders one template; the values it
 passes are plain data, escaped by the templates (autoescape is on for all of them).
@@ -51,8 +52,12 @@ def _context(request: Request) -> ConsoleContext:
 
 
 def render(request: Request, template: str, status_code: int = 200, **values: Any) -> Response:
-    page = _context(request).templates.get_template(template)
-    return HTMLResponse(page.render(request=request, **values), status_code=status_code)
+    context = _context(request)
+    page = context.templates.get_template(template)
+    session = context.guard.session(request)
+    return HTMLResponse(
+        page.render(request=request, session=session, **values), status_code=status_code
+    )
 
 
 async def overview(request: Request) -> Response:
@@ -233,6 +238,26 @@ async def not_found(request: Request, exc: Exception) -> Response:
 async def bad_request(request: Request, exc: Exception) -> Response:
     detail = exc.detail if isinstance(exc, HTTPException) else "bad request"
     return render(request, "error.html", status_code=400, title="Bad request", detail=detail)
+
+
+async def not_allowed(request: Request, exc: Exception) -> Response:
+    if request.method == "POST":  # a read-only page, or a console without actions
+        detail = (
+            "this page takes no action"
+            if _context(request).guard.actions
+            else (
+                "this console is read-only: start it with SAGABUS_CONSOLE_TOKEN set to allow "
+                "actions"
+            )
+        )
+        return render(request, "error.html", status_code=403, title="Refused", detail=detail)
+    return render(
+        request,
+        "error.html",
+        status_code=405,
+        title="Method not allowed",
+        detail="this address takes a form",
+    )
 
 
 async def asyncapi(request: Request) -> Response:

@@ -70,6 +70,11 @@ async def test_init_then_validate_run_send_follow_and_pytest(tmp_path: Path) -> 
     assert code == 0, out + err
     assert "1 file(s) checked: 0 error(s), 0 warning(s)" in err
 
+    code, out, err = await sagabus("test", "sagas", cwd=shop, env=env)
+    assert code == 0, out + err
+    assert "3 passed, 0 failed" in out
+    assert out.rstrip().endswith("checkout: 4/4 paths covered (100%)")
+
     daemon = await start_daemon(readme["run"], shop, env, tmp_path / "run.log")
     try:
         code, out, err = await sagabus(
@@ -98,7 +103,7 @@ async def test_init_then_validate_run_send_follow_and_pytest(tmp_path: Path) -> 
     )
     report, _ = await asyncio.wait_for(tests.communicate(), 180)
     assert tests.returncode == 0, report.decode()
-    assert "4 passed" in report.decode()
+    assert "7 passed" in report.decode()  # 4 tests and the 3 scenarios of sagas/tests
 
 
 async def test_init_refuses_a_directory_in_use_and_a_bad_package_name(tmp_path: Path) -> None:

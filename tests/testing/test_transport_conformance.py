@@ -6,23 +6,22 @@ does not answer); each runs in a namespace of its own and deletes it afterwards.
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from live_services import AMQP_URL
+from support.broker import TestBroker, broker_for
 from transport_support import consume, message, queue
 
-from bus.errors import BrokerUnavailable, ConfigurationError
+from bus.errors import ConfigurationError
 from bus.wire.memory import InMemoryBroker, InMemoryTransport
 from bus.wire.rabbitmq import RabbitMQTransport
 from bus.wire.topology import DEFAULT_EXCHANGE, Names, Topology, exchanges
 from bus.wire.transport import NoSuchQueue, Outcome, Publication, WireMessage
-
-AMQP_URL = os.environ.get("SAGABUS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 Eventually = Callable[..., Awaitable[Any]]
 AnyTransport = InMemoryTransport | RabbitMQTransport
@@ -30,20 +29,23 @@ AnyTransport = InMemoryTransport | RabbitMQTransport
 
 @dataclass
 class Wire:
-    """A transport under test, its namespace, and what the test declared."""
+    """A transport under test and its namespace; on RabbitMQ, the test's broker handle
+    (`support.broker.TestBroker`), which deletes what the test declared."""
 
     kind: str
     names: Names
     transport: AnyTransport
     broker: InMemoryBroker | None
-    declared: list[Topology] = field(default_factory=list)
+    test_broker: TestBroker | None = None
 
     def q(self, name: str) -> str:
         return self.names.queue(name)
 
     async def declare(self, topology: Topology) -> None:
-        self.declared.append(topology)
-        await self.transport.declare(topology)
+        if self.test_broker is not None:
+            await self.test_broker.declare(topology)
+        else:
+            await self.transport.declare(topology)
 
     async def connection(self) -> AnyTransport:
         """Another connection to the same broker."""
@@ -59,27 +61,17 @@ class Wire:
 @pytest.fixture(params=["memory", pytest.param("rabbitmq", marks=pytest.mark.integration)])
 async def wire(request: pytest.FixtureRequest) -> AsyncIterator[Wire]:
     names = Names(f"t{uuid.uuid4().hex[:10]}")
-    if request.param == "memory":
-        memory = InMemoryTransport()
-        await memory.connect()
-        wire = Wire("memory", names, memory, memory.broker)
-    else:
-        rabbit = RabbitMQTransport(AMQP_URL, connect_timeout=3, name="sagabus-tests")
-        try:
-            await rabbit.connect()
-        except BrokerUnavailable as exc:
-            pytest.skip(str(exc))
-        wire = Wire("rabbitmq", names, rabbit, None)
-    await wire.declare(exchanges(names))
-    yield wire
-    await wire.transport.close()
-    if wire.broker is None:
-        cleaner = await wire.connection()
-        everything = Topology()
-        for topology in wire.declared:
-            everything = everything + topology
-        await cleaner.delete(everything)
-        await cleaner.close()
+    if request.param == "rabbitmq":
+        async with broker_for(names) as rabbit:
+            yield Wire("rabbitmq", names, rabbit.transport, None, rabbit)
+            # the test's consumers go with the connection; cleanup deletes on a new one
+            await rabbit.transport.close()
+        return
+    memory = InMemoryTransport()
+    await memory.connect()
+    await memory.declare(exchanges(names))
+    yield Wire("memory", names, memory, memory.broker)
+    await memory.close()
 
 
 async def test_a_command_reaches_only_the_queue_bound_to_its_type(

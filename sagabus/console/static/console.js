@@ -12,3 +12,8 @@
     document.body.addEventListener("htmx:afterSettle", draw);
   });
 })();
+// Asks before a form marked data-confirm (a purge) is sent.
+document.addEventListener("submit", function (event) {
+  var question = event.target.getAttribute && event.target.getAttribute("data-confirm");
+  if (question && !window.confirm(question)) event.preventDefault();
+});
