@@ -84,8 +84,8 @@ ConsolePort = Annotated[
     int | None,
     typer.Option(
         "--console-port", min=0, max=65535, envvar="SAGABUS_CONSOLE_PORT",
-        help="Serve the read-only web console on 127.0.0.1:PORT (the console extra) "
-        "[SAGABUS_CONSOLE_PORT].",
+        help="Serve the web console on 127.0.0.1:PORT (the console extra; read-only "
+        "unless SAGABUS_CONSOLE_TOKEN is set) [SAGABUS_CONSOLE_PORT].",
     ),
 ]
 MetricsPort = Annotated[

@@ -11,6 +11,7 @@ instances.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, get_args
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -123,7 +124,7 @@ async def instance_action(request: Request) -> Response:
     """Resume, retry, goto STATE or cancel the instance, with the operator's reason."""
     context = _context(request)
     instance_id = request.path_params["instance_id"]
-    back = f"/instances/{instance_id}"
+    back = f"/instances/{quote(instance_id)}"
     try:
         form = await context.guard.checked_form(request)
         action = form.get("action", "")

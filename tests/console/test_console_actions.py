@@ -133,3 +133,31 @@ async def test_goto_an_unknown_state_is_refused_and_resume_moves_a_parked_one(
     async with store.transaction() as tx:
         parked = await tx.saga_get("inst-0002")
     assert parked is not None and parked.status == "running"
+
+
+async def test_retry_resends_the_commands_of_a_running_instance_and_logout_ends_it(
+    store: Store,
+) -> None:
+    data = {"order_id": "o-1", "customer_id": "c-1", "amount": 20.0, "items": []}
+    await write(store, record(1, data=data), record(2, status="parked", reason="stuck"))
+    async with client_of(store, TOKEN) as client:
+        csrf = await logged_in(client)
+        running = await client.get("/instances/inst-0001")
+        parked = await client.get("/instances/inst-0002")
+        async with store.transaction() as tx:
+            before = await tx.outbox_backlog()
+        retried = await client.post(
+            "/actions/inst-0001", data={"action": "retry", "reason": "gateway back", "csrf": csrf}
+        )
+        async with store.transaction() as tx:
+            after = await tx.outbox_backlog()
+        out = await client.post("/logout", data={"csrf": csrf})
+        again = await client.post(
+            "/actions/inst-0001", data={"action": "retry", "reason": "r", "csrf": csrf}
+        )
+    assert 'value="retry"' in running.text and 'value="resume"' not in running.text
+    assert 'value="resume"' in parked.text and 'value="retry"' not in parked.text
+    assert retried.status_code == 200, retried.text
+    assert after == before + 1  # ProcessPayment again, in the outbox
+    assert out.status_code == 303
+    assert again.status_code == 403 and "log in" in again.text

@@ -1,24 +1,32 @@
 """The console in a real browser: Debian's headless Chromium loads the pages from
 `sagabus console`, runs the vendored mermaid and htmx, and its DOM is read back
-(`--dump-dom`). Skipped, saying why, where Chromium is not installed."""
+(`--dump-dom`), or is driven through the DevTools protocol (`chromium_pipe`) to log in
+and replay a dead letter. Skipped, saying why, where Chromium is not installed."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import aio_pika
 import pytest
+from chromium_pipe import Chromium
 from console_support import SAGA, SAGAS
+from live_services import AMQP_URL, rabbitmq_unreachable
 from test_console_serving import ROOT, free_port, wait_until_serving
 
 import handlers.messages as m
-from bus.store import open_store
+from bus.deadletters.operations import DeadLetterQueues
+from bus.deadletters.republishing import ORIGIN_QUEUE, REASON
+from bus.store import namespace_url, open_store
 from saga_dsl.testing import SagaHarness
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -89,3 +97,91 @@ def test_chromium_draws_the_graphs_with_counts_and_the_path(
     assert "reserving_inventory → cancelled" in instance
     assert "<svg" in instance
     assert re.search(r'class="node[^"]*\bcurrent\b[^"]*"[^>]*id="[^"]*s_cancelled', instance)
+
+
+TOKEN = "browser-console-token"
+
+
+@pytest.fixture
+def dead_letter(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A namespace whose payments DLQ holds one dead letter from `<ns>.payments`:
+    (namespace, dlq)."""
+    reason = asyncio.run(rabbitmq_unreachable())
+    if reason is not None:
+        pytest.skip(reason)
+    namespace = f"cb{uuid.uuid4().hex[:8]}"
+    origin, dlq = f"{namespace}.payments", f"{namespace}.payments.dlq"
+
+    async def declare() -> None:
+        connection = await aio_pika.connect(AMQP_URL)
+        async with connection:
+            channel = await connection.channel()
+            for name in (origin, dlq):
+                await channel.declare_queue(name, durable=False)
+            letter = aio_pika.Message(
+                b'{"order_id": "o-9", "amount": 5.0}', message_id="m-browser",
+                type="ProcessPayment",
+                headers={ORIGIN_QUEUE: origin, REASON: "failed 3 attempt(s): GatewayDown"},
+            )  # fmt: skip
+            await channel.default_exchange.publish(letter, routing_key=dlq)
+
+    async def delete() -> None:
+        connection = await aio_pika.connect(AMQP_URL)
+        async with connection:
+            channel = await connection.channel()
+            for name in (origin, dlq):
+                await channel.queue_delete(name)
+
+    asyncio.run(declare())
+    try:
+        yield namespace, dlq
+    finally:
+        asyncio.run(delete())
+
+
+async def depths(*queues: str) -> list[int | None]:
+    async with DeadLetterQueues(AMQP_URL) as box:
+        return [await box.depth(q) for q in queues]
+
+
+def test_chromium_logs_in_and_a_replay_from_the_queue_page_empties_the_dlq(
+    dead_letter: tuple[str, str], tmp_path: Path
+) -> None:
+    if CHROMIUM is None:
+        pytest.skip("optional tool missing: Chromium (Debian: apt-get install chromium)")
+    namespace, dlq = dead_letter
+    url = f"sqlite:///{tmp_path / 'replay.db'}"
+    asyncio.run(orders(namespace_url(url, namespace)))  # where the console looks
+    port = free_port()
+    env = {**os.environ, "SAGABUS_STORE": url, "SAGABUS_AMQP_URL": AMQP_URL,
+           "SAGABUS_NAMESPACE": namespace, "SAGABUS_CONSOLE_TOKEN": TOKEN}  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sagabus.cli", "console", "--sagas", str(SAGAS),
+         "--handlers", "handlers", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    browser: Chromium | None = None
+    try:
+        wait_until_serving(process, port, within=30)
+        base = f"http://127.0.0.1:{port}"
+        browser = Chromium(CHROMIUM, tmp_path / "profile")
+        browser.open(f"{base}/login")
+        browser.evaluate(
+            f"document.querySelector('input[name=token]').value = {json.dumps(TOKEN)};"
+            "document.querySelector('form[action=\"/login\"]').requestSubmit()"
+        )
+        browser.wait_for(f"location.href === {json.dumps(base + '/')}")
+        browser.open(f"{base}/dead-letters")
+        assert "GatewayDown" in browser.evaluate("document.body.innerText")
+        browser.evaluate("document.querySelector('button[name=all]').click()")
+        shown = browser.wait_for(
+            "document.body.innerText.includes('replayed from') && document.body.innerText"
+        )
+        assert f"1 dead letter(s) replayed from {dlq}" in shown
+        assert TOKEN not in browser.evaluate("document.documentElement.outerHTML")
+        assert asyncio.run(depths(dlq, f"{namespace}.payments")) == [0, 1]
+    finally:
+        if browser is not None:
+            browser.close()
+        process.terminate()
+        process.wait(timeout=10)
