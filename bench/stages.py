@@ -21,9 +21,12 @@ Stages: decode (`Pipeline._decode`), inbox (`inbox_add*`), savepoints, handler (
 endpoints' `handle`, with the store calls it makes: the saga row, history, timers; a
 saga's start also counts its savepoint here and under savepoints), outbox
 (`outbox_add`), commit (the store's `transaction`: BEGIN, COMMIT, the lock), publish
-(`Pipeline._publish`, `OutboxRelay.publish`, `RabbitMQTransport.publish`), ack
-(`RabbitMQSubscription.ack`), other (the rest of the loop thread: AMQP frames, the
-client driving the orders, timers, asyncio itself).
+(`Pipeline._publish`, `OutboxRelay.publish`, aiormq's `basic_publish`: they run as
+tasks of their own), ack (`RabbitMQSubscription.ack`), amqp in (aiormq's connection
+reader and channel frame readers: deliveries and confirms decoded), other (the rest
+of the loop thread: asyncio itself, writing frames, the client driving the orders,
+timers). The loop thread's CPU time still moves with the load (caches, frequency):
+"Python calls/msg" (function calls per delivery under the profiler) does not.
 """
 
 from __future__ import annotations
@@ -61,8 +64,9 @@ STAGES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("commit", (("/store.py", "transaction"),)),
     ("publish", (("bus/unitofwork/pipeline.py", "_publish"),
                  ("bus/unitofwork/outbox.py", "publish"),
-                 ("bus/wire/rabbitmq.py", "publish"))),
+                 ("aiormq/channel.py", "basic_publish"))),
     ("ack", (("bus/wire/rabbitmq.py", "ack"),)),
+    ("amqp in", (("aiormq/connection.py", "__reader"), ("aiormq/channel.py", "_reader"))),
 )
 """Each stage and the (file suffix, function) whose cumulative CPU it is."""
 
@@ -124,6 +128,9 @@ class StageFigures:
     """CPU of the other threads per message (aiosqlite's, the drivers'), unprofiled."""
     shares: dict[str, float]
     """Each stage's share of the loop thread's CPU under the profiler."""
+    calls_per_message: float = 0.0
+    """Python function calls per message in the loop thread (profiled run): a measure
+    of the work that, unlike CPU time, does not move with the machine's load."""
 
     @property
     def statements_per_saga(self) -> float:
@@ -133,9 +140,11 @@ class StageFigures:
         return {stage: share * self.loop_cpu_us for stage, share in self.shares.items()}
 
 
-def shares_of(profile: cProfile.Profile) -> tuple[dict[str, float], int]:
-    """Each stage's share of the profiled thread's CPU, and the deliveries decoded."""
-    stats: dict[Any, Any] = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+def shares_of(profile: cProfile.Profile) -> tuple[dict[str, float], int, int]:
+    """Each stage's share of the profiled thread's CPU, the deliveries decoded and the
+    function calls made."""
+    profiled = pstats.Stats(profile)
+    stats: dict[Any, Any] = profiled.stats  # type: ignore[attr-defined]
     total = sum(entry[2] for entry in stats.values())  # tottime of every function
     cumulative: dict[str, float] = {}
     messages = 0
@@ -148,7 +157,7 @@ def shares_of(profile: cProfile.Profile) -> tuple[dict[str, float], int]:
                     messages += calls
     cumulative["other"] = max(0.0, total - sum(cumulative.values()))
     return ({stage: value / total for stage, value in cumulative.items()} if total else {},
-            messages)
+            messages, profiled.total_calls)  # type: ignore[attr-defined]
 
 
 async def one_run(
@@ -176,12 +185,13 @@ async def measure(kind: str, tmp: str, *, sagas: int, in_flight: int) -> StageFi
         await one_run(kind, tmp, sagas=sagas, in_flight=in_flight)
     finally:
         profile.disable()
-    shares, messages = shares_of(profile)
+    shares, messages, calls = shares_of(profile)
     messages = max(messages, 1)
     return StageFigures(
         kind=kind, sagas=sagas, messages=messages, statements=statements,
         loop_cpu_us=loop_cpu / messages * 1e6,
         other_threads_cpu_us=max(0.0, other_cpu) / messages * 1e6, shares=shares,
+        calls_per_message=calls / messages,
     )
 
 
@@ -191,15 +201,16 @@ def table(figures: list[StageFigures]) -> list[str]:
     lines = [
         "| store | statements per saga | messages per saga | "
         + " | ".join(f"{s} µs" for s in stages)
-        + " | loop thread µs/msg | other threads µs/msg |",
-        "|---|---:|---:|" + "---:|" * (len(stages) + 2),
+        + " | loop thread µs/msg | other threads µs/msg | Python calls/msg |",
+        "|---|---:|---:|" + "---:|" * (len(stages) + 3),
     ]
     for f in figures:
         us = f.stage_us()
         lines.append(
             f"| {f.kind} | {f.statements_per_saga:.1f} | {f.messages / f.sagas:.1f} | "
             + " | ".join(f"{us.get(s, 0.0):.0f}" for s in stages)
-            + f" | {f.loop_cpu_us:.0f} | {f.other_threads_cpu_us:.0f} |"
+            + f" | {f.loop_cpu_us:.0f} | {f.other_threads_cpu_us:.0f} "
+            f"| {f.calls_per_message:,.0f} |"
         )
     return lines
 

@@ -23,6 +23,10 @@ from typing import Any
 import pytest
 from live_services import ALLOW_SKIP, services_missing, skips_allowed
 
+pytest_plugins = ["support.fixtures"]
+"""The RabbitMQ suites' shared fixtures (namespace, names, store, broker, make_bus); a
+suite's conftest.py overrides what means something else there."""
+
 Predicate = Callable[[], Any] | Callable[[], Awaitable[Any]]
 
 

@@ -98,6 +98,12 @@ class HandlerContext:
         `delay` / `at`, as for `send`)."""
         return self._add(event, "event", correlation_id, headers, due_time(delay=delay, at=at))
 
+    def forward(self, envelope: Envelope) -> Envelope:
+        """Queues an envelope as it is: its maker stamped its ids already (the saga
+        engine does, so that a fired timer's messages are stamped the same way)."""
+        self._outgoing.append(envelope)
+        return envelope
+
     @property
     def outgoing(self) -> list[Envelope]:
         """The envelopes queued so far, in order."""

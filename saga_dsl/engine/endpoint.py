@@ -19,7 +19,7 @@ from bus.unitofwork.retry import RetryPolicy
 from bus.wire.contracts import Registry, registry
 from bus.wire.envelope import Envelope, utcnow
 from saga_dsl import EventInput, Machine
-from saga_dsl.engine.recording import Cause, instance_of, record_step
+from saga_dsl.engine.recording import Cause, advance, record_step
 
 INSTANCE_NAMESPACE = uuid.UUID("4b3f8f59-4a7e-4d59-9a33-5a6a0b8d1c2e")
 """Instance ids are derived from (saga, correlation): the same start twice is the same id."""
@@ -111,9 +111,8 @@ class SagaEndpoint:
         # raises for a running instance on a version not served here (retried: another
         # daemon may have it)
         machine = self.machine_of(record)
-        instance = instance_of(record)
-        step = machine.handle(instance, given, now)
-        if not step.accepted:
+        envelopes = await advance(ctx.tx, machine, record, cause, now, self.contracts)
+        if envelopes is None:
             ctx.log.info(
                 "event not accepted in this state: ignored",
                 saga=record.saga,
@@ -122,7 +121,6 @@ class SagaEndpoint:
                 status=record.status,
             )
             return
-        envelopes = await record_step(ctx.tx, record, step, cause, now, self.contracts)
         self._emit(ctx, envelopes)
 
     async def _start(self, message: Envelope, ctx: HandlerContext, cause: Cause) -> None:
@@ -181,8 +179,5 @@ class SagaEndpoint:
 
     @staticmethod
     def _emit(ctx: HandlerContext, envelopes: list[Envelope]) -> None:
-        for envelope in envelopes:
-            if envelope.kind == "command":
-                ctx.send(envelope)
-            else:
-                ctx.publish(envelope)
+        for envelope in envelopes:  # stamped by the step (correlation, causation, trace)
+            ctx.forward(envelope)

@@ -210,6 +210,26 @@ async def record_step(
     return envelopes
 
 
+async def advance(
+    tx: Transaction,
+    machine: Machine,
+    record: SagaRecord,
+    cause: Cause,
+    now: datetime,
+    contracts: Registry,
+) -> list[Envelope] | None:
+    """One step of an existing instance: the unit of work that message deliveries (the
+    saga endpoint) and fired timers (the scheduler) share. The machine takes the input;
+    an accepted step is saved with its history and timers, and its envelopes, stamped
+    here once, are returned for the outbox; None when the input was not accepted."""
+    if cause.input is None:
+        raise ValueError("a step needs an input: an event or a timer")
+    step = machine.handle(instance_of(record), cause.input, now)
+    if not step.accepted:
+        return None
+    return await record_step(tx, record, step, cause, now, contracts)
+
+
 def report_step(record: SagaRecord, step: Step, now: datetime, *, created: bool) -> None:
     """Tells the observer what the step meant (bus/observability/observe.py: once its transaction
     commits): a start, compensations sent, a finish with its outcome, a parking."""

@@ -5,8 +5,10 @@ fired one instance at a time, each in its own transaction that locks the instanc
 first, the way a saga endpoint does: the instance, then its timers. (Taking the timer
 rows first and then their instances, as a batch, deadlocks on PostgreSQL with an
 endpoint that holds an instance and cancels its timers.) Inside that transaction the
-timer is looked up again and fired only if it is still there, then deleted, the
-instance advanced and saved and its messages written to the outbox; so with several
+timer is looked up again and fired only if it is still there, then deleted, and the
+instance advanced by `recording.advance`, the unit of work a message delivered to the
+saga's endpoint goes through too (machine step, instance saved, history, timers,
+envelopes stamped once), its messages written to the outbox; so with several
 daemons on one PostgreSQL store each timer fires once, whoever reads it first.
 """
 
@@ -25,7 +27,7 @@ from bus.wire.contracts import Registry, registry
 from bus.wire.envelope import utcnow
 from saga_dsl import TimerFired
 from saga_dsl.engine.endpoint import SagaEndpoint
-from saga_dsl.engine.recording import Cause, instance_of, log, record_step
+from saga_dsl.engine.recording import Cause, advance, log
 
 POLL_INTERVAL = 0.5
 """Seconds between looks at the timer table when nothing is due sooner (other daemons
@@ -155,10 +157,8 @@ class TimerScheduler:
         fired = TimerFired(timer.name)
         traceparent = timer.payload.get("traceparent")
         with current_observer().firing(timer.saga, timer.name, traceparent) as traceparent:
-            step = machine.handle(instance_of(record), fired, now)
-            if not step.accepted:
-                return
             cause = Cause(fired, traceparent=traceparent)
-            envelopes = await record_step(tx, record, step, cause, now, self.contracts)
+            # the same unit of work as a message delivered to the saga's endpoint
+            envelopes = await advance(tx, machine, record, cause, now, self.contracts)
         if envelopes:
             await tx.outbox_add(envelopes)

@@ -11,7 +11,7 @@ import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from bus_test_handlers import LEDGER, audit, ledger
+from ledger_services import LEDGER, audit, ledger  # tests/support, on its PYTHONPATH
 
 from bus import Bus, Settings, Store, Transaction, open_store
 from bus.observability.logging import configure_logging

@@ -13,7 +13,8 @@ from typing import Any
 
 import orjson
 import pytest
-from bus_test_handlers import (
+from support.bus_kinds import TRANSPORT_KINDS, RunningBus, memory_bus, rabbitmq_bus
+from support.ledger_services import (
     AUDIT,
     LEDGER,
     BtCharge,
@@ -21,7 +22,6 @@ from bus_test_handlers import (
     audit,
     ledger,
 )
-from support.bus_kinds import TRANSPORT_KINDS, RunningBus, memory_bus, rabbitmq_bus
 
 from bus import Envelope, Settings, Unroutable
 from bus.deadletters.republishing import (
@@ -160,7 +160,7 @@ async def test_always_failing_handler_ends_in_dlq_with_all_headers(
     assert dead.message_id == sent.message_id
     assert orjson.loads(dead.body)["charge_id"] == charge_id
     assert headers[ATTEMPTS] == 3
-    assert headers[EXCEPTION_TYPE] == "bus_test_handlers.DeclinedCard"
+    assert headers[EXCEPTION_TYPE] == "support.ledger_services.DeclinedCard"
     assert headers[EXCEPTION_MESSAGE] == f"card declined for {charge_id} (run 3)"
     assert "Traceback" in headers[TRACEBACK] and "DeclinedCard" in headers[TRACEBACK]
     assert headers[ORIGINAL_EXCHANGE] == names.commands

@@ -12,8 +12,8 @@ import shutil
 import uuid
 
 import pytest
-from bus_test_handlers import LEDGER, BtCharge, ledger
 from support.broker import TestBroker
+from support.ledger_services import LEDGER, BtCharge, ledger
 
 from bus import Envelope, Settings, Store
 from bus.wire.rabbitmq import RabbitMQTransport

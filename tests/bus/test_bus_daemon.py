@@ -10,10 +10,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from bus_test_handlers import LEDGER, BtCharge, BtCharged, audit, ledger
 from bus_test_support import state
 from live_services import AMQP_URL
 from support.broker import TestBroker
+from support.ledger_services import LEDGER, BtCharge, BtCharged, audit, ledger
 
 from bus import BusClient, Settings, Store
 from bus.unitofwork.runtime import bus_topology
@@ -22,13 +22,17 @@ from bus.wire.topology import Names
 pytestmark = pytest.mark.integration
 
 HERE = Path(__file__).parent
+SUPPORT = HERE.parent / "support"
+"""On the daemons' PYTHONPATH (not tests/ itself: its bus/ would shadow the package)."""
+HANDLERS = "ledger_services"
+"""The daemons' --handlers: `support.ledger_services`, imported from SUPPORT."""
 SAGABUS = str(Path(sys.executable).parent / "sagabus")
 
 
 def daemon_env(settings: Settings) -> dict[str, str]:
     return {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join([str(HERE), str(SUPPORT), os.environ.get("PYTHONPATH", "")]),
         "SAGABUS_AMQP_URL": settings.amqp_url,
         "SAGABUS_STORE": settings.store,
         "SAGABUS_NAMESPACE": settings.namespace,
@@ -100,7 +104,7 @@ async def test_sigkill_after_commit_before_ack_causes_no_second_effect(
 
     run_log = tmp_path / "run.log"
     daemon = await start(
-        [SAGABUS, "run", "--no-sagas", "--handlers", "bus_test_handlers"], settings, run_log
+        [SAGABUS, "run", "--no-sagas", "--handlers", HANDLERS], settings, run_log
     )
     try:
         await started(run_log, daemon)
@@ -125,7 +129,7 @@ async def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, 
     process = await asyncio.create_subprocess_exec(
         SAGABUS,
         *args,
-        env={**os.environ, "PYTHONPATH": str(HERE), **(env or {})},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(SUPPORT)]), **(env or {})},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -136,19 +140,19 @@ async def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, 
 
 BAD_INPUT = {
     "malformed JSON": (
-        ["send", "BtCharge", "--data", "{bad", "--contracts", "bus_test_handlers"],
+        ["send", "BtCharge", "--data", "{bad", "--contracts", HANDLERS],
         "sagabus: error: --data is not valid JSON",
     ),
     "JSON that is no object": (
-        ["send", "BtCharge", "--data", "[1]", "--contracts", "bus_test_handlers"],
+        ["send", "BtCharge", "--data", "[1]", "--contracts", HANDLERS],
         "sagabus: error: --data must be a JSON object, not list",
     ),
     "unknown type": (
-        ["send", "BtChrage", "--data", "{}", "--contracts", "bus_test_handlers"],
+        ["send", "BtChrage", "--data", "{}", "--contracts", HANDLERS],
         "sagabus: error: unknown message type 'BtChrage' (did you mean BtCharge?)",
     ),
     "payload failing the contract": (
-        ["send", "BtCharge", "--data", '{"amount": "lots"}', "--contracts", "bus_test_handlers"],
+        ["send", "BtCharge", "--data", '{"amount": "lots"}', "--contracts", HANDLERS],
         "sagabus: error: BtCharge: charge_id: Field required; amount: Input should be a valid",
     ),
     "broker unreachable": (
@@ -158,7 +162,7 @@ BAD_INPUT = {
             "--data",
             '{"charge_id": "c"}',
             "--contracts",
-            "bus_test_handlers",
+            HANDLERS,
             "--amqp-url",
             "amqp://guest:s3cret@127.0.0.1:1/",
         ],
@@ -173,7 +177,7 @@ BAD_INPUT = {
             "run",
             "--no-sagas",
             "--handlers",
-            "bus_test_handlers",
+            HANDLERS,
             "--amqp-url",
             "amqp://u:s3cret@127.0.0.1:1/",
             "--store",
@@ -207,7 +211,7 @@ async def test_cli_send_of_unhandled_command_exits_2_unroutable(
         "--data",
         '{"charge_id": "c"}',
         "--contracts",
-        "bus_test_handlers",
+        HANDLERS,
         env={"SAGABUS_NAMESPACE": namespace, "SAGABUS_AMQP_URL": AMQP_URL},
     )
     assert code == 2
@@ -227,7 +231,7 @@ async def test_cli_send_reaches_the_handler(
         "--correlation-id",
         "order-9",
         "--contracts",
-        "bus_test_handlers",
+        HANDLERS,
         env={"SAGABUS_NAMESPACE": namespace, "SAGABUS_AMQP_URL": AMQP_URL},
     )
     assert code == 0, err

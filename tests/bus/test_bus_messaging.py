@@ -8,9 +8,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from bus_test_handlers import LEDGER, BtCharge, ledger
 from bus_test_support import backlog, state
 from support.broker import TestBroker
+from support.ledger_services import LEDGER, BtCharge, ledger
 
 from bus import BusClient, Settings
 from bus.store import Store

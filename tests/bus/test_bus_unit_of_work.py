@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
-from bus_test_handlers import LEDGER, BtCharge, BtCharged, ledger
 from bus_test_support import backlog, state
 from support.broker import TestBroker
+from support.ledger_services import LEDGER, BtCharge, BtCharged, ledger
 
 from bus import Bus, BusClient, Envelope, Settings, Store, Transaction, Unroutable
 from bus.errors import SagabusError

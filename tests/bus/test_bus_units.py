@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 import structlog
-from bus_test_handlers import BtCharge, BtCharged, audit, ledger
+from support.ledger_services import BtCharge, BtCharged, audit, ledger
 
 from bus import (
     Command,

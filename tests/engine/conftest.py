@@ -9,29 +9,22 @@ saying why, when RabbitMQ or PostgreSQL does not answer.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
 from engine_support import (
-    AMQP_URL,
     order_endpoints,
     order_saga,
     topology_of,
 )
 from support.broker import TestBroker, broker_for
+from support.fixtures import bus_settings
 from support.stores import store_url_for
 
 from bus.settings import Settings
-from bus.store import Store, open_store
 from bus.unitofwork.endpoint import Endpoint
 from bus.wire.topology import Names
-
-
-@pytest.fixture
-def namespace() -> str:
-    return f"e{uuid.uuid4().hex[:10]}"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -41,17 +34,8 @@ async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
 
 
 @pytest.fixture
-async def store(settings: Settings) -> AsyncIterator[Store]:
-    """The store of the test's namespace (`bus.store.namespaces`), as its daemons open it."""
-    async with open_store(settings) as opened:
-        yield opened
-
-
-@pytest.fixture
 def settings(namespace: str, store_url: str) -> Settings:
-    return Settings(
-        amqp_url=AMQP_URL, store=store_url, namespace=namespace, relay_interval=0.2
-    )
+    return bus_settings(namespace, store_url)
 
 
 @pytest.fixture
@@ -66,9 +50,12 @@ def endpoints(sagas: Path) -> list[Endpoint]:
 
 
 @pytest.fixture
-async def broker(settings: Settings, endpoints: Sequence[Endpoint]) -> AsyncIterator[TestBroker]:
-    """RabbitMQ for this test; the namespace's exchanges and queues are deleted after."""
-    async with broker_for(Names(settings.namespace)) as broker:
+async def broker(
+    names: Names, settings: Settings, endpoints: Sequence[Endpoint]
+) -> AsyncIterator[TestBroker]:
+    """RabbitMQ for this test, with the saga endpoints' topology tracked: all of it is
+    deleted afterwards."""
+    async with broker_for(names) as broker:
         broker.track(topology_of(settings, endpoints))
         await broker.declare(topology_of(settings, []))
         yield broker

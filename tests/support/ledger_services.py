@@ -1,5 +1,5 @@
-"""Services the bus tests run, in-process and in daemon subprocesses
-(`sagabus run --handlers bus_test_handlers` with this directory on PYTHONPATH).
+"""Services the bus and harness tests run, in-process and in daemon subprocesses
+(`sagabus run --handlers ledger_services` with tests/support on PYTHONPATH).
 
 `ledger` charges: it counts each charge in its own state (the effect whose count the
 tests check) and publishes `BtCharged`. It fails on purpose while the message's
