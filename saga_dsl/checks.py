@@ -11,8 +11,7 @@ and `event.x` reads fields of the event in scope.
 from __future__ import annotations
 
 import itertools
-from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from bus.unitofwork.faults import COMMAND_FAULTED
 from bus.wire.contracts import Registry
@@ -24,6 +23,7 @@ from saga_dsl.saga_definition import (
     StateDefinition,
     TransitionDefinition,
 )
+from saga_dsl.traps import closure as _closure
 from saga_dsl.traps import report_traps
 
 
@@ -118,17 +118,6 @@ def _graph(definition: SagaDefinition, report: Report) -> None:
             report.error(
                 state.at, f"no final state can be reached from state {name!r}: it loops forever"
             )
-
-
-def _closure(seeds: Iterable[str], edges: Mapping[str, set[str]]) -> set[str]:
-    seen = set(seeds)
-    queue = deque(seen)
-    while queue:
-        for target in edges.get(queue.popleft(), ()):
-            if target not in seen:
-                seen.add(target)
-                queue.append(target)
-    return seen
 
 
 def _unguarded_shadowing(definition: SagaDefinition, report: Report) -> None:

@@ -10,6 +10,7 @@ gets a warning naming the loop; states that merely lead into a trap do not.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable, Mapping
 
 from saga_dsl.diagnostics import Report
 from saga_dsl.saga_definition import SagaDefinition
@@ -25,14 +26,14 @@ def report_traps(definition: SagaDefinition, report: Report) -> None:
         for name, state in states.items()
     }
     everywhere = sorted(definition.any_on)
-    reachable = _closure(
+    reachable = closure(
         [definition.initial], {n: [*own[n], *_any_targets(definition)] for n in states}
     )
     backward: dict[str, list[str]] = {name: [] for name in states}
     for name, targets in own.items():
         for target in targets:
             backward[target].append(name)
-    finishing = _closure([n for n, s in states.items() if s.final], backward)
+    finishing = closure([n for n, s in states.items() if s.final], backward)
     events = ", ".join(everywhere)
     for name, state in states.items():
         if state.final or name not in reachable or name in finishing:
@@ -77,7 +78,8 @@ def _cycle(start: str, own: dict[str, list[str]]) -> list[str] | None:
     return None
 
 
-def _closure(seeds: list[str], edges: dict[str, list[str]]) -> set[str]:
+def closure(seeds: Iterable[str], edges: Mapping[str, Iterable[str]]) -> set[str]:
+    """The states reached from `seeds` along `edges`, the seeds included."""
     seen = set(seeds)
     queue = deque(seen)
     while queue:
