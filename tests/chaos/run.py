@@ -49,6 +49,7 @@ from chaos_daemon import CountedService
 import handlers.messages as m
 from bus.daemon import import_package, services_in
 from bus.deadletters.operations import DeadLetterQueues
+from bus.deadletters.registry import registry_queue
 from bus.deadletters.republishing import REASON
 from bus.errors import SagabusError
 from bus.observability.logging import configure_logging
@@ -380,7 +381,8 @@ async def _quiesce(store: Store, topology: Topology, within: float) -> None:
     async with DeadLetterQueues(AMQP_URL) as box:
         while quiet < 2:
             busy = [q.name for q in topology.queues
-                    if not q.name.endswith(".dlq") and await box.depth(q.name)]
+                    if not q.name.endswith(".dlq") and not _is_dlq_record(q.name)
+                    and await box.depth(q.name)]
             async with store.transaction() as tx:
                 backlog = await tx.outbox_backlog()
             quiet = quiet + 1 if not busy and not backlog else 0
@@ -546,11 +548,16 @@ async def _check(result: Result, store: Store, settings: Settings, topology: Top
     await _check_queues(result, topology)
 
 
+def _is_dlq_record(queue: str) -> bool:
+    """The namespace's record of its dead-letter queues: it keeps its messages for good."""
+    return queue.endswith(registry_queue(Names("")))
+
+
 async def _check_queues(result: Result, topology: Topology) -> None:
     async with DeadLetterQueues(AMQP_URL) as box:
         for queue in topology.queues:
             depth = await box.depth(queue.name)
-            if not depth:
+            if not depth or _is_dlq_record(queue.name):
                 continue
             if not queue.name.endswith(".dlq"):
                 result.violations.append(f"{depth} message(s) left in {queue.name}")

@@ -85,9 +85,9 @@ def test_the_real_command_line_gives_no_traceback_for_the_whole_corpus() -> None
 
 
 def _check_generated(path: Path, expected: str) -> None:
-    started = time.perf_counter()
+    started = time.process_time()  # CPU, not wall time: the load of the machine is no fault
     outcome = sagabus("validate", "--contracts", "", str(path))
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     assert outcome.exit_code == 1, outcome.output
     assert f"{path}:{expected}" in outcome.output
     assert elapsed < TIME_LIMIT
