@@ -11,23 +11,14 @@ import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from forwarding_store import ForwardingStore  # tests/support, on its PYTHONPATH
 from ledger_services import LEDGER, audit, ledger  # tests/support, on its PYTHONPATH
 
-from bus import Bus, Settings, Store, Transaction, open_store
+from bus import Bus, Settings, Transaction, open_store
 from bus.observability.logging import configure_logging
 
 
-class KillAfterCommit(Store):
-    def __init__(self, inner: Store) -> None:
-        self.inner = inner
-        self.url = inner.url
-
-    async def open(self) -> None:
-        await self.inner.open()
-
-    async def close(self) -> None:
-        await self.inner.close()
-
+class KillAfterCommit(ForwardingStore):
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         async with self.inner.transaction() as tx:

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 import pytest
 from bus_test_support import backlog, state
 from support.broker import TestBroker
+from support.forwarding_store import ForwardingStore
 from support.ledger_services import LEDGER, BtCharge, BtCharged, ledger
 
 from bus import Bus, BusClient, Envelope, Settings, Store, Transaction, Unroutable
@@ -21,20 +22,13 @@ from bus.wire.topology import Names, QueueSpec, Topology
 pytestmark = pytest.mark.integration
 
 
-class CommitFails(Store):
+class CommitFails(ForwardingStore):
     """A store whose first `failures` transactions that handled something fail at
     commit, as a database that went away would."""
 
     def __init__(self, inner: Store, failures: int) -> None:
-        self.inner = inner
-        self.url = inner.url
+        super().__init__(inner)
         self.failures = failures
-
-    async def open(self) -> None:
-        await self.inner.open()
-
-    async def close(self) -> None:
-        await self.inner.close()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
