@@ -13,6 +13,7 @@ import pytest
 from bus_test_support import state
 from live_services import AMQP_URL
 from support.broker import TestBroker
+from support.daemons import daemon_env
 from support.ledger_services import LEDGER, BtCharge, BtCharged, audit, ledger
 
 from bus import BusClient, Settings, Store
@@ -29,21 +30,13 @@ HANDLERS = "ledger_services"
 SAGABUS = str(Path(sys.executable).parent / "sagabus")
 
 
-def daemon_env(settings: Settings) -> dict[str, str]:
-    return {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(HERE), str(SUPPORT), os.environ.get("PYTHONPATH", "")]),
-        "SAGABUS_AMQP_URL": settings.amqp_url,
-        "SAGABUS_STORE": settings.store,
-        "SAGABUS_NAMESPACE": settings.namespace,
-        "SAGABUS_RELAY_INTERVAL": "0.2",
-    }
-
-
 async def start(args: list[str], settings: Settings, log: Path) -> asyncio.subprocess.Process:
     with log.open("wb") as out:
         return await asyncio.create_subprocess_exec(
-            *args, env=daemon_env(settings), stdout=out, stderr=out
+            *args,
+            env=daemon_env(settings, HERE, SUPPORT, SAGABUS_RELAY_INTERVAL="0.2"),
+            stdout=out,
+            stderr=out,
         )
 
 

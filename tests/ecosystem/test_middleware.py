@@ -4,7 +4,6 @@ loaded by `sagabus run` from `[tool.sagabus] middleware` on RabbitMQ."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import subprocess
@@ -16,6 +15,7 @@ import eco_services
 import pytest
 from eco_services import EcoPing, EcoPong, echo
 from support.buses import BusFactory
+from support.daemons import daemon_env
 
 from bus.errors import ConfigurationError
 from bus.settings import Settings
@@ -117,13 +117,7 @@ async def test_the_documented_middleware_runs_under_sagabus_run(
         '[tool.sagabus]\nservices = ["eco_services"]\n'
         'middleware = ["middleware_example:TenantGate"]\n'
     )
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("SAGABUS_")},
-        "PYTHONPATH": str(HERE),
-        "SAGABUS_AMQP_URL": settings.amqp_url,
-        "SAGABUS_STORE": settings.store,
-        "SAGABUS_NAMESPACE": settings.namespace,
-    }
+    env = daemon_env(settings, HERE)
     log = tmp_path / "daemon.log"
     with log.open("w") as out:
         daemon = await asyncio.create_subprocess_exec(

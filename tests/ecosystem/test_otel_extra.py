@@ -4,7 +4,6 @@ by the standard OTEL_* variables, exports a span for every handled message."""
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 from eco_services import EcoPing, EcoPong, echo
 from support.broker import TestBroker as Broker
+from support.daemons import daemon_env
 
 from bus.settings import Settings
 from bus.unitofwork.runtime import bus_topology
@@ -31,17 +31,11 @@ async def test_opentelemetry_instrument_exports_the_handler_spans(
     if instrument is None:
         pytest.skip("opentelemetry-instrument is missing: pip install 'sagabus[otel]'")
     (tmp_path / "pyproject.toml").write_text('[tool.sagabus]\nservices = ["eco_services"]\n')
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("SAGABUS_", "OTEL_"))},
-        "PYTHONPATH": str(HERE),
-        "SAGABUS_AMQP_URL": settings.amqp_url,
-        "SAGABUS_STORE": settings.store,
-        "SAGABUS_NAMESPACE": settings.namespace,
-        "OTEL_SERVICE_NAME": "sagabus-test",
-        "OTEL_TRACES_EXPORTER": "console",
-        "OTEL_METRICS_EXPORTER": "none",
-        "OTEL_LOGS_EXPORTER": "none",
-    }
+    env = daemon_env(
+        settings, HERE, drop=("SAGABUS_", "OTEL_"),
+        OTEL_SERVICE_NAME="sagabus-test", OTEL_TRACES_EXPORTER="console",
+        OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none",
+    )
     broker.track(bus_topology(broker.names, [echo, ScheduledSends()], "classic"))
     log = tmp_path / "daemon.log"
     with log.open("w") as out:

@@ -8,7 +8,6 @@ shorter waits (`order_saga`), so a silent shipper is given up on in seconds, not
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 import time
@@ -23,6 +22,7 @@ import engine_contracts  # noqa: F401  (the test sagas' contracts must be regist
 import pytest
 import structlog
 from live_services import AMQP_URL, PG_URL, postgres_unreachable, rabbitmq_unreachable  # noqa: F401  (re-exported)
+from support.daemons import daemon_env
 from support.sagas import ORDER_SAGA, read_saga, rewrite_saga
 from support.transports import ForwardingTransport
 
@@ -419,18 +419,12 @@ class DuplicatingTransport(ForwardingTransport):
 DAEMON = HERE / "saga_daemon.py"
 
 
-def daemon_env(settings: Settings, sagas: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO), str(HERE), os.environ.get("PYTHONPATH", "")]),
-        "SAGABUS_AMQP_URL": settings.amqp_url,
-        "SAGABUS_STORE": settings.store,
-        "SAGABUS_NAMESPACE": settings.namespace,
-        "SAGABUS_LOG_FORMAT": "json",
-        "SAGABUS_LOG_LEVEL": "info",
-        "SAGABUS_TEST_SAGAS": str(sagas),
-        "SAGABUS_TEST_IMPORTS": "engine_contracts",
-    }
+def saga_daemon_env(settings: Settings, sagas: Path) -> dict[str, str]:
+    return daemon_env(
+        settings, REPO, HERE,
+        SAGABUS_LOG_FORMAT="json", SAGABUS_LOG_LEVEL="info",
+        SAGABUS_TEST_SAGAS=str(sagas), SAGABUS_TEST_IMPORTS="engine_contracts",
+    )
 
 
 class Daemon:
@@ -446,7 +440,7 @@ class Daemon:
     async def start(self, within: float = 30) -> Daemon:
         with self.log.open("ab") as out:
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable, str(DAEMON), env=daemon_env(self.settings, self.sagas),
+                sys.executable, str(DAEMON), env=saga_daemon_env(self.settings, self.sagas),
                 stdout=out, stderr=out, cwd=str(REPO),
             )
         starts = self.log.read_bytes().count(b"bus started")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sys
 import uuid
@@ -17,6 +16,7 @@ import pytest
 from ob_daemon_handlers import ObWork, work
 from observability_support import get, scrape, total
 from support.broker import TestBroker
+from support.daemons import daemon_env
 
 from bus import BusClient, Settings
 from bus.unitofwork.runtime import bus_topology
@@ -63,15 +63,7 @@ async def test_sagabus_run_serves_metrics_health_and_logs_each_message(
     names = Names(settings.namespace)
     rabbitmq.track(bus_topology(names, [work], settings.queue_type))
     log = tmp_path / "daemon.log"
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
-        "SAGABUS_AMQP_URL": settings.amqp_url,
-        "SAGABUS_STORE": settings.store,
-        "SAGABUS_NAMESPACE": settings.namespace,
-        "SAGABUS_LOG_FORMAT": "json",
-        "SAGABUS_LOG_LEVEL": "debug",
-    }
+    env = daemon_env(settings, HERE, SAGABUS_LOG_FORMAT="json", SAGABUS_LOG_LEVEL="debug")
     with log.open("wb") as out:
         daemon = await asyncio.create_subprocess_exec(
             SAGABUS, "run", "--handlers", "ob_daemon_handlers", "--metrics-port", "0",
