@@ -167,6 +167,14 @@ async def record_step(
     else:
         await tx.saga_update(record)
     await tx.timers_set(record.id, *timer_changes(record, step, cause, now))
+    _log_step(record, step, cause)
+    await tx.history_append([_history_row(record, step, cause, now)])
+    report_step(record, step, now, created=created)
+    return envelopes
+
+
+def _log_step(record: SagaRecord, step: Step, cause: Cause) -> None:
+    """A line for a finished or parked instance, and a debug line for every step."""
     for effect in step.effects:
         if isinstance(effect, Finished):
             log.info(
@@ -193,21 +201,18 @@ async def record_step(
         from_state=step.from_state,
         to_state=step.to_state,
     )
-    await tx.history_append(
-        [
-            HistoryRecord(
-                instance_id=record.id,
-                at=now,
-                input=cause.label,
-                message_id=cause.message_id,
-                from_state=step.from_state,
-                to_state=step.to_state,
-                effects=[effect.to_json() for effect in step.effects],
-            )
-        ]
+
+
+def _history_row(record: SagaRecord, step: Step, cause: Cause, now: datetime) -> HistoryRecord:
+    return HistoryRecord(
+        instance_id=record.id,
+        at=now,
+        input=cause.label,
+        message_id=cause.message_id,
+        from_state=step.from_state,
+        to_state=step.to_state,
+        effects=[effect.to_json() for effect in step.effects],
     )
-    report_step(record, step, now, created=created)
-    return envelopes
 
 
 async def advance(

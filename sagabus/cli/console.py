@@ -25,6 +25,7 @@ from bus.unitofwork.runtime import bus_topology
 from bus.wire.topology import Names
 from saga_dsl.engine.endpoint import SagaEndpoint
 from sagabus.cli.app import app
+from sagabus.config import LoadedConfig
 from sagabus.daemon import NothingToRun, assemble
 from sagabus.project import existing_store, open_project
 
@@ -64,9 +65,7 @@ def console(
     """Serve the web console (overview, instances, dead letters; actions with
     SAGABUS_CONSOLE_TOKEN set)."""
     try:
-        from sagabus.console import create_app
-        from sagabus.console.dead_letters import BrokerDeadLetters
-        from sagabus.console.serving import serve_console
+        import sagabus.console.serving  # noqa: F401  (the console extra is installed)
     except ModuleNotFoundError as exc:
         raise ConfigurationError(
             f"the console needs the console extra ({exc.name} is missing): "
@@ -75,6 +74,15 @@ def console(
     project = open_project(
         services=handlers, sagas=sagas, store=store, amqp_url=amqp_url, namespace=namespace
     )
+    asyncio.run(_serve(project, host, port, dead_letters))
+
+
+async def _serve(project: LoadedConfig, host: str, port: int, dead_letters: bool) -> None:
+    """The console of `project`'s store, sagas and (with `dead_letters`) DLQs."""
+    from sagabus.console import create_app
+    from sagabus.console.dead_letters import BrokerDeadLetters
+    from sagabus.console.serving import serve_console
+
     settings = project.bus_settings()
     configure_logging(settings.log_format, settings.log_level)
     url = existing_store(namespace_url(project.config.store, project.config.namespace))
@@ -92,14 +100,8 @@ def console(
             dead_letter_queues(names, topology),
             [names.queue(e.name) for e in endpoints],
         )
-
-    async def serve() -> None:
-        async with open_store(url) as opened:
-            app_ = create_app(opened, machines, dead_letters=source)
-            typer.echo(
-                f"sagabus console on http://{host}:{port}/ (store {redact_url(url)})", err=True
-            )
-            await serve_console(app_, host=host, port=port)
-
-    asyncio.run(serve())
+    async with open_store(url) as opened:
+        app_ = create_app(opened, machines, dead_letters=source)
+        typer.echo(f"sagabus console on http://{host}:{port}/ (store {redact_url(url)})", err=True)
+        await serve_console(app_, host=host, port=port)
 
