@@ -22,7 +22,7 @@ from typing import Any
 from bus.deadletters import republishing as deadletter
 from bus.observability.message_log import saga_fields
 from bus.observability.observe import Observer
-from bus.unitofwork.faults import faulted
+from bus.unitofwork.faults import fault_publication
 from bus.unitofwork.retry import RetryPolicy
 from bus.wire.envelope import Envelope, PoisonMessage
 from bus.wire.topology import Names
@@ -80,13 +80,14 @@ class FailurePolicy:
         delivery whose handler raised."""
         failures = deadletter.failures(delivery) + 1
         delay = self._retry.delay_after(failures)
+        described = f"{type(error).__name__}: {error}"
         fields = {
             "message_id": envelope.message_id,
             "correlation_id": envelope.correlation_id,
             "causation_id": envelope.causation_id,
             "type": envelope.type,
             "attempt": failures,
-            "error": f"{type(error).__name__}: {error}",
+            "error": described,
             **saga_fields(envelope),
         }
         self._observer.handled(self._endpoint, envelope, "failed")
@@ -97,9 +98,10 @@ class FailurePolicy:
             return [deadletter.retry(delivery, tier_queue=tier, error=error, now=now)], True
         self._observer.dead_lettered(self._endpoint, envelope.type, "failed")
         self._log.error("handler failed for the last time, dead-lettered", **fields)
-        reason = f"failed {failures} attempt(s): {type(error).__name__}: {error}"
-        fault = [p for _, p in faulted(delivery, envelope, error, self._names)]
-        return [self._dead_letter(delivery, reason, error, now), *fault], False
+        reason = f"failed {failures} attempt(s): {described}"
+        letter = self._dead_letter(delivery, reason, error, now)
+        fault = fault_publication(envelope, described, self._names)
+        return ([letter] if fault is None else [letter, fault]), False
 
     def _dead_letter(
         self, delivery: Delivery, reason: str, error: Exception | None, now: datetime

@@ -18,7 +18,7 @@ from dataclasses import replace
 from bus.wire.contracts import Event
 from bus.wire.envelope import Envelope
 from bus.wire.topology import Names
-from bus.wire.transport import Delivery, Publication, WireMessage
+from bus.wire.transport import Publication, WireMessage
 
 FAULT_NAMESPACE = uuid.UUID("0f6c1a52-7d1e-4a55-8d0b-3f1f5b7f2a61")
 
@@ -56,14 +56,11 @@ def fault_of(command: Envelope, reason: str) -> Envelope | None:
     return replace(envelope, message_id=fault_id)
 
 
-def faulted(
-    delivery: Delivery, command: Envelope, error: Exception, names: Names
-) -> list[tuple[Delivery, Publication]]:
-    """What the pipeline publishes beside the dead letter of `command`: its fault
-    event, if a saga sent it (tied to `delivery`, so it is acknowledged only once
-    both are confirmed)."""
-    fault = fault_of(command, f"{type(error).__name__}: {error}")
+def fault_publication(command: Envelope, error: str, names: Names) -> Publication | None:
+    """What the pipeline publishes beside the dead letter of `command` (`error`: why it
+    failed): its fault event, if a saga sent it."""
+    fault = fault_of(command, error)
     if fault is None:
-        return []
+        return None
     exchange, routing_key, mandatory = names.route(fault)
-    return [(delivery, Publication(exchange, routing_key, WireMessage.of(fault), mandatory))]
+    return Publication(exchange, routing_key, WireMessage.of(fault), mandatory)
