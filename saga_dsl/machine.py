@@ -65,6 +65,8 @@ from saga_dsl.saga_definition import (
 )
 
 NO_EVENT: Mapping[str, Any] = {}
+TIMEOUT_TIMER = "timeout:"
+"""The prefix of a state's timeout timer (`timeout:<state>:<entry>`); others are retries."""
 
 
 class _Stuck(Exception):
@@ -255,7 +257,7 @@ class Machine:
         if waits.retry is not None and instance.retries < waits.retry.attempts:
             run.arm(f"retry:{state}:{entries}:{instance.retries + 1}", waits.retry.after)
         if waits.timeout is not None:
-            run.arm(f"timeout:{state}:{entries}", waits.timeout.after)
+            run.arm(f"{TIMEOUT_TIMER}{state}:{entries}", waits.timeout.after)
         return run.step(instance.state)
 
     def _operating(self, instance: SagaInstance, now: datetime) -> _Run:
@@ -332,7 +334,7 @@ class _Run:
                     f"retry:{state.name}:{self.instance.entries}:{retries + 1}", state.retry.after
                 )
             return True
-        if name.startswith("timeout:") and state.timeout is not None:
+        if name.startswith(TIMEOUT_TIMER) and state.timeout is not None:
             self.take(state.timeout.transition, NO_EVENT)
             return True
         return False
@@ -429,7 +431,7 @@ class _Run:
         if state.retry is not None:
             self.arm(f"retry:{name}:{entries}:1", state.retry.after)
         if state.timeout is not None:
-            self.arm(f"timeout:{name}:{entries}", state.timeout.after)
+            self.arm(f"{TIMEOUT_TIMER}{name}:{entries}", state.timeout.after)
 
     def arm(self, name: str, after: timedelta) -> None:
         self.instance = self.instance.evolve(timers=(*self.instance.timers, name))

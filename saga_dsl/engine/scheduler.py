@@ -28,6 +28,7 @@ from bus.wire.envelope import utcnow
 from saga_dsl import TimerFired
 from saga_dsl.engine.endpoint import SagaEndpoint
 from saga_dsl.engine.recording import Cause, advance, log
+from saga_dsl.machine import TIMEOUT_TIMER
 
 POLL_INTERVAL = 0.5
 """Seconds between looks at the timer table when nothing is due sooner (other daemons
@@ -45,7 +46,7 @@ def firing_order(timer: TimerRecord) -> tuple[bool, datetime, int]:
     """Overdue timers of one instance fire timeouts first, then by due time: after a
     restart a state's timeout and its retry can both be overdue, and the timeout must
     win (the retry would send once more what the saga is giving up on)."""
-    return (not timer.name.startswith("timeout:"), timer.due_at, timer.id)
+    return (not timer.name.startswith(TIMEOUT_TIMER), timer.due_at, timer.id)
 
 
 class TimerScheduler:

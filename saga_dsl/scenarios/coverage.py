@@ -16,7 +16,7 @@ from saga_dsl.diagnostics import Position
 from saga_dsl.effects import EventInput, Input, PublishEvent, SendCommand, TimerFired
 from saga_dsl.expressions import EvaluationError, Scope
 from saga_dsl.instance import SagaInstance
-from saga_dsl.machine import Machine, Step
+from saga_dsl.machine import TIMEOUT_TIMER, Machine, Step
 from saga_dsl.saga_definition import TransitionDefinition
 
 PathKind = Literal["on", "any", "timeout", "retries", "compensation", "gives up"]
@@ -103,7 +103,7 @@ def taken(
         chosen = _chosen(machine, before, given, now)
         if chosen is not None:
             found.append(chosen)
-    elif given.name.startswith("timeout:"):
+    elif given.name.startswith(TIMEOUT_TIMER):
         found.append(("timeout", before.state, "", 0))
     elif given.name.startswith("retry:"):
         retry = machine.states[before.state].retry
