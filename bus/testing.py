@@ -309,7 +309,7 @@ class BusHarness:
         return [
             DeadLetter(queue, message)
             for queue in self.broker.queue_names()
-            if queue.endswith(".dlq")
+            if Names.is_dlq(queue)
             for message in self.broker.messages(queue)
         ]
 

@@ -31,7 +31,7 @@ from bus.deadletters.dead_letter import (
     NotReplayable,
 )
 from bus.wire.rabbitmq import RabbitMQTransport
-from bus.wire.topology import Names, Topology
+from bus.wire.topology import DLQ_SUFFIX, Names, Topology
 from bus.wire.transport import (
     Delivery,
     NoSuchQueue,
@@ -54,7 +54,6 @@ FAILURE_HEADERS = frozenset({
 """What a replay removes: the story of the last death (the origin stays known through
 `x-original-exchange` / `x-original-routing-key`)."""
 
-DLQ_SUFFIX = ".dlq"
 
 MAX_REPLAY = 65_535
 """Dead letters one replay of one queue looks at, at most (AMQP's largest prefetch)."""

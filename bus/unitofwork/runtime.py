@@ -131,7 +131,7 @@ class Bus:
 
     async def _record_dead_letter_queues(self, topology: Topology) -> None:
         """So that `sagabus dlq` finds them without knowing this runtime's services."""
-        dlqs = [q.name for q in topology.queues if q.name.endswith(".dlq")]
+        dlqs = [q.name for q in topology.queues if Names.is_dlq(q.name)]
         try:
             await dead_letter_registry.record(self.transport, self.names, dlqs)
         except Exception as exc:

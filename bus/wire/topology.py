@@ -23,6 +23,10 @@ DEFAULT_EXCHANGE = ""
 """The broker's default exchange: routing key = queue name."""
 
 
+DLQ_SUFFIX = ".dlq"
+"""The end of a dead-letter queue's name: `<queue>.dlq`."""
+
+
 @dataclass(frozen=True, slots=True)
 class Names:
     """The names of everything on the broker for one namespace."""
@@ -49,7 +53,11 @@ class Names:
 
     @staticmethod
     def dlq(queue: str) -> str:
-        return f"{queue}.dlq"
+        return f"{queue}{DLQ_SUFFIX}"
+
+    @staticmethod
+    def is_dlq(queue: str) -> bool:
+        return queue.endswith(DLQ_SUFFIX)
 
     @staticmethod
     def retry(queue: str, delay: float) -> str:
