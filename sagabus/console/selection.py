@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bus.store.browse import SagaFilter
-from saga_dsl.engine.operations import ACTIONS, Action, Operations
+from saga_dsl.engine.operations import Action, Operations
 from saga_dsl.engine.selection import (
     MAX_SELECTION,
     SelectionRefused,
@@ -26,6 +26,7 @@ from saga_dsl.engine.selection import (
     described,
     selection_size,
 )
+from sagabus.console.actions import action_of
 from sagabus.console.filters import BadFilter, filter_values, saga_filter
 from sagabus.console.guard import Refused
 
@@ -49,13 +50,7 @@ def _request(form: dict[str, str]) -> tuple[SagaFilter, Action, str, str | None]
         where = saga_filter(form, PREFIX)
     except BadFilter as exc:
         raise Refused(str(exc)) from None
-    action = form.get("action", "")
-    if action not in ACTIONS:
-        raise Refused(f"the action must be one of {', '.join(ACTIONS)}")
-    reason = form.get("reason", "").strip()
-    if not reason:
-        raise Refused("say why: the reason is written to each instance's history")
-    state = form.get("state", "").strip() or None
+    action, reason, state = action_of(form, "each instance's history")
     if action == "goto" and state is None:
         raise Refused("goto needs the state to move the instances to")
     return where, action, reason, state
