@@ -22,7 +22,7 @@ from saga_dsl.engine.operations import ACTIONS
 from sagabus.console.dead_letters import age_text
 from sagabus.console.filters import STATUSES, BadFilter, filter_values, saga_filter
 from sagabus.console.graphs import census_graph, path_graph
-from sagabus.console.streams import linked_streams, stream_as_of
+from sagabus.console.streams import linked_streams, moment_of, stream_as_of
 
 if TYPE_CHECKING:
     from sagabus.console.app import ConsoleContext
@@ -188,8 +188,14 @@ async def stream(request: Request) -> Response:
     text = request.query_params.get("as_of", "").strip()
     if text and not text.isdigit():
         raise HTTPException(400, "as_of is a stream version: a whole number")
+    at = None
+    if when := request.query_params.get("at", "").strip():
+        try:
+            at = moment_of(when)
+        except ValueError:
+            raise HTTPException(400, "at is an ISO 8601 time, e.g. 2030-01-31T12:00:00Z") from None
     async with _context(request).store.transaction() as tx:
-        view = await stream_as_of(tx, stream_id, int(text) if text else None)
+        view = await stream_as_of(tx, stream_id, int(text) if text else None, at)
     if view is None:
         raise HTTPException(404, "this stream has no events")
     events = [
