@@ -136,7 +136,7 @@ async def test_the_dead_letter_page_groups_a_real_queue_by_reason_and_leaves_it(
     assert "card declined &lt;script&gt;x&lt;/script&gt;</td><td>2</td>" in page.text
     assert "timeout</td><td>1</td>" in page.text
     assert "(no such queue)" in page.text
-    assert f"<td>{name}.nothing</td><td>(no such queue)</td>" in page.text
+    assert f'<td>{name}.nothing</td><td colspan="3">(no such queue)</td>' in page.text
     assert "<script>x" not in page.text
     assert "3 message(s)" in again.text  # browsing gave every message back
 
@@ -200,6 +200,12 @@ def test_the_daemon_serves_the_console_beside_its_endpoints(tmp_path: Path) -> N
         assert letters.status_code == 200
         assert f"{namespace}.payments.dlq <small>0 message(s)" in letters.text
         assert f"<td>{namespace}.payments</td><td>0</td>" in letters.text
+        consumed = f'<td>{namespace}.payments</td><td>0</td><td class="">1</td>'
+        deadline = time.monotonic() + 30
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            while consumed not in client.get("/").text:  # the daemon's consumer, once there
+                assert time.monotonic() < deadline, f"no consumer on {namespace}.payments"
+                time.sleep(0.2)
         process.terminate()
         assert process.wait(timeout=30) == 0
     finally:
