@@ -70,14 +70,21 @@ class WebServer:
         sock = bind(self.host, self.port)
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            self.app, log_level="warning", lifespan="off",
+            self.app, log_level="warning", lifespan="off", access_log=False,
+            log_config=None,  # uvicorn's warnings go through the process's logging, redacted
             timeout_graceful_shutdown=SHUTDOWN_GRACE,
         )
         server = EmbeddedServer(config)
         task = asyncio.create_task(server.serve(sockets=[sock]), name=f"web-{self.name}")
         listening = asyncio.ensure_future(server.listening.wait())
-        await asyncio.wait([task, listening], return_when=asyncio.FIRST_COMPLETED)
-        listening.cancel()
+        try:
+            await asyncio.wait([task, listening], return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # cancelled while starting: leave nothing behind
+            server.should_exit = True
+            task.cancel()
+            raise
+        finally:
+            listening.cancel()
         if task.done():  # it could not start: say why
             sock.close()
             task.result()
@@ -92,11 +99,10 @@ class WebServer:
         if server is None or task is None:
             return
         server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await task
 
     async def run(self) -> None:
-        """Serves until cancelled, then closes (a background task of the bus)."""
+        """Serves until cancelled, then closes (`sagabus console`)."""
         await self.start()
         try:
             await asyncio.Event().wait()
