@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bus.observability.probes import Probes
 from bus.store.base import Store
 from saga_dsl.machine import Machine
-from sagabus.console import actions, pages
+from sagabus.console import actions, pages, selection
 from sagabus.console.dead_letters import DeadLetterSource
 from sagabus.console.guard import Guard, configured_token
 
@@ -126,6 +126,12 @@ def create_app(
                 actions.instance_action,
                 methods=["POST"],
                 name="instance_action",
+            ),
+            Route(
+                "/selection/actions",
+                selection.selection_action,
+                methods=["POST"],
+                name="selection_action",
             ),
             Route("/instances/{instance_id:path}", pages.instance, name="instance"),
             Route("/streams/{stream_id:path}", pages.stream, name="stream"),
