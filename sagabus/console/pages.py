@@ -229,10 +229,6 @@ async def dead_letters(request: Request) -> Response:
     return render(request, "dead_letters.html", view=view, error=None, age=age_text)
 
 
-async def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
-
-
 async def not_found(request: Request, exc: Exception) -> Response:
     detail = exc.detail if isinstance(exc, HTTPException) else "not found"
     return render(request, "error.html", status_code=404, title="Not found", detail=detail)
