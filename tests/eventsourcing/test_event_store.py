@@ -7,6 +7,7 @@ from datetime import datetime
 
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
 import pytest
+from live_services import PG_URL
 
 from bus.errors import ConcurrencyError
 from bus.eventsourcing import EventStore, StreamConflict, UnreadableEvent
@@ -14,7 +15,6 @@ from bus.store import Store
 from bus.store.base import NewEvent
 from bus.wire.envelope import Envelope
 
-from .conftest import PG_DSN
 from .domain import TallyAdded, TallyOpened
 
 
@@ -207,7 +207,7 @@ async def test_a_corrupt_stored_payload_is_unreadable(store: Store, store_url: s
         expected = "not JSON"
     else:
         schema = store_url.rsplit("schema=", 1)[1]
-        conn = await asyncpg.connect(PG_DSN)
+        conn = await asyncpg.connect(PG_URL)
         await conn.execute(
             f"UPDATE \"{schema}\".event SET payload = '[1, 2]' WHERE stream_id = 'tally-t1'"
         )
