@@ -4,11 +4,6 @@ RabbitMQ."""
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -16,37 +11,19 @@ from pathlib import Path
 import aio_pika
 import httpx
 import pytest
-from console_support import SAGAS, console_client, order_machines, record, write
+from console_support import (
+    SAGAS,
+    console_client,
+    console_process,
+    free_port,
+    order_machines,
+    record,
+    write,
+)
 from live_services import AMQP_URL, rabbitmq_unreachable
 
 from bus.store import Store, namespace_url, open_store
 from sagabus.console.dead_letters import BrokerDeadLetters
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_until_serving(process: subprocess.Popen[bytes], port: int, within: float) -> None:
-    """Returns once the console accepts connections; fails when it exits or is late."""
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            pass
-        if process.poll() is not None:
-            output = process.stdout.read().decode() if process.stdout else ""
-            pytest.fail(f"sagabus console exited with {process.returncode}: {output}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"sagabus console did not listen on {port} within {within}s")
-        time.sleep(0.1)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -55,30 +32,9 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
     url = f"sqlite:///{tmp_path / 'served.db'}"
     asyncio.run(_seed(url))
     port = free_port()
-    env = {**os.environ, "SAGABUS_STORE": url}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sagabus.cli",
-            "console",
-            "--sagas",
-            str(SAGAS),
-            "--port",
-            str(port),
-            "--no-dead-letters",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_until_serving(process, port, within=30)
+    command = ["console", "--sagas", str(SAGAS), "--port", str(port), "--no-dead-letters"]
+    with console_process(command, port, {"SAGABUS_STORE": url}):
         yield f"http://127.0.0.1:{port}", url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 async def _seed(url: str) -> None:
@@ -176,36 +132,21 @@ def test_the_daemon_serves_the_console_beside_its_endpoints(tmp_path: Path) -> N
     url = f"sqlite:///{tmp_path / 'daemon.db'}"
     asyncio.run(_seed(namespace_url(url, namespace)))  # where the daemon looks
     port = free_port()
-    env = {
-        **os.environ,
-        "SAGABUS_STORE": url,
-        "SAGABUS_AMQP_URL": AMQP_URL,
-        "SAGABUS_NAMESPACE": namespace,
-    }
+    env = {"SAGABUS_STORE": url, "SAGABUS_AMQP_URL": AMQP_URL, "SAGABUS_NAMESPACE": namespace}
     command = ["run", "--handlers", "handlers", "--sagas", str(SAGAS), "--console-port", str(port)]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sagabus.cli", *command],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
     try:
-        wait_until_serving(process, port, within=60)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            overview = client.get("/")
-            letters = client.get("/dead-letters")
-        assert overview.status_code == 200
-        assert "1 parked" in overview.text and "s_awaiting_payment" in overview.text
-        assert letters.status_code == 200
-        assert f"{namespace}.payments.dlq <small>0 message(s)" in letters.text
-        assert f"<td>{namespace}.payments</td><td>0</td>" in letters.text
-        process.terminate()
-        assert process.wait(timeout=30) == 0
+        with console_process(command, port, env, within=60) as process:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+                overview = client.get("/")
+                letters = client.get("/dead-letters")
+            assert overview.status_code == 200
+            assert "1 parked" in overview.text and "s_awaiting_payment" in overview.text
+            assert letters.status_code == 200
+            assert f"{namespace}.payments.dlq <small>0 message(s)" in letters.text
+            assert f"<td>{namespace}.payments</td><td>0</td>" in letters.text
+            process.terminate()
+            assert process.wait(timeout=30) == 0
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
         asyncio.run(delete_namespace(namespace))
 
 
