@@ -102,11 +102,12 @@ def console_process(
     command: list[str], port: int, env: Mapping[str, str], within: float = 30
 ) -> Iterator[subprocess.Popen[bytes]]:
     """`python -m sagabus.cli *command`, which serves the console on `port`, with `env`
-    over os.environ, once it listens; stopped afterwards (SIGTERM, then killed if it is
-    still running 10 s later)."""
+    over os.environ less the developer's own `SAGABUS_*`, once it listens; stopped
+    afterwards (SIGTERM, then killed if it is still running 10 s later)."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("SAGABUS_")}
     process = subprocess.Popen(
         [sys.executable, "-m", "sagabus.cli", *command],
-        cwd=ROOT, env={**os.environ, **env},
+        cwd=ROOT, env={**inherited, **env},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
