@@ -4,10 +4,6 @@ RabbitMQ."""
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -17,38 +13,20 @@ from pathlib import Path
 import aio_pika
 import httpx
 import pytest
-from console_support import SAGAS, console_client, order_machines, record, write
+from console_support import (
+    SAGAS,
+    console_client,
+    console_process,
+    free_port,
+    order_machines,
+    record,
+    write,
+)
 from live_services import AMQP_URL, rabbitmq_unreachable
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from bus.store import Store, namespace_url, open_store
 from sagabus.console.dead_letters import BrokerDeadLetters
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_until_serving(process: subprocess.Popen[bytes], port: int, within: float) -> None:
-    """Returns once the console accepts connections; fails when it exits or is late."""
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            pass
-        if process.poll() is not None:
-            output = process.stdout.read().decode() if process.stdout else ""
-            pytest.fail(f"sagabus console exited with {process.returncode}: {output}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"sagabus console did not listen on {port} within {within}s")
-        time.sleep(0.1)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -57,30 +35,9 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
     url = f"sqlite:///{tmp_path / 'served.db'}"
     asyncio.run(_seed(url))
     port = free_port()
-    env = {**os.environ, "SAGABUS_STORE": url}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sagabus.cli",
-            "console",
-            "--sagas",
-            str(SAGAS),
-            "--port",
-            str(port),
-            "--no-dead-letters",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_until_serving(process, port, within=30)
+    command = ["console", "--sagas", str(SAGAS), "--port", str(port), "--no-dead-letters"]
+    with console_process(command, port, {"SAGABUS_STORE": url}):
         yield f"http://127.0.0.1:{port}", url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 async def _seed(url: str) -> None:
@@ -194,30 +151,15 @@ def daemon(tmp_path: Path, console: int, *ports: str) -> Iterator[str]:
     namespace = f"console-{uuid.uuid4().hex[:8]}"
     url = f"sqlite:///{tmp_path / 'daemon.db'}"
     asyncio.run(_seed(namespace_url(url, namespace)))  # where the daemon looks
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("SAGABUS_")},
-        "SAGABUS_STORE": url,
-        "SAGABUS_AMQP_URL": AMQP_URL,
-        "SAGABUS_NAMESPACE": namespace,
-    }
+    env = {"SAGABUS_STORE": url, "SAGABUS_AMQP_URL": AMQP_URL, "SAGABUS_NAMESPACE": namespace}
     command = ["run", "--handlers", "handlers", "--sagas", str(SAGAS),
-               "--console-port", str(console), *ports]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sagabus.cli", *command],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+               "--console-port", str(console), *ports]  # fmt: skip
     try:
-        wait_until_serving(process, console, within=60)
-        yield namespace
-        process.terminate()
-        assert process.wait(timeout=30) == 0
+        with console_process(command, console, env, within=60) as process:
+            yield namespace
+            process.terminate()
+            assert process.wait(timeout=30) == 0
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
         asyncio.run(delete_namespace(namespace))
 
 
