@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import signal
 import statistics
 import subprocess
@@ -44,6 +45,7 @@ from bench.order_saga import (
     collect,
     drive,
     fresh_store,
+    remove_sqlite,
     run,
 )
 from bench.pingpong_aiopika import AMQP_URL
@@ -51,6 +53,7 @@ from bus.daemon import import_package, serve, services_in
 from bus.observability.logging import configure_logging
 from bus.settings import Settings
 from bus.store import HistoryRecord, SagaRecord, TimerRecord, namespace_url, open_store
+from bus.store.sqlite import database_path
 from bus.unitofwork.endpoint import Endpoint
 from bus.unitofwork.runtime import Bus, bus_topology
 from bus.wire.envelope import new_id, utcnow
@@ -64,6 +67,9 @@ from sagabus.cli.instances import _status
 
 LEVELS = (10, 100, 1_000)
 HUGE = 10_000
+PARKED = 1_000_000
+"""Waiting instances in the store of the daemon and `status` runs (issue 16's figure)."""
+HISTORY_ROWS = 1_000_000
 MIN_ORDERS = 300
 BATCH = 1_000
 """Instances written per transaction when filling the store."""
@@ -79,6 +85,7 @@ class ParkedResult:
     instances: int
     history_rows: int
     fill_seconds: float
+    """Writing the store (or, with a template, copying it)."""
     status_by_id: list[float] = field(default_factory=list)
     status_by_order: list[float] = field(default_factory=list)
     status_cli: list[float] = field(default_factory=list)
@@ -194,15 +201,44 @@ def cli_status(url: str, key: str, times: int) -> list[float]:
     return took
 
 
+async def filled(url: str, instances: int, history_rows: int, template: Path | None) -> str:
+    """Fills the SQLite store at `url` (see `fill`); with `template`, a directory, the
+    store is filled there once (a file named by the two counts) and copied to `url`
+    on later runs: a million instances take minutes to write."""
+    if template is None:
+        return await fill(url, instances, history_rows)
+    kept, partial = template_files(template, instances, history_rows)
+    if partial is not None:
+        await fill(f"sqlite:///{partial}", instances, history_rows)
+        partial.rename(kept)
+    shutil.copyfile(kept, database_path(url))
+    return instance_id(SAGA, f"parked-{instances // 2:07d}")
+
+
+def template_files(template: Path, instances: int, history_rows: int) -> tuple[Path, Path | None]:
+    """The kept store of these counts in `template`, and the file to fill first when it
+    is not there yet (renamed to the kept one once full, so an interrupted fill is
+    never taken for a whole one)."""
+    kept = template / f"parked-{instances}-{history_rows}.db"
+    if kept.exists():
+        return kept, None
+    template.mkdir(parents=True, exist_ok=True)
+    partial = kept.with_suffix(".partial.db")
+    remove_sqlite(partial)
+    return kept, partial
+
+
 async def parked(
     store_kind: str, tmp: str, *, instances: int, history_rows: int, amqp_url: str,
-    prefetch: int,
+    prefetch: int, template: Path | None = None,
 ) -> ParkedResult:
+    if template is not None and store_kind != "sqlite":
+        raise ValueError("a template store is a SQLite file")
     async with fresh_store(store_kind, tmp) as base_url:
         namespace = f"bench-dm-{uuid.uuid4().hex[:8]}"
         url = namespace_url(base_url, namespace)  # where the daemon of `namespace` looks
         started = time.perf_counter()
-        key = await fill(url, instances, history_rows)
+        key = await filled(url, instances, history_rows, template)
         result = ParkedResult(instances, max(2, history_rows // instances) * instances,
                               time.perf_counter() - started)
         await timed_status(url, key, 2)  # warm the page cache like any second call
@@ -278,8 +314,10 @@ def main() -> None:
     parser.add_argument("--levels", default=",".join(str(n) for n in LEVELS),
                         help="sagas in flight, comma-separated")
     parser.add_argument("--huge", action="store_true", help=f"also {HUGE:,} in flight")
-    parser.add_argument("--parked", type=int, default=100_000, help="waiting instances")
-    parser.add_argument("--history-rows", type=int, default=300_000)
+    parser.add_argument("--parked", type=int, default=PARKED, help="waiting instances")
+    parser.add_argument("--history-rows", type=int, default=HISTORY_ROWS)
+    parser.add_argument("--template", type=Path, metavar="DIR",
+                        help="keep the filled store in DIR and copy it on later runs")
     parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--prefetch", type=int, default=200)
     parser.add_argument("--amqp-url", default=AMQP_URL)
@@ -301,7 +339,7 @@ def main() -> None:
                       f"p50 {statistics.median(r.latencies) * 1000:.0f} ms")
             p = await parked(args.store, tmp, instances=args.parked,
                              history_rows=args.history_rows, amqp_url=args.amqp_url,
-                             prefetch=args.prefetch)
+                             prefetch=args.prefetch, template=args.template)
             print(f"{p.instances:,} waiting, {p.history_rows:,} history rows "
                   f"(written in {p.fill_seconds:.1f}s): status by id "
                   f"{statistics.median(p.status_by_id) * 1000:.1f} ms, by order "
