@@ -1,22 +1,26 @@
-"""(5) Scaling: the order saga at 10 .. 10,000 sagas in flight, and a daemon whose store
-holds 100,000 instances waiting on a long timer.
+"""(5) Scaling: the order saga at 10 .. 100,000 sagas in flight, and a daemon whose store
+holds 1,000,000 instances waiting on a long timer.
 
-    python -m bench.scaling [--levels 10,100,1000] [--huge] [--parked 100000]
-                            [--history-rows 300000] [--store sqlite|postgres]
+    python -m bench.scaling [--levels 10,100,1000] [--huge] [--parked 1000000]
+                            [--history-rows 1000000] [--template DIR]
+                            [--store sqlite|postgres]
 
 Levels: `bench.order_saga` with L orders in flight (closed loop) and max(2L, 300)
 orders in all; throughput and OrderCreated -> final latency at each. `--huge` adds
-L = 10,000 (20,000 orders, several minutes).
+L = 100,000 with 120,000 orders (the last 20,000 enter as the first ones end; the
+better part of an hour on 2 cores).
 
-Waiting instances: `--parked` order-saga instances in `manual_review`, each with its
-review timeout armed a day ahead, and `--history-rows` history rows spread over them
-(the first two of each are the real steps that led there), written straight through
-the store API, 1,000 instances per transaction: the store a daemon finds after a busy
-month. Then, on that store:
+Waiting instances: `--parked` order-saga instances in `manual_review` (default
+1,000,000), each with its review timeout armed a day ahead, and `--history-rows`
+history rows spread over them (default 1,000,000; the first two of each are the real
+steps that led there), written straight through the store API, 1,000 instances per
+transaction: the store a daemon finds after a busy month (the fill takes about half an
+hour on 2 cores; `--template DIR` keeps it for later runs). Then, on that store:
 
 - `sagabus status ID` (by instance id and by order id): the time of the command's own
   work in this process (open the store, read instance, timers, history, streams),
-  median of 20, and the wall time of the CLI as a process (Python start-up included);
+  median of 20, and the wall time of the CLI as a process (Python start-up included),
+  each run paired with one of `python -c pass` (the interpreter's own start-up);
 - a daemon (`bus.daemon.serve` with the services and sagas, as `sagabus run` would run
   them) in a process of its own: its RSS once started, and its RSS and peak RSS after
   it ran 300 more orders to the end with those instances in the store.
@@ -66,7 +70,10 @@ from saga_dsl.engine.wiring import SagaRuntime, saga_runtime
 from sagabus.cli.instances import _status
 
 LEVELS = (10, 100, 1_000)
-HUGE = 10_000
+HUGE = 100_000
+HUGE_ORDERS = 120_000
+"""Orders of the `--huge` level: 2L would take hours; past the first L, 20,000 more keep
+L in flight until the drain."""
 PARKED = 1_000_000
 """Waiting instances in the store of the daemon and `status` runs (issue 16's figure)."""
 HISTORY_ROWS = 1_000_000
@@ -89,10 +96,17 @@ class ParkedResult:
     status_by_id: list[float] = field(default_factory=list)
     status_by_order: list[float] = field(default_factory=list)
     status_cli: list[float] = field(default_factory=list)
+    python_start: list[float] = field(default_factory=list)
+    """`python -c pass`, each run right after one of `status_cli`."""
     rss_started_mb: float = 0.0
     rss_after_mb: float = 0.0
     rss_peak_mb: float = 0.0
     daemon_run: OrderRun | None = None
+
+
+def orders_at(level: int) -> int:
+    """Orders run with `level` in flight."""
+    return HUGE_ORDERS if level == HUGE else max(2 * level, MIN_ORDERS)
 
 
 async def levels(
@@ -104,7 +118,7 @@ async def levels(
             results.append(
                 await run(
                     store=url, namespace=f"bench-sc-{uuid.uuid4().hex[:8]}",
-                    in_flight=level, total=max(2 * level, MIN_ORDERS),
+                    in_flight=level, total=orders_at(level),
                     label=f"{level:,} in flight", amqp_url=amqp_url, prefetch=prefetch,
                     limit=max(600.0, level * 0.2),
                 )
@@ -188,16 +202,18 @@ async def timed_status(url: str, key: str, times: int) -> list[float]:
     return took
 
 
-def cli_status(url: str, key: str, times: int) -> list[float]:
+def cli_status(url: str, key: str, times: int) -> tuple[list[float], list[float]]:
+    """Wall seconds of `sagabus status KEY` as a process, and of `python -c pass` run
+    right after each (pairs: both meet the same load)."""
     sagabus = Path(sys.executable).with_name("sagabus")
-    took = []
+    commands = ([str(sagabus), "status", key, "--store", url, "--json"],
+                [sys.executable, "-c", "pass"])
+    took: tuple[list[float], list[float]] = ([], [])
     for _ in range(times):
-        started = time.perf_counter()
-        subprocess.run(
-            [str(sagabus), "status", key, "--store", url, "--json"],
-            check=True, stdout=subprocess.DEVNULL,
-        )
-        took.append(time.perf_counter() - started)
+        for command, into in zip(commands, took, strict=True):
+            started = time.perf_counter()
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+            into.append(time.perf_counter() - started)
     return took
 
 
@@ -244,7 +260,8 @@ async def parked(
         await timed_status(url, key, 2)  # warm the page cache like any second call
         result.status_by_id = await timed_status(url, key, 20)
         result.status_by_order = await timed_status(url, f"parked-{instances // 2:07d}", 20)
-        result.status_cli = cli_status(url, key, 3)
+        cli_status(url, key, 1)  # the interpreter's and the modules' files into the page cache
+        result.status_cli, result.python_start = cli_status(url, key, 5)
 
         settings = Settings(amqp_url=amqp_url, store=base_url, prefetch=prefetch,
                             namespace=namespace)
@@ -344,7 +361,8 @@ def main() -> None:
                   f"(written in {p.fill_seconds:.1f}s): status by id "
                   f"{statistics.median(p.status_by_id) * 1000:.1f} ms, by order "
                   f"{statistics.median(p.status_by_order) * 1000:.1f} ms, CLI "
-                  f"{statistics.median(p.status_cli) * 1000:.0f} ms; daemon RSS "
+                  f"{statistics.median(p.status_cli) * 1000:.0f} ms (python -c pass "
+                  f"{statistics.median(p.python_start) * 1000:.0f} ms); daemon RSS "
                   f"{p.rss_started_mb:.0f} MB started, {p.rss_after_mb:.0f} MB after "
                   f"{DAEMON_ORDERS} orders (peak {p.rss_peak_mb:.0f} MB)")
 
