@@ -4,10 +4,6 @@ RabbitMQ."""
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -17,38 +13,20 @@ from pathlib import Path
 import aio_pika
 import httpx
 import pytest
-from console_support import SAGAS, console_client, order_machines, record, write
+from console_support import (
+    SAGAS,
+    console_client,
+    console_process,
+    free_port,
+    order_machines,
+    record,
+    write,
+)
 from live_services import AMQP_URL, rabbitmq_unreachable
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from bus.store import Store, namespace_url, open_store
 from sagabus.console.dead_letters import BrokerDeadLetters
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_until_serving(process: subprocess.Popen[bytes], port: int, within: float) -> None:
-    """Returns once the console accepts connections; fails when it exits or is late."""
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            pass
-        if process.poll() is not None:
-            output = process.stdout.read().decode() if process.stdout else ""
-            pytest.fail(f"sagabus console exited with {process.returncode}: {output}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"sagabus console did not listen on {port} within {within}s")
-        time.sleep(0.1)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -57,30 +35,9 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
     url = f"sqlite:///{tmp_path / 'served.db'}"
     asyncio.run(_seed(url))
     port = free_port()
-    env = {**os.environ, "SAGABUS_STORE": url}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sagabus.cli",
-            "console",
-            "--sagas",
-            str(SAGAS),
-            "--port",
-            str(port),
-            "--no-dead-letters",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_until_serving(process, port, within=30)
+    command = ["console", "--sagas", str(SAGAS), "--port", str(port), "--no-dead-letters"]
+    with console_process(command, port, {"SAGABUS_STORE": url}):
         yield f"http://127.0.0.1:{port}", url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 async def _seed(url: str) -> None:
@@ -150,7 +107,7 @@ async def test_the_dead_letter_page_groups_a_real_queue_by_reason_and_leaves_it(
     assert "card declined &lt;script&gt;x&lt;/script&gt;</td><td>2</td>" in page.text
     assert "timeout</td><td>1</td>" in page.text
     assert "(no such queue)" in page.text
-    assert f"<td>{name}.nothing</td><td>(no such queue)</td>" in page.text
+    assert f'<td>{name}.nothing</td><td colspan="3">(no such queue)</td>' in page.text
     assert "<script>x" not in page.text
     assert "3 message(s)" in again.text  # browsing gave every message back
 
@@ -194,30 +151,15 @@ def daemon(tmp_path: Path, console: int, *ports: str) -> Iterator[str]:
     namespace = f"console-{uuid.uuid4().hex[:8]}"
     url = f"sqlite:///{tmp_path / 'daemon.db'}"
     asyncio.run(_seed(namespace_url(url, namespace)))  # where the daemon looks
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("SAGABUS_")},
-        "SAGABUS_STORE": url,
-        "SAGABUS_AMQP_URL": AMQP_URL,
-        "SAGABUS_NAMESPACE": namespace,
-    }
+    env = {"SAGABUS_STORE": url, "SAGABUS_AMQP_URL": AMQP_URL, "SAGABUS_NAMESPACE": namespace}
     command = ["run", "--handlers", "handlers", "--sagas", str(SAGAS),
-               "--console-port", str(console), *ports]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sagabus.cli", *command],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+               "--console-port", str(console), *ports]  # fmt: skip
     try:
-        wait_until_serving(process, console, within=60)
-        yield namespace
-        process.terminate()
-        assert process.wait(timeout=30) == 0
+        with console_process(command, console, env, within=60) as process:
+            yield namespace
+            process.terminate()
+            assert process.wait(timeout=30) == 0
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
         asyncio.run(delete_namespace(namespace))
 
 
@@ -268,6 +210,12 @@ def test_the_daemon_serves_the_console_and_its_probes_beside_its_endpoints(
         assert_probes(on_metrics)
         assert "x-frame-options" not in on_metrics["/readyz"].headers
         assert httpx.get(f"http://127.0.0.1:{metrics}/", timeout=10).status_code == 404
+        consumed = f'<td>{namespace}.payments</td><td>0</td><td class="">1</td>'
+        deadline = time.monotonic() + 30
+        with httpx.Client(base_url=f"http://127.0.0.1:{console}", timeout=10) as client:
+            while consumed not in client.get("/").text:  # the daemon's consumer, on the overview
+                assert time.monotonic() < deadline, f"no consumer on {namespace}.payments"
+                time.sleep(0.2)
 
 
 def test_a_metrics_port_equal_to_the_console_port_is_one_server(tmp_path: Path) -> None:
