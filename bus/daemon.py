@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AsyncExitStack
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, nullcontext
 from dataclasses import dataclass
 
 from starlette.routing import BaseRoute
@@ -108,12 +108,8 @@ async def serve(
                     await step(store)
                 bus = Bus(settings, store, endpoints, background=background, observers=observers)
                 probes.attach(bus)
-                if web is not None:
-                    site = web.build(bus, probes.routes())
-                    await servers.enter_async_context(
-                        WebServer(site, host=web.host, port=web.port, name=web.name)
-                    )
-                async with bus:
+                # the web application reads the store: it closes before the store does
+                async with _web_server(web, bus, probes), bus:
                     if on_started is not None:
                         on_started(bus)
                     await stop.wait()
@@ -121,6 +117,17 @@ async def serve(
     finally:
         for signum in STOP_SIGNALS:
             loop.remove_signal_handler(signum)
+
+
+def _web_server(
+    web: WebApp | None, bus: Bus, probes: Probes
+) -> AbstractAsyncContextManager[object]:
+    """`web`'s application over `bus`, with the probe routes, served while in the
+    context (nothing when `web` is None)."""
+    if web is None:
+        return nullcontext()
+    site = web.build(bus, probes.routes())
+    return WebServer(site, host=web.host, port=web.port, name=web.name)
 
 
 def _observers(metrics: Metrics | None) -> list[Observer]:
