@@ -42,6 +42,33 @@ class Endpoint(Protocol):
         """Handles one message; raising makes the pipeline retry it later."""
 
 
+class StandIn:
+    """An endpoint standing in for `endpoint` on its queue: the same name, commands,
+    events and retry policy; a subclass changes what `handle` does around it."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+
+    @property
+    def name(self) -> str:
+        return self.endpoint.name
+
+    @property
+    def commands(self) -> frozenset[str]:
+        return self.endpoint.commands
+
+    @property
+    def events(self) -> frozenset[str]:
+        return self.endpoint.events
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return self.endpoint.retry
+
+    async def handle(self, message: Envelope, ctx: HandlerContext) -> None:
+        await self.endpoint.handle(message, ctx)
+
+
 class HandlerContext:
     """What a handler may touch while it handles one message.
 
