@@ -36,7 +36,7 @@ from bus.unitofwork.endpoint import Endpoint, HandlerContext, StandIn
 from bus.unitofwork.runtime import BackgroundTask, Bus
 from bus.wire.client import BusClient
 from bus.wire.contracts import Message, Registry, registry
-from bus.wire.envelope import Envelope, PoisonMessage, decode
+from bus.wire.envelope import Envelope, PoisonMessage
 from bus.wire.memory import InMemoryBroker, InMemoryTransport
 from bus.wire.topology import Names
 from bus.wire.transport import Outcome, WireMessage
@@ -397,13 +397,6 @@ def _quiet_logging() -> None:
 
 def _decode(message: WireMessage) -> Envelope | PoisonMessage:
     try:
-        return decode(
-            body=message.body,
-            message_id=message.message_id,
-            type_=message.type,
-            correlation_id=message.correlation_id,
-            timestamp=message.timestamp,
-            headers=dict(message.headers),
-        )
+        return message.envelope()
     except PoisonMessage as poison:
         return poison

@@ -25,6 +25,7 @@ from bus.observability.message_log import saga_fields
 from bus.observability.observe import Observer
 from bus.unitofwork.faults import fault_publication
 from bus.unitofwork.retry import RetryPolicy
+from bus.wire.backoff import Backoff
 from bus.wire.envelope import Envelope, PoisonMessage
 from bus.wire.topology import Names
 from bus.wire.transport import Delivery, Publication
@@ -108,19 +109,9 @@ class FailurePolicy:
         )
 
 
-class CommitBackoff:
+class CommitBackoff(Backoff):
     """The pause after a batch failed to commit: `first`, doubled with every failure
     in a row, at most `longest`; a commit that works starts again at `first`."""
 
     def __init__(self, first: float = COMMIT_BACKOFF[0], longest: float = COMMIT_BACKOFF[1]):
-        self._first = first
-        self._longest = longest
-        self._failures = 0
-
-    def failed(self) -> float:
-        """One more failure in a row: the seconds to pause."""
-        self._failures += 1
-        return float(min(self._first * 2 ** (self._failures - 1), self._longest))
-
-    def succeeded(self) -> None:
-        self._failures = 0
+        super().__init__(first, longest)
