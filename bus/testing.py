@@ -27,8 +27,8 @@ from typing import Any, Self, TypeVar
 
 import structlog
 
-from bus.daemon import import_package, services_in
 from bus.deadletters.dead_letter import DeadLetter
+from bus.discovery import import_package, services_in
 from bus.observability.logging import configure_logging
 from bus.settings import Settings
 from bus.store import HistoryRecord, SagaRecord, Store, open_store

@@ -183,6 +183,16 @@ class RabbitMQTransport:
         return depth
 
     async def depth(self, queue: str) -> int | None:
+        declared = await self._passive(queue)
+        return None if declared is None else int(declared.message_count or 0)
+
+    async def consumers(self, queue: str) -> int | None:
+        declared = await self._passive(queue)
+        return None if declared is None else int(declared.consumer_count or 0)
+
+    async def _passive(self, queue: str) -> spec.Queue.DeclareOk | None:
+        """The broker's answer to a passive declare of `queue` (its ready messages and
+        consumers), or None when there is no such queue."""
         channel = await self._channel()
         try:
             declared = await channel.declare_queue(queue, passive=True)
@@ -191,7 +201,7 @@ class RabbitMQTransport:
         finally:
             if not channel.is_closed:
                 await channel.close()
-        return int(declared.declaration_result.message_count or 0)
+        return declared.declaration_result
 
     async def browse(self, queue: str, limit: int) -> list[WireMessage]:
         """RabbitMQ cannot read a queue without taking from it: the messages are taken

@@ -2,10 +2,11 @@
 
 Four operations: declare a `Topology`, publish a batch of messages and learn each
 one's fate (broker confirms awaited together), consume a queue into a callback, and
-settle deliveries (ack, or requeue). Three more look after a queue from outside, for
-the operator tooling (`bus.deadletters.operations`): its depth, a browse that leaves
-every message in place, and a purge. `bus.wire.rabbitmq` implements it on aio-pika; an
-in-memory transport implements it for tests without a broker.
+settle deliveries (ack, or requeue). Four more look after a queue from outside, for
+the operator tooling (`bus.deadletters.operations`) and the console: its depth, its
+consumers, a browse that leaves every message in place, and a purge.
+`bus.wire.rabbitmq` implements it on aio-pika; an in-memory transport implements it
+for tests without a broker.
 """
 
 from __future__ import annotations
@@ -130,6 +131,10 @@ class Transport(Protocol):
     async def depth(self, queue: str) -> int | None:
         """Messages ready in `queue` (not counting unacknowledged ones), or None when
         there is no such queue."""
+
+    async def consumers(self, queue: str) -> int | None:
+        """Consumers attached to `queue` (the bus's endpoints, any tool reading it), or
+        None when there is no such queue."""
 
     async def browse(self, queue: str, limit: int) -> list[WireMessage]:
         """Up to `limit` ready messages of `queue`, oldest first, all left in place;

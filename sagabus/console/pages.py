@@ -19,10 +19,10 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from bus.errors import SagabusError
 from bus.store.browse import MAX_PAGE, BadCursor, CensusRow, SagaFilter, saga_census, saga_page
 from saga_dsl.engine.operations import ACTIONS
-from sagabus.console.dead_letters import age_text
+from sagabus.console.dead_letters import EndpointQueue, age_text
 from sagabus.console.filters import STATUSES, BadFilter, filter_values, saga_filter
 from sagabus.console.graphs import census_graph, path_graph
-from sagabus.console.streams import linked_streams, stream_as_of
+from sagabus.console.streams import linked_streams, moment_of, stream_as_of
 
 if TYPE_CHECKING:
     from sagabus.console.app import ConsoleContext
@@ -80,13 +80,27 @@ async def overview(request: Request) -> Response:
                 counts[row.state] += row.count
             entry.graph = census_graph(machine, counts)
             entry.graph_version = machine.version
+    endpoints, broker_error = await _endpoints(context)
     return render(
         request,
         "overview.html",
         sagas=sorted(sagas.values(), key=lambda s: s.saga),
         parked=sum(s.by_status.get("parked", 0) for s in sagas.values()),
         backlog=backlog,
+        endpoints=endpoints,
+        broker_error=broker_error,
     )
+
+
+async def _endpoints(context: ConsoleContext) -> tuple[list[EndpointQueue] | None, str | None]:
+    """The endpoint queues as the broker has them, or why they cannot be read (None,
+    None without a broker)."""
+    if context.dead_letters is None:
+        return None, None
+    try:
+        return await context.dead_letters.endpoints(), None
+    except SagabusError as exc:  # the broker is down or refuses: say so on the page
+        return None, str(exc)
 
 
 def _filter(request: Request) -> tuple[SagaFilter, str | None, int]:
@@ -188,8 +202,14 @@ async def stream(request: Request) -> Response:
     text = request.query_params.get("as_of", "").strip()
     if text and not text.isdigit():
         raise HTTPException(400, "as_of is a stream version: a whole number")
+    at = None
+    if when := request.query_params.get("at", "").strip():
+        try:
+            at = moment_of(when)
+        except ValueError:
+            raise HTTPException(400, "at is an ISO 8601 time, e.g. 2030-01-31T12:00:00Z") from None
     async with _context(request).store.transaction() as tx:
-        view = await stream_as_of(tx, stream_id, int(text) if text else None)
+        view = await stream_as_of(tx, stream_id, int(text) if text else None, at)
     if view is None:
         raise HTTPException(404, "this stream has no events")
     events = [

@@ -4,6 +4,10 @@ RabbitMQ."""
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -14,6 +18,7 @@ import aio_pika
 import httpx
 import pytest
 from console_support import (
+    ROOT,
     SAGAS,
     console_client,
     console_process,
@@ -107,7 +112,7 @@ async def test_the_dead_letter_page_groups_a_real_queue_by_reason_and_leaves_it(
     assert "card declined &lt;script&gt;x&lt;/script&gt;</td><td>2</td>" in page.text
     assert "timeout</td><td>1</td>" in page.text
     assert "(no such queue)" in page.text
-    assert f"<td>{name}.nothing</td><td>(no such queue)</td>" in page.text
+    assert f'<td>{name}.nothing</td><td colspan="3">(no such queue)</td>' in page.text
     assert "<script>x" not in page.text
     assert "3 message(s)" in again.text  # browsing gave every message back
 
@@ -210,6 +215,12 @@ def test_the_daemon_serves_the_console_and_its_probes_beside_its_endpoints(
         assert_probes(on_metrics)
         assert "x-frame-options" not in on_metrics["/readyz"].headers
         assert httpx.get(f"http://127.0.0.1:{metrics}/", timeout=10).status_code == 404
+        consumed = f'<td>{namespace}.payments</td><td>0</td><td class="">1</td>'
+        deadline = time.monotonic() + 30
+        with httpx.Client(base_url=f"http://127.0.0.1:{console}", timeout=10) as client:
+            while consumed not in client.get("/").text:  # the daemon's consumer, on the overview
+                assert time.monotonic() < deadline, f"no consumer on {namespace}.payments"
+                time.sleep(0.2)
 
 
 def test_a_metrics_port_equal_to_the_console_port_is_one_server(tmp_path: Path) -> None:
@@ -228,3 +239,24 @@ async def test_an_unreachable_broker_is_said_on_the_dead_letter_page(store: Stor
     assert page.status_code == 200
     assert "The broker could not be read" in page.text
     assert "secret-pw" not in page.text
+
+
+def test_a_console_port_in_use_stops_the_daemon_at_start_saying_so(tmp_path: Path) -> None:
+    env = {
+        "SAGABUS_STORE": f"sqlite:///{tmp_path / 'daemon.db'}",
+        "SAGABUS_AMQP_URL": AMQP_URL,
+        "SAGABUS_NAMESPACE": f"console-{uuid.uuid4().hex[:8]}",
+    }
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        command = ["run", "--handlers", "handlers", "--console-port", str(port)]
+        result = subprocess.run(
+            [sys.executable, "-m", "sagabus.cli", *command], cwd=ROOT, capture_output=True,
+            env={**{k: v for k, v in os.environ.items() if not k.startswith("SAGABUS_")}, **env},
+            text=True, timeout=60,
+        )
+    assert result.returncode != 0
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stdout + result.stderr
+    assert "guest" not in result.stdout + result.stderr

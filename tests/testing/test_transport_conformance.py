@@ -280,3 +280,21 @@ async def test_browse_leaves_every_message_in_place_and_purge_empties(
         await wire.transport.purge(wire.q("never-declared"))
     with pytest.raises(NoSuchQueue):
         await wire.transport.browse(wire.q("never-declared"), 1)
+
+
+async def test_consumers_counts_who_consumes_a_queue(wire: Wire, eventually: Eventually) -> None:
+    name = wire.q("q")
+    await wire.declare(queue(name, wire.names.events, "T"))
+    assert await wire.transport.consumers(name) == 0
+    assert await wire.transport.consumers(wire.q("never-declared")) is None
+    first = await consume(wire.transport, name)
+    second = await consume(wire.transport, name)
+
+    async def count_is(expected: int) -> bool:
+        return await wire.transport.consumers(name) == expected
+
+    await eventually(lambda: count_is(2), timeout=5)
+    await first.subscription.cancel()
+    await eventually(lambda: count_is(1), timeout=5)
+    await second.subscription.cancel()
+    await eventually(lambda: count_is(0), timeout=5)
