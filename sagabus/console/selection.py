@@ -27,7 +27,7 @@ from saga_dsl.engine.selection import (
     selection_size,
 )
 from sagabus.console.actions import action_of
-from sagabus.console.filters import BadFilter, filter_values, saga_filter
+from bus.store.filters import BadFilter, filter_values, saga_filter
 from sagabus.console.guard import Refused
 
 if TYPE_CHECKING:
