@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
 
+from bus import eventloop
 from bus.errors import ConfigurationError
 from bus.observability.health import HealthServer
 from bus.observability.logging import get_logger
@@ -148,6 +149,7 @@ async def serve(
         health = await HealthServer(metrics, port=metrics_port).start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    log.info("event loop", loop=eventloop.running())
     for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
     try:
