@@ -149,7 +149,6 @@ async def serve(
         health = await HealthServer(metrics, port=metrics_port).start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    log.info("event loop", loop=eventloop.running())
     for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
     try:
@@ -160,6 +159,7 @@ async def serve(
             if health is not None:
                 health.attach(bus)
             async with bus:
+                log.info("serving", endpoints=len(endpoints), event_loop=eventloop.running())
                 if on_started is not None:
                     on_started(bus)
                 await stop.wait()

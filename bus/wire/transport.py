@@ -88,7 +88,7 @@ class Delivery:
             type_=m.type,
             correlation_id=m.correlation_id,
             timestamp=m.timestamp,
-            headers=dict(m.headers),
+            headers=m.headers,
         )
 
 
