@@ -12,6 +12,7 @@ decimal, a key longer than AMQP allows) to pamqp's own encoder.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -102,27 +103,21 @@ _checked_exchanges: set[str] = set()
 def properties(message: WireMessage) -> bytes:
     """The property flags and values of a persistent message (absent or empty ones are
     left out, as pamqp leaves them)."""
-    flags = _DELIVERY_MODE
+    fields: tuple[tuple[int, Any, Callable[[Any], bytes]], ...] = (
+        (_CONTENT_TYPE, message.content_type, short_string),
+        (_HEADERS, message.headers, field_table),
+        (_DELIVERY_MODE, PERSISTENT, _U8.pack),
+        (_CORRELATION_ID, message.correlation_id, short_string),
+        (_MESSAGE_ID, message.message_id, short_string),
+        (_TIMESTAMP_FLAG, message.timestamp, timestamp),
+        (_TYPE, message.type, short_string),
+    )
+    flags = 0
     parts: list[bytes] = []
-    if message.content_type:
-        flags |= _CONTENT_TYPE
-        parts.append(short_string(message.content_type))
-    if message.headers:
-        flags |= _HEADERS
-        parts.append(field_table(message.headers))
-    parts.append(b"\x02")  # delivery mode: persistent
-    if message.correlation_id:
-        flags |= _CORRELATION_ID
-        parts.append(short_string(message.correlation_id))
-    if message.message_id:
-        flags |= _MESSAGE_ID
-        parts.append(short_string(message.message_id))
-    if message.timestamp is not None:
-        flags |= _TIMESTAMP_FLAG
-        parts.append(timestamp(message.timestamp))
-    if message.type:
-        flags |= _TYPE
-        parts.append(short_string(message.type))
+    for flag, value, encode in fields:
+        if value:
+            flags |= flag
+            parts.append(encode(value))
     return struct.pack(">H", flags) + b"".join(parts)
 
 
