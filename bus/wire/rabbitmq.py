@@ -28,6 +28,7 @@ from bus.observability.logging import get_logger
 from bus.observability.redact import redact_text, redact_url
 from bus.settings import check_amqp_url
 from bus.wire import amqp_decoding
+from bus.wire.backoff import Backoff
 from bus.wire.rabbitmq_messages import delivery_of, queue_arguments
 from bus.wire.rabbitmq_publish import ConfirmedPublisher
 from bus.wire.topology import Topology
@@ -170,6 +171,16 @@ class RabbitMQTransport:
         return depth
 
     async def depth(self, queue: str) -> int | None:
+        declared = await self._passive(queue)
+        return None if declared is None else int(declared.message_count or 0)
+
+    async def consumers(self, queue: str) -> int | None:
+        declared = await self._passive(queue)
+        return None if declared is None else int(declared.consumer_count or 0)
+
+    async def _passive(self, queue: str) -> spec.Queue.DeclareOk | None:
+        """The broker's answer to a passive declare of `queue` (its ready messages and
+        consumers), or None when there is no such queue."""
         channel = await self._channel()
         try:
             declared = await channel.declare_queue(queue, passive=True)
@@ -178,7 +189,7 @@ class RabbitMQTransport:
         finally:
             if not channel.is_closed:
                 await channel.close()
-        return int(declared.declaration_result.message_count or 0)
+        return declared.declaration_result
 
     async def browse(self, queue: str, limit: int) -> list[WireMessage]:
         """RabbitMQ cannot read a queue without taking from it: the messages are taken
@@ -277,7 +288,7 @@ class RabbitMQTransport:
             self._ready.clear()
             log.warning("connection to RabbitMQ lost, reconnecting", url=redact_url(self._url))
             await self._drop_connection()
-            delay, longest = self._backoff
+            backoff = Backoff(*self._backoff)
             for attempt in itertools.count(1):
                 if self._closing:
                     return
@@ -286,11 +297,11 @@ class RabbitMQTransport:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
+                    delay = backoff.failed()
                     log.warning(
                         "reconnect failed", attempt=attempt, retry_in=delay, error=_reason(exc)
                     )
                     await asyncio.sleep(delay)
-                    delay = min(delay * 2, longest)
                 else:
                     log.info("reconnected to RabbitMQ", attempts=attempt)
                     break
