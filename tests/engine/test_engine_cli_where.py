@@ -6,14 +6,12 @@ and exit 2. On SQLite and PostgreSQL, through the CLI as a process."""
 
 from __future__ import annotations
 
-import asyncio
-import os
 import re
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from engine_cli import sagabus
 from engine_support import REPO, order_saga
 from test_engine_operations_doc import exchanges
 
@@ -32,19 +30,6 @@ def waiting(n: int, status: str, state: str = "awaiting_payment") -> SagaRecord:
                       data={"order_id": f"o-{n}", "customer_id": "c-1", "amount": 10.0,
                             "items": [{"sku": "S-1", "quantity": 1, "unit_price": 10.0}]},
                       status=status, created_at=at, updated_at=at)  # type: ignore[arg-type]
-
-
-async def sagabus(url: str, sagas: Path, *args: str) -> tuple[int, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("SAGABUS_NAMESPACE", "SAGABUS_LOG_LEVEL")}
-    env.update({"SAGABUS_STORE": url, "SAGABUS_SAGAS": str(sagas)})
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "sagabus", *args, cwd=REPO, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode().strip()
 
 
 async def statuses(store: Store) -> dict[str, tuple[str, str]]:
