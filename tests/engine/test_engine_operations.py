@@ -65,11 +65,7 @@ def sagas(tmp_path: Path) -> Path:
     return rewrite_saga(directory, quick_to_park, source=directory / "order_processing.yaml")
 
 
-@pytest.fixture(name="payments")
-def served_payments() -> Endpoint:
-    return payments
-
-
+@pytest.mark.parametrize("payments", [payments], ids=["refunds held back"])
 async def test_parked_instances_finish_by_resume_or_by_their_late_confirmation(
     broker: TestBroker,
     settings: Settings,
