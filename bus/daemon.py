@@ -2,27 +2,24 @@
 
 `serve` knows nothing of sagas or of any application: `sagabus run` composes the
 endpoints (sagabus/daemon.py: the project's services, projections and sagas) and hands
-them here. `import_package` imports a package with all its submodules and
-`services_in` finds every `Service` instance in them, for that composition and for
+them here. `import_package` and `services_in` (from `bus.discovery`, kept importable
+from here) find the user's services for that composition and for
 `bus.testing.BusHarness(services="package")`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
-import pkgutil
 import signal
-import traceback
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from contextlib import AsyncExitStack
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, nullcontext
 from dataclasses import dataclass
-from pathlib import Path
-from types import ModuleType
 
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
+from bus.discovery import import_package as import_package  # re-exported: callers import it here
+from bus.discovery import services_in as services_in
 from bus.errors import ConfigurationError
 from bus.observability.logging import get_logger
 from bus.observability.metrics import Metrics
@@ -37,7 +34,6 @@ from bus.unitofwork.endpoint import Endpoint
 from bus.unitofwork.middleware import Middleware, with_middleware
 from bus.unitofwork.runtime import BackgroundTask, Bus
 from bus.unitofwork.scheduled import ScheduledSends, release_scheduled
-from bus.unitofwork.service import Service
 
 log = get_logger("sagabus.daemon")
 
@@ -46,78 +42,6 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 Preparation = Callable[[Store], Awaitable[None]]
 """A step run on the open store before the bus starts (the saga engine checks its
 definition versions there); raising stops the daemon before it consumes anything."""
-
-
-def import_package(name: str) -> list[ModuleType]:
-    """Imports module `name` and, when it is a package, every module beneath it.
-
-    Raises `ConfigurationError` in one line: "no such module" only when `name` itself
-    is missing; an exception raised inside a module names that module's file and line."""
-    try:
-        root = importlib.import_module(name)
-    except Exception as exc:
-        raise ConfigurationError(_import_failure(name, exc)) from None
-    modules = [root]
-    path = getattr(root, "__path__", None)
-    if path is not None:
-        for info in pkgutil.walk_packages(path, prefix=f"{name}."):
-            try:
-                modules.append(importlib.import_module(info.name))
-            except Exception as exc:
-                raise ConfigurationError(_import_failure(info.name, exc)) from None
-    return modules
-
-
-def _import_failure(name: str, exc: Exception) -> str:
-    if isinstance(exc, ModuleNotFoundError) and exc.name is not None and (
-        name == exc.name or name.startswith(f"{exc.name}.")
-    ):
-        return f"cannot import {name!r}: no such module"
-    where = error_location(exc)
-    at = f" ({where})" if where else ""
-    return f"cannot import {name!r}: {type(exc).__name__}: {exc}{at}"
-
-
-def error_location(exc: BaseException) -> str | None:
-    """`file:line` where `exc` was raised, in the code being imported: a syntax error's
-    own position, else the innermost frame in the working directory (the user's code,
-    not a library it called), else the innermost one outside the import machinery."""
-    if isinstance(exc, SyntaxError) and exc.filename:
-        return f"{_shown_path(exc.filename)}:{exc.lineno}"
-    frames = [
-        frame for frame in traceback.extract_tb(exc.__traceback__)
-        if not frame.filename.startswith("<frozen ")
-    ]
-    own = [frame for frame in frames if _relative(frame.filename) is not None]
-    chosen = (own or frames)[-1:]
-    if not chosen:
-        return None
-    return f"{_shown_path(chosen[0].filename)}:{chosen[0].lineno}"
-
-
-def _relative(filename: str) -> str | None:
-    """`filename` relative to the working directory, or None when outside it (or in a
-    virtualenv inside it)."""
-    try:
-        relative = Path(filename).resolve().relative_to(Path.cwd().resolve())
-    except ValueError:
-        return None
-    return None if "site-packages" in relative.parts else str(relative)
-
-
-def _shown_path(filename: str) -> str:
-    return _relative(filename) or filename
-
-
-def services_in(modules: Iterable[ModuleType]) -> list[Service]:
-    """Every `Service` instance defined at the top level of `modules`, once each."""
-    found: dict[int, Service] = {}
-    for module in modules:
-        for value in vars(module).values():
-            if isinstance(value, Service):
-                found.setdefault(id(value), value)
-    return list(found.values())
-
 
 PROBE_HOST = "0.0.0.0"  # noqa: S104 - Prometheus and the orchestrator probe from elsewhere
 """Where `metrics_port` serves the probes."""
@@ -184,12 +108,8 @@ async def serve(
                     await step(store)
                 bus = Bus(settings, store, endpoints, background=background, observers=observers)
                 probes.attach(bus)
-                if web is not None:
-                    site = web.build(bus, probes.routes())
-                    await servers.enter_async_context(
-                        WebServer(site, host=web.host, port=web.port, name=web.name)
-                    )
-                async with bus:
+                # the web application reads the store: it closes before the store does
+                async with _web_server(web, bus, probes), bus:
                     if on_started is not None:
                         on_started(bus)
                     await stop.wait()
@@ -197,6 +117,17 @@ async def serve(
     finally:
         for signum in STOP_SIGNALS:
             loop.remove_signal_handler(signum)
+
+
+def _web_server(
+    web: WebApp | None, bus: Bus, probes: Probes
+) -> AbstractAsyncContextManager[object]:
+    """`web`'s application over `bus`, with the probe routes, served while in the
+    context (nothing when `web` is None)."""
+    if web is None:
+        return nullcontext()
+    site = web.build(bus, probes.routes())
+    return WebServer(site, host=web.host, port=web.port, name=web.name)
 
 
 def _observers(metrics: Metrics | None) -> list[Observer]:

@@ -28,6 +28,7 @@ from bus.observability.logging import get_logger
 from bus.observability.redact import redact_text, redact_url
 from bus.settings import check_amqp_url
 from bus.wire import amqp_decoding
+from bus.wire.backoff import Backoff
 from bus.wire.rabbitmq_messages import delivery_of, outcome, properties, queue_arguments
 from bus.wire.topology import Topology
 from bus.wire.transport import Delivery, NoSuchQueue, Outcome, Publication, WireMessage
@@ -297,7 +298,7 @@ class RabbitMQTransport:
             self._ready.clear()
             log.warning("connection to RabbitMQ lost, reconnecting", url=redact_url(self._url))
             await self._drop_connection()
-            delay, longest = self._backoff
+            backoff = Backoff(*self._backoff)
             for attempt in itertools.count(1):
                 if self._closing:
                     return
@@ -306,11 +307,11 @@ class RabbitMQTransport:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
+                    delay = backoff.failed()
                     log.warning(
                         "reconnect failed", attempt=attempt, retry_in=delay, error=_reason(exc)
                     )
                     await asyncio.sleep(delay)
-                    delay = min(delay * 2, longest)
                 else:
                     log.info("reconnected to RabbitMQ", attempts=attempt)
                     break

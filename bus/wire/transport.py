@@ -49,6 +49,18 @@ class WireMessage:
             headers=envelope.amqp_headers(),
         )
 
+    def envelope(self, max_body_bytes: int = 1 << 20) -> Envelope:
+        """Decodes the message; raises `PoisonMessage` when no retry could fix it."""
+        return decode(
+            max_body_bytes=max_body_bytes,
+            body=self.body,
+            message_id=self.message_id,
+            type_=self.type,
+            correlation_id=self.correlation_id,
+            timestamp=self.timestamp,
+            headers=dict(self.headers),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Publication:
@@ -81,16 +93,7 @@ class Delivery:
 
     def envelope(self, max_body_bytes: int = 1 << 20) -> Envelope:
         """Decodes the delivery; raises `PoisonMessage` when no retry could fix it."""
-        m = self.message
-        return decode(
-            max_body_bytes=max_body_bytes,
-            body=m.body,
-            message_id=m.message_id,
-            type_=m.type,
-            correlation_id=m.correlation_id,
-            timestamp=m.timestamp,
-            headers=dict(m.headers),
-        )
+        return self.message.envelope(max_body_bytes)
 
 
 class Subscription(Protocol):

@@ -115,11 +115,10 @@ def _step(machine: Machine, record: SagaRecord, action: Action, state: str | Non
 
 async def _find(tx: Transaction, key: str) -> SagaRecord:
     record = await tx.saga_get(key, for_update=True)
-    if record is None:
-        for saga in sorted({saga for saga, _, _ in await tx.saga_count()}):
-            record = await tx.saga_find(saga, key, for_update=True)
-            if record is not None:
-                break
+    if record is None:  # a correlation value: the first saga's instance with it
+        first = next(iter(await tx.saga_with_correlation(key)), None)
+        if first is not None:
+            record = await tx.saga_find(first.saga, key, for_update=True)
     if record is None:
         raise ActionRefused(f"no saga instance has id or correlation {key!r}")
     return record

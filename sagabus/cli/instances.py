@@ -98,11 +98,8 @@ class InstanceView:
 async def _status(url: str, key: str) -> InstanceView:
     async with open_store(url) as store, store.transaction() as tx:
         record = await tx.saga_get(key)
-        if record is None:
-            for saga in sorted({saga for saga, _, _ in await tx.saga_count()}):
-                record = await tx.saga_find(saga, key)
-                if record is not None:
-                    break
+        if record is None:  # a correlation value: the first saga's instance with it
+            record = next(iter(await tx.saga_with_correlation(key)), None)
         if record is None:
             raise InstanceNotFound(f"no saga instance has id or correlation {key!r}")
         return InstanceView(

@@ -4,6 +4,10 @@ RabbitMQ."""
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -14,6 +18,7 @@ import aio_pika
 import httpx
 import pytest
 from console_support import (
+    ROOT,
     SAGAS,
     console_client,
     console_process,
@@ -234,3 +239,24 @@ async def test_an_unreachable_broker_is_said_on_the_dead_letter_page(store: Stor
     assert page.status_code == 200
     assert "The broker could not be read" in page.text
     assert "secret-pw" not in page.text
+
+
+def test_a_console_port_in_use_stops_the_daemon_at_start_saying_so(tmp_path: Path) -> None:
+    env = {
+        "SAGABUS_STORE": f"sqlite:///{tmp_path / 'daemon.db'}",
+        "SAGABUS_AMQP_URL": AMQP_URL,
+        "SAGABUS_NAMESPACE": f"console-{uuid.uuid4().hex[:8]}",
+    }
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        command = ["run", "--handlers", "handlers", "--console-port", str(port)]
+        result = subprocess.run(
+            [sys.executable, "-m", "sagabus.cli", *command], cwd=ROOT, capture_output=True,
+            env={**{k: v for k, v in os.environ.items() if not k.startswith("SAGABUS_")}, **env},
+            text=True, timeout=60,
+        )
+    assert result.returncode != 0
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stdout + result.stderr
+    assert "guest" not in result.stdout + result.stderr
