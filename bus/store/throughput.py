@@ -50,10 +50,6 @@ class Throughput:
     """"started", or the status a finished instance ended in: completed, failed."""
     per_minute: tuple[int, ...]
 
-    @property
-    def total(self) -> int:
-        return sum(self.per_minute)
-
 
 def minute_edges(now: datetime, minutes: int) -> list[datetime]:
     """The `minutes + 1` boundaries of the window: the start of each minute, then the
