@@ -8,8 +8,9 @@ command that only reads the store starts without them.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from bus.lazy import lazy_names
 
 if TYPE_CHECKING:
     from bus.errors import (
@@ -95,15 +96,5 @@ __all__ = [
     "registry",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'bus' has no attribute {name!r}")
-    value = getattr(import_module(home), name)
-    globals()[name] = value  # the next lookup is a plain module attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_HOMES})
+if not TYPE_CHECKING:  # type checkers see the imports above, and only those names
+    __getattr__, __dir__ = lazy_names(__name__, _HOMES, globals())

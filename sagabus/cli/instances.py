@@ -13,10 +13,10 @@ from rich.console import Console
 from rich.table import Table
 
 from bus.errors import SagabusError
+from bus.eventsourcing.aggregate import linked_streams
 from bus.store import HistoryRecord, SagaRecord, TimerRecord, namespace_url, open_store
 from bus.store.base import SagaStatus
 from sagabus.cli.app import app
-from sagabus.cli.streams import linked_streams
 from sagabus.project import existing_store, import_contracts, open_project
 
 StoreUrl = Annotated[str | None, typer.Option("--store", help="Store URL [SAGABUS_STORE].")]

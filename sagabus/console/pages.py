@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from bus.errors import SagabusError
+from bus.eventsourcing import linked_streams
 from bus.store.browse import MAX_PAGE, BadCursor, CensusRow, SagaFilter, saga_census, saga_page
 from bus.store.throughput import WINDOW_MINUTES, saga_throughput
 from bus.wire.envelope import utcnow
@@ -25,7 +26,7 @@ from sagabus.console.dead_letters import EndpointQueue, age_text
 from sagabus.console.filters import STATUSES, BadFilter, filter_values, saga_filter
 from sagabus.console.graphs import census_graph, path_graph
 from sagabus.console.rates import by_version, sparkline
-from sagabus.console.streams import linked_streams, moment_of, stream_as_of
+from sagabus.console.streams import moment_of, stream_as_of
 
 if TYPE_CHECKING:
     from sagabus.console.app import ConsoleContext

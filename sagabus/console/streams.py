@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bus.eventsourcing import EventStore, RecordedEvent, aggregate_for_stream, registered_aggregates
+from bus.eventsourcing import EventStore, RecordedEvent, aggregate_for_stream
 from bus.store.base import Transaction
 
 
@@ -25,17 +25,6 @@ class StreamAsOf:
     """The aggregate's state at `version`; None when no aggregate owns the stream."""
     at: datetime | None = None
     """The time asked for, when the version is the last one recorded by then."""
-
-
-async def linked_streams(tx: Transaction, key: str) -> list[str]:
-    """The streams named by `key` in every registered aggregate category that has
-    events (`order-<key>` for the order saga's correlation value)."""
-    streams = []
-    for aggregate in registered_aggregates().values():
-        stream_id = aggregate.stream_id(key)
-        if await tx.stream_version(stream_id) > 0:
-            streams.append(stream_id)
-    return streams
 
 
 def moment_of(text: str) -> datetime:

@@ -12,11 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 import sagabus.cli.streams
-from bus.eventsourcing import EventStore, ProjectionRunner
+from bus.eventsourcing import EventStore, ProjectionRunner, linked_streams
 from bus.store import Store, open_store
 from handlers.messages import CompleteOrder, PaymentSucceeded
 from sagabus.cli.app import app
-from sagabus.cli.streams import linked_streams
 
 from .test_orders import create, deliver
 from .test_projection import FlakyTotals, _seed_with_bad

@@ -9,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
 import typer.main
 from project_support import REPO, user_env
 
@@ -103,3 +104,34 @@ async def test_help_lists_every_command_with_its_help(tmp_path: Path) -> None:
     for name, command in group.commands.items():  # type: ignore[attr-defined]
         words = command.get_short_help_str(limit=40).split()[:3]
         assert " ".join(words) in out, (name, out)
+
+
+def test_the_lazy_packages_export_every_name_from_its_module() -> None:
+    import importlib
+
+    import bus
+    import bus.eventsourcing
+
+    for package in (bus, bus.eventsourcing):
+        homes = package._HOMES  # type: ignore[attr-defined]
+        assert sorted(package.__all__) == sorted(homes)
+        for name, home in homes.items():
+            assert getattr(package, name) is getattr(importlib.import_module(home), name)
+        assert set(homes) <= set(dir(package))
+    with pytest.raises(AttributeError, match="has no attribute 'Nope'"):
+        bus.Nope  # type: ignore[attr-defined]  # noqa: B018
+
+
+async def test_importing_the_handlers_api_loads_no_transport(tmp_path: Path) -> None:
+    code = (
+        "import sys; from bus import Service, Command, Event, HandlerContext;"
+        " from bus.eventsourcing import Aggregate;"
+        f" print(sorted({{m.partition('.')[0] for m in sys.modules}} & set({sorted(HEAVY)!r})))"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, cwd=tmp_path, env=user_env(),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0
+    assert out.decode().strip() == "[]"
