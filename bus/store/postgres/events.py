@@ -42,8 +42,11 @@ class PostgresEvents(PostgresRole, Events):
             if actual != expected_version:
                 raise ConcurrencyError(moved_on_message(stream_id, expected_version, actual))
             return []
-        # held until commit: positions are handed out in commit order (module docstring)
-        await self._conn.execute("LOCK TABLE event IN EXCLUSIVE MODE")
+        # held until commit: positions are handed out in commit order (module docstring);
+        # taken once per transaction (a rolled-back savepoint forgets it: `savepoint`)
+        if not self._event_table_locked:
+            await self._conn.execute("LOCK TABLE event IN EXCLUSIVE MODE")
+            self._event_table_locked = True
         now = utcnow()
         try:
             rows = await self._conn.fetch(
