@@ -89,7 +89,7 @@ class PostgresSagas(PostgresRole, Sagas):
             "UPDATE saga_instance SET definition_version = $1, state = $2, status = $3, "
             "data = $4, machine = $5, reason = $6, row_version = row_version + 1, "
             "updated_at = $7 WHERE id = $8 AND row_version = $9",
-            *_update_params(record, now),
+            *CODEC.saga_update_params(record, now),
         )
         if not changed(status):
             await self._stale(record)
@@ -113,8 +113,8 @@ class PostgresSagas(PostgresRole, Sagas):
 
     async def saga_step(self, record: SagaRecord, writes: StepWrites) -> SagaRecord:
         now = utcnow()
-        if not await self._written(STEP, (*_update_params(record, now), *writes_params(writes)),
-                                   record):
+        params = (*CODEC.saga_update_params(record, now), *writes_params(writes))
+        if not await self._written(STEP, params, record):
             await self._stale(record)
         return replace(record, row_version=record.row_version + 1, updated_at=now)
 
@@ -238,21 +238,6 @@ class PostgresSagas(PostgresRole, Sagas):
     async def next_timer_due(self) -> datetime | None:
         due: datetime | None = await self._conn.fetchval("SELECT min(due_at) FROM timer")
         return due
-
-
-def _update_params(record: SagaRecord, now: datetime) -> tuple[Any, ...]:
-    """$1-$9 of an instance's update with its version check."""
-    return (
-        record.definition_version,
-        record.state,
-        record.status,
-        dump_json(record.data),
-        dump_json(record.machine),
-        record.reason,
-        now,
-        record.id,
-        record.row_version,
-    )
 
 
 def _history_raced(instance_ids: Sequence[str]) -> str:

@@ -60,17 +60,7 @@ class SQLiteSagas(SQLiteRole, Sagas):
             "UPDATE saga_instance SET definition_version = ?, state = ?, status = ?, "
             "data = ?, machine = ?, reason = ?, row_version = row_version + 1, "
             "updated_at = ? WHERE id = ? AND row_version = ?",
-            (
-                record.definition_version,
-                record.state,
-                record.status,
-                dump_json(record.data),
-                dump_json(record.machine),
-                record.reason,
-                time_text(now),
-                record.id,
-                record.row_version,
-            ),
+            CODEC.saga_update_params(record, now),
         )
         if not saved:
             actual = self._value(
