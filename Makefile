@@ -21,6 +21,7 @@ demo: install services
 	$(BIN)/sagabus demo
 
 test: install services
+	bash scripts/browser.sh
 	$(BIN)/python -m pytest -q -rs -p no:cacheprovider
 
 lint: install

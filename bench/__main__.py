@@ -1,8 +1,9 @@
 """`make bench`: every part of the benchmark in one process, one table, `bench/RESULTS.md`.
 
     python -m bench [-k 100] [-s 20] [-n 300] [--prefetch 200] [--repeat 3]
-                    [--levels 10,100,1000] [--huge] [--parked 100000]
-                    [--history-rows 300000] [--no-postgres] [--out bench/RESULTS.md]
+                    [--levels 10,100,1000] [--huge] [--parked 1000000]
+                    [--history-rows 1000000] [--template DIR] [--no-postgres]
+                    [--no-orders] [--loop auto|uvloop|asyncio] [--out bench/RESULTS.md]
 
 Parts, in this order (see each module's docstring):
 
@@ -12,15 +13,21 @@ Parts, in this order (see each module's docstring):
 3. `bench.pingpong_sagabus`: the same with sagabus Services, inbox/outbox on SQLite;
 4. `bench.order_saga`: N order sagas, K in flight, on SQLite and on PostgreSQL;
    then `bench.stages`: statements per saga and CPU per stage (load-independent);
-5. `bench.scaling`: the order saga at 10, 100, 1,000 (and with `--huge` 10,000) in
-   flight; 100,000 waiting instances: daemon RSS and `sagabus status` time.
+5. `bench.scaling`: the order saga at 10, 100, 1,000 (and with `--huge` 100,000) in
+   flight; 1,000,000 waiting instances with 1,000,000 history rows: daemon RSS and
+   `sagabus status` time, in the process and as a process.
 
 Parts 1-4 run `--repeat` times, interleaved (1, 1b, 2, 3, 4 SQLite, 4 PostgreSQL, then
 again), so that every implementation meets the same background load; the ratios are
 taken per repeat. Each run has its own namespace (exchanges and queues) and its own
-store, both deleted afterwards (SIGTERM and Ctrl-C too). The defaults take about
-2.5 minutes on 2 cores; `--huge --history-rows 1000000` (the issue's full figures)
-about 6.
+store, both deleted afterwards (SIGTERM and Ctrl-C too). Parts 1-4 take about 2.5
+minutes on 2 cores; writing the million waiting instances about half an hour more
+(`--template DIR` keeps that store for the next run; `--parked 100000
+--history-rows 300000` is the quick version), `--huge` most of an hour more.
+
+Every part runs on one event loop, the baselines included, so that a ratio compares
+the libraries and not the loops: uvloop when it is installed (the `fast` extra, which
+`make bench` installs), else asyncio's; RESULTS.md says which under Settings.
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ from bench.report import (
     versions,
     write,
 )
+from bus import eventloop
 from bus.observability.logging import configure_logging
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -70,12 +78,20 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--batch-max", type=int, default=100, help="sagabus group commit size")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each of (1)-(4)")
     parser.add_argument("--levels", default="10,100,1000", help="sagas in flight in (5)")
-    parser.add_argument("--huge", action="store_true", help="also 10,000 sagas in flight")
-    parser.add_argument("--parked", type=int, default=100_000, help="waiting instances in (5)")
-    parser.add_argument("--history-rows", type=int, default=300_000,
-                        help="history rows in (5) (the issue's figure: 1000000)")
+    parser.add_argument("--huge", action="store_true",
+                        help=f"also {scaling.HUGE:,} sagas in flight")
+    parser.add_argument("--parked", type=int, default=scaling.PARKED,
+                        help="waiting instances in (5)")
+    parser.add_argument("--history-rows", type=int, default=scaling.HISTORY_ROWS,
+                        help="history rows in (5)")
+    parser.add_argument("--template", type=Path, metavar="DIR",
+                        help="keep the store of waiting instances in DIR for later runs")
     parser.add_argument("--no-iterator", action="store_true", help="skip (1b)")
     parser.add_argument("--no-postgres", action="store_true", help="skip (4) on PostgreSQL")
+    parser.add_argument("--no-orders", action="store_true", help="skip (4): only (1)-(3)")
+    parser.add_argument("--loop", choices=("auto", "uvloop", "asyncio"), default=None,
+                        help="event loop of every part (default: SAGABUS_EVENT_LOOP, else"
+                             " auto: uvloop when installed)")
     parser.add_argument("--no-scaling", action="store_true", help="skip (5)")
     parser.add_argument("--no-stages", action="store_true",
                         help="skip the statements per saga and CPU per stage")
@@ -124,7 +140,7 @@ async def bench(args: argparse.Namespace, results: Results, postgres: bool, tmp:
             )
         _progress(SAGABUS, results.pingpong[SAGABUS][-1].rate, "steps/s")
         for label, kind in ((ORDERS_SQLITE, "sqlite"), (ORDERS_POSTGRES, "postgres")):
-            if kind == "postgres" and not postgres:
+            if args.no_orders or (kind == "postgres" and not postgres):
                 continue
             async with fresh_store(kind, tmp) as store:
                 run = await order_saga.run(
@@ -154,7 +170,7 @@ async def bench(args: argparse.Namespace, results: Results, postgres: bool, tmp:
     print(f"{args.parked:,} waiting instances, {args.history_rows:,} history rows", flush=True)
     results.parked = await scaling.parked(
         "sqlite", tmp, instances=args.parked, history_rows=args.history_rows, amqp_url=url,
-        prefetch=prefetch,
+        prefetch=prefetch, template=args.template,
     )
 
 
@@ -177,6 +193,7 @@ def _progress(label: str, figure: float, unit: str) -> None:
 def main() -> None:
     args = parse()
     configure_logging("console", "warning")
+    loop = eventloop.chosen(args.loop)
     postgres = not args.no_postgres and postgres_reachable()
     results = Results(
         settings={
@@ -187,6 +204,7 @@ def main() -> None:
             "prefetch": args.prefetch,
             "batch max": args.batch_max,
             "repeats": args.repeat,
+            "event loop (every part, baselines included)": loop,
         },
         in_flight=args.conversations,
         machine=machine(),
@@ -196,7 +214,7 @@ def main() -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            asyncio.run(bench(args, results, postgres, tmp))
+            eventloop.run(bench(args, results, postgres, tmp), loop=loop)
         except (KeyboardInterrupt, asyncio.CancelledError):
             sys.exit("interrupted: nothing written (the run's queues and stores are deleted)")
     results.machine["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())

@@ -56,7 +56,6 @@ from typing import Any
 
 import handlers.messages as m
 from bus.daemon import import_package, services_in
-from bus.observability.health import HealthServer
 from bus.observability.logging import configure_logging
 from bus.observability.message_log import MessageLog
 from bus.observability.metrics import Metrics
@@ -68,7 +67,9 @@ from bus.observability.observe import (
     SagaOutcome,
     compose,
 )
+from bus.observability.probes import Probes, probe_app
 from bus.observability.sampler import Sampler
+from bus.observability.web_server import WebServer
 from bus.settings import Settings
 from bus.store import open_store
 from bus.unitofwork.endpoint import Endpoint
@@ -131,7 +132,9 @@ async def run(
     async with open_store(settings.store) as store:
         await runtime.pin(store)
         bus = Bus(settings, store, endpoints, background=background, observers=observers)
-        server = HealthServer(metrics, host="127.0.0.1", port=0, bus=bus)
+        server = WebServer(
+            probe_app(Probes(metrics, bus=bus)), host="127.0.0.1", port=0, name="probes"
+        )
         scraper: asyncio.Task[None] | None = None
         try:
             async with bus, BusClient(settings) as client:
@@ -219,8 +222,8 @@ async def phases(count: int, seconds: float, store_dir: Path) -> list[tuple[bool
         bus = Bus(settings, store, endpoints, background=[runtime.scheduler],
                   observers=[feeder, metrics])
         try:
-            async with bus, BusClient(settings) as client, HealthServer(
-                metrics, host="127.0.0.1", port=0, bus=bus
+            async with bus, BusClient(settings) as client, WebServer(
+                probe_app(Probes(metrics, bus=bus)), host="127.0.0.1", port=0, name="probes"
             ) as server:
                 placed = 0
 

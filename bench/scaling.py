@@ -1,22 +1,26 @@
-"""(5) Scaling: the order saga at 10 .. 10,000 sagas in flight, and a daemon whose store
-holds 100,000 instances waiting on a long timer.
+"""(5) Scaling: the order saga at 10 .. 100,000 sagas in flight, and a daemon whose store
+holds 1,000,000 instances waiting on a long timer.
 
-    python -m bench.scaling [--levels 10,100,1000] [--huge] [--parked 100000]
-                            [--history-rows 300000] [--store sqlite|postgres]
+    python -m bench.scaling [--levels 10,100,1000] [--huge] [--parked 1000000]
+                            [--history-rows 1000000] [--template DIR]
+                            [--store sqlite|postgres]
 
 Levels: `bench.order_saga` with L orders in flight (closed loop) and max(2L, 300)
 orders in all; throughput and OrderCreated -> final latency at each. `--huge` adds
-L = 10,000 (20,000 orders, several minutes).
+L = 100,000 with 120,000 orders (the last 20,000 enter as the first ones end; the
+better part of an hour on 2 cores).
 
-Waiting instances: `--parked` order-saga instances in `manual_review`, each with its
-review timeout armed a day ahead, and `--history-rows` history rows spread over them
-(the first two of each are the real steps that led there), written straight through
-the store API, 1,000 instances per transaction: the store a daemon finds after a busy
-month. Then, on that store:
+Waiting instances: `--parked` order-saga instances in `manual_review` (default
+1,000,000), each with its review timeout armed a day ahead, and `--history-rows`
+history rows spread over them (default 1,000,000; the first two of each are the real
+steps that led there), written straight through the store API, 1,000 instances per
+transaction: the store a daemon finds after a busy month (the fill takes about half an
+hour on 2 cores; `--template DIR` keeps it for later runs). Then, on that store:
 
 - `sagabus status ID` (by instance id and by order id): the time of the command's own
   work in this process (open the store, read instance, timers, history, streams),
-  median of 20, and the wall time of the CLI as a process (Python start-up included);
+  median of 20, and the wall time of the CLI as a process (Python start-up included),
+  each run paired with one of `python -c pass` (the interpreter's own start-up);
 - a daemon (`bus.daemon.serve` with the services and sagas, as `sagabus run` would run
   them) in a process of its own: its RSS once started, and its RSS and peak RSS after
   it ran 300 more orders to the end with those instances in the store.
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import signal
 import statistics
 import subprocess
@@ -44,6 +49,7 @@ from bench.order_saga import (
     collect,
     drive,
     fresh_store,
+    remove_sqlite,
     run,
 )
 from bench.pingpong_aiopika import AMQP_URL
@@ -51,6 +57,7 @@ from bus.daemon import import_package, serve, services_in
 from bus.observability.logging import configure_logging
 from bus.settings import Settings
 from bus.store import HistoryRecord, SagaRecord, TimerRecord, namespace_url, open_store
+from bus.store.sqlite import database_path
 from bus.unitofwork.endpoint import Endpoint
 from bus.unitofwork.runtime import Bus, bus_topology
 from bus.wire.envelope import new_id, utcnow
@@ -63,7 +70,13 @@ from saga_dsl.engine.wiring import SagaRuntime, saga_runtime
 from sagabus.cli.instances import _status
 
 LEVELS = (10, 100, 1_000)
-HUGE = 10_000
+HUGE = 100_000
+HUGE_ORDERS = 120_000
+"""Orders of the `--huge` level: 2L would take hours; past the first L, 20,000 more keep
+L in flight until the drain."""
+PARKED = 1_000_000
+"""Waiting instances in the store of the daemon and `status` runs (issue 16's figure)."""
+HISTORY_ROWS = 1_000_000
 MIN_ORDERS = 300
 BATCH = 1_000
 """Instances written per transaction when filling the store."""
@@ -79,13 +92,21 @@ class ParkedResult:
     instances: int
     history_rows: int
     fill_seconds: float
+    """Writing the store (or, with a template, copying it)."""
     status_by_id: list[float] = field(default_factory=list)
     status_by_order: list[float] = field(default_factory=list)
     status_cli: list[float] = field(default_factory=list)
+    python_start: list[float] = field(default_factory=list)
+    """`python -c pass`, each run right after one of `status_cli`."""
     rss_started_mb: float = 0.0
     rss_after_mb: float = 0.0
     rss_peak_mb: float = 0.0
     daemon_run: OrderRun | None = None
+
+
+def orders_at(level: int) -> int:
+    """Orders run with `level` in flight."""
+    return HUGE_ORDERS if level == HUGE else max(2 * level, MIN_ORDERS)
 
 
 async def levels(
@@ -97,7 +118,7 @@ async def levels(
             results.append(
                 await run(
                     store=url, namespace=f"bench-sc-{uuid.uuid4().hex[:8]}",
-                    in_flight=level, total=max(2 * level, MIN_ORDERS),
+                    in_flight=level, total=orders_at(level),
                     label=f"{level:,} in flight", amqp_url=amqp_url, prefetch=prefetch,
                     limit=max(600.0, level * 0.2),
                 )
@@ -181,34 +202,66 @@ async def timed_status(url: str, key: str, times: int) -> list[float]:
     return took
 
 
-def cli_status(url: str, key: str, times: int) -> list[float]:
+def cli_status(url: str, key: str, times: int) -> tuple[list[float], list[float]]:
+    """Wall seconds of `sagabus status KEY` as a process, and of `python -c pass` run
+    right after each (pairs: both meet the same load)."""
     sagabus = Path(sys.executable).with_name("sagabus")
-    took = []
+    commands = ([str(sagabus), "status", key, "--store", url, "--json"],
+                [sys.executable, "-c", "pass"])
+    took: tuple[list[float], list[float]] = ([], [])
     for _ in range(times):
-        started = time.perf_counter()
-        subprocess.run(
-            [str(sagabus), "status", key, "--store", url, "--json"],
-            check=True, stdout=subprocess.DEVNULL,
-        )
-        took.append(time.perf_counter() - started)
+        for command, into in zip(commands, took, strict=True):
+            started = time.perf_counter()
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+            into.append(time.perf_counter() - started)
     return took
+
+
+async def filled(url: str, instances: int, history_rows: int, template: Path | None) -> str:
+    """Fills the SQLite store at `url` (see `fill`); with `template`, a directory, the
+    store is filled there once (a file named by the two counts) and copied to `url`
+    on later runs: a million instances take minutes to write."""
+    if template is None:
+        return await fill(url, instances, history_rows)
+    kept, partial = template_files(template, instances, history_rows)
+    if partial is not None:
+        await fill(f"sqlite:///{partial}", instances, history_rows)
+        partial.rename(kept)
+    shutil.copyfile(kept, database_path(url))
+    return instance_id(SAGA, f"parked-{instances // 2:07d}")
+
+
+def template_files(template: Path, instances: int, history_rows: int) -> tuple[Path, Path | None]:
+    """The kept store of these counts in `template`, and the file to fill first when it
+    is not there yet (renamed to the kept one once full, so an interrupted fill is
+    never taken for a whole one)."""
+    kept = template / f"parked-{instances}-{history_rows}.db"
+    if kept.exists():
+        return kept, None
+    template.mkdir(parents=True, exist_ok=True)
+    partial = kept.with_suffix(".partial.db")
+    remove_sqlite(partial)
+    return kept, partial
 
 
 async def parked(
     store_kind: str, tmp: str, *, instances: int, history_rows: int, amqp_url: str,
-    prefetch: int,
+    prefetch: int, template: Path | None = None,
 ) -> ParkedResult:
+    if template is not None and store_kind != "sqlite":
+        raise ValueError("a template store is a SQLite file")
     async with fresh_store(store_kind, tmp) as base_url:
         namespace = f"bench-dm-{uuid.uuid4().hex[:8]}"
         url = namespace_url(base_url, namespace)  # where the daemon of `namespace` looks
         started = time.perf_counter()
-        key = await fill(url, instances, history_rows)
+        key = await filled(url, instances, history_rows, template)
         result = ParkedResult(instances, max(2, history_rows // instances) * instances,
                               time.perf_counter() - started)
         await timed_status(url, key, 2)  # warm the page cache like any second call
         result.status_by_id = await timed_status(url, key, 20)
         result.status_by_order = await timed_status(url, f"parked-{instances // 2:07d}", 20)
-        result.status_cli = cli_status(url, key, 3)
+        cli_status(url, key, 1)  # the interpreter's and the modules' files into the page cache
+        result.status_cli, result.python_start = cli_status(url, key, 5)
 
         settings = Settings(amqp_url=amqp_url, store=base_url, prefetch=prefetch,
                             namespace=namespace)
@@ -278,8 +331,10 @@ def main() -> None:
     parser.add_argument("--levels", default=",".join(str(n) for n in LEVELS),
                         help="sagas in flight, comma-separated")
     parser.add_argument("--huge", action="store_true", help=f"also {HUGE:,} in flight")
-    parser.add_argument("--parked", type=int, default=100_000, help="waiting instances")
-    parser.add_argument("--history-rows", type=int, default=300_000)
+    parser.add_argument("--parked", type=int, default=PARKED, help="waiting instances")
+    parser.add_argument("--history-rows", type=int, default=HISTORY_ROWS)
+    parser.add_argument("--template", type=Path, metavar="DIR",
+                        help="keep the filled store in DIR and copy it on later runs")
     parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--prefetch", type=int, default=200)
     parser.add_argument("--amqp-url", default=AMQP_URL)
@@ -301,12 +356,13 @@ def main() -> None:
                       f"p50 {statistics.median(r.latencies) * 1000:.0f} ms")
             p = await parked(args.store, tmp, instances=args.parked,
                              history_rows=args.history_rows, amqp_url=args.amqp_url,
-                             prefetch=args.prefetch)
+                             prefetch=args.prefetch, template=args.template)
             print(f"{p.instances:,} waiting, {p.history_rows:,} history rows "
                   f"(written in {p.fill_seconds:.1f}s): status by id "
                   f"{statistics.median(p.status_by_id) * 1000:.1f} ms, by order "
                   f"{statistics.median(p.status_by_order) * 1000:.1f} ms, CLI "
-                  f"{statistics.median(p.status_cli) * 1000:.0f} ms; daemon RSS "
+                  f"{statistics.median(p.status_cli) * 1000:.0f} ms (python -c pass "
+                  f"{statistics.median(p.python_start) * 1000:.0f} ms); daemon RSS "
                   f"{p.rss_started_mb:.0f} MB started, {p.rss_after_mb:.0f} MB after "
                   f"{DAEMON_ORDERS} orders (peak {p.rss_peak_mb:.0f} MB)")
 

@@ -2,36 +2,39 @@
 
 `serve` knows nothing of sagas or of any application: `sagabus run` composes the
 endpoints (sagabus/daemon.py: the project's services, projections and sagas) and hands
-them here. `import_package` imports a package with all its submodules and
-`services_in` finds every `Service` instance in them, for that composition and for
+them here. `import_package` and `services_in` (from `bus.discovery`, kept importable
+from here) find the user's services for that composition and for
 `bus.testing.BusHarness(services="package")`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
-import pkgutil
 import signal
-import traceback
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from pathlib import Path
-from types import ModuleType
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, nullcontext
+from dataclasses import dataclass
 
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp
+
+from bus import eventloop
+from bus.discovery import import_package as import_package  # re-exported: callers import it here
+from bus.discovery import services_in as services_in
 from bus.errors import ConfigurationError
-from bus.observability.health import HealthServer
 from bus.observability.logging import get_logger
 from bus.observability.metrics import Metrics
 from bus.observability.observe import Observer
+from bus.observability.probes import Probes, probe_app
 from bus.observability.sampler import Sampler
 from bus.observability.tracing import tracing_observer
+from bus.observability.web_server import WebServer
 from bus.settings import Settings
 from bus.store import Store, open_store
 from bus.unitofwork.endpoint import Endpoint
 from bus.unitofwork.middleware import Middleware, with_middleware
 from bus.unitofwork.runtime import BackgroundTask, Bus
 from bus.unitofwork.scheduled import ScheduledSends, release_scheduled
-from bus.unitofwork.service import Service
 
 log = get_logger("sagabus.daemon")
 
@@ -41,76 +44,23 @@ Preparation = Callable[[Store], Awaitable[None]]
 """A step run on the open store before the bus starts (the saga engine checks its
 definition versions there); raising stops the daemon before it consumes anything."""
 
+PROBE_HOST = "0.0.0.0"  # noqa: S104 - Prometheus and the orchestrator probe from elsewhere
+"""Where `metrics_port` serves the probes."""
 
-def import_package(name: str) -> list[ModuleType]:
-    """Imports module `name` and, when it is a package, every module beneath it.
-
-    Raises `ConfigurationError` in one line: "no such module" only when `name` itself
-    is missing; an exception raised inside a module names that module's file and line."""
-    try:
-        root = importlib.import_module(name)
-    except Exception as exc:
-        raise ConfigurationError(_import_failure(name, exc)) from None
-    modules = [root]
-    path = getattr(root, "__path__", None)
-    if path is not None:
-        for info in pkgutil.walk_packages(path, prefix=f"{name}."):
-            try:
-                modules.append(importlib.import_module(info.name))
-            except Exception as exc:
-                raise ConfigurationError(_import_failure(info.name, exc)) from None
-    return modules
+WebBuilder = Callable[[Bus, Sequence[BaseRoute]], ASGIApp]
+"""Builds a web application from the bus (before it starts) and the probe routes
+(`/healthz`, `/readyz`, `/metrics`) the application is to include."""
 
 
-def _import_failure(name: str, exc: Exception) -> str:
-    if isinstance(exc, ModuleNotFoundError) and exc.name is not None and (
-        name == exc.name or name.startswith(f"{exc.name}.")
-    ):
-        return f"cannot import {name!r}: no such module"
-    where = error_location(exc)
-    at = f" ({where})" if where else ""
-    return f"cannot import {name!r}: {type(exc).__name__}: {exc}{at}"
+@dataclass(frozen=True)
+class WebApp:
+    """An application the daemon serves, probes included, on `host:port` (sagabus's
+    web console)."""
 
-
-def error_location(exc: BaseException) -> str | None:
-    """`file:line` where `exc` was raised, in the code being imported: a syntax error's
-    own position, else the innermost frame in the working directory (the user's code,
-    not a library it called), else the innermost one outside the import machinery."""
-    if isinstance(exc, SyntaxError) and exc.filename:
-        return f"{_shown_path(exc.filename)}:{exc.lineno}"
-    frames = [
-        frame for frame in traceback.extract_tb(exc.__traceback__)
-        if not frame.filename.startswith("<frozen ")
-    ]
-    own = [frame for frame in frames if _relative(frame.filename) is not None]
-    chosen = (own or frames)[-1:]
-    if not chosen:
-        return None
-    return f"{_shown_path(chosen[0].filename)}:{chosen[0].lineno}"
-
-
-def _relative(filename: str) -> str | None:
-    """`filename` relative to the working directory, or None when outside it (or in a
-    virtualenv inside it)."""
-    try:
-        relative = Path(filename).resolve().relative_to(Path.cwd().resolve())
-    except ValueError:
-        return None
-    return None if "site-packages" in relative.parts else str(relative)
-
-
-def _shown_path(filename: str) -> str:
-    return _relative(filename) or filename
-
-
-def services_in(modules: Iterable[ModuleType]) -> list[Service]:
-    """Every `Service` instance defined at the top level of `modules`, once each."""
-    found: dict[int, Service] = {}
-    for module in modules:
-        for value in vars(module).values():
-            if isinstance(value, Service):
-                found.setdefault(id(value), value)
-    return list(found.values())
+    port: int
+    build: WebBuilder
+    host: str = "127.0.0.1"
+    name: str = "web console"
 
 
 async def serve(
@@ -121,49 +71,74 @@ async def serve(
     prepare: Sequence[Preparation] = (),
     on_started: Callable[[Bus], None] | None = None,
     metrics_port: int | None = None,
+    web: WebApp | None = None,
     middleware: Sequence[Middleware] = (),
 ) -> None:
     """Opens the store, runs `prepare`, runs a `Bus` until SIGTERM/SIGINT, then stops
     it cleanly. `middleware`: around every endpoint's handlers
-    (bus/unitofwork/middleware.py). `metrics_port`: serve `/metrics`, `/healthz` and `/readyz` there
-    (bus/observability/health.py). Tracing is on when the process has an OpenTelemetry SDK tracer
-    provider (bus/observability/tracing.py)."""
+    (bus/unitofwork/middleware.py). Tracing is on when the process has an OpenTelemetry
+    SDK tracer provider (bus/observability/tracing.py).
+
+    One HTTP server per port (bus/observability/probes.py): `metrics_port` serves
+    `/metrics`, `/healthz` and `/readyz` on all addresses from the start; `web` serves
+    its application with the same three routes once the bus exists. Either turns the
+    metrics on. When both name the same port, `web`'s one server (on `web.host`)
+    carries them all."""
     if not endpoints:
         raise ConfigurationError("nothing to serve: no services or sagas were found")
     # every daemon keeps and releases scheduled sends (ctx.send(..., delay=...))
     # (one scheduler, outside the user's middleware: it carries others' messages)
     own = [e for e in endpoints if not isinstance(e, ScheduledSends)]
     endpoints = [*with_middleware(own, middleware), ScheduledSends()]
-    background = [*background, release_scheduled]
-    observers: list[Observer] = []
-    tracing = tracing_observer()
-    if tracing is not None:
-        observers.append(tracing)
-        log.info("tracing on: spans go to the global OpenTelemetry tracer provider")
-    health: HealthServer | None = None
-    if metrics_port is not None:
-        metrics = Metrics()
-        observers.append(metrics)
-        background = [*background, Sampler(metrics)]
-        health = await HealthServer(metrics, port=metrics_port).start()
+    metrics = Metrics() if metrics_port is not None or web is not None else None
+    observers = _observers(metrics)
+    background = [*background, release_scheduled, *([] if metrics is None else [Sampler(metrics)])]
+    probes = Probes(metrics)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
     try:
-        async with open_store(settings) as store:
-            for step in prepare:
-                await step(store)
-            bus = Bus(settings, store, endpoints, background=background, observers=observers)
-            if health is not None:
-                health.attach(bus)
-            async with bus:
-                if on_started is not None:
-                    on_started(bus)
-                await stop.wait()
-                log.info("stopping: finishing in-flight work")
+        async with AsyncExitStack() as servers:
+            if metrics_port is not None and (web is None or web.port != metrics_port):
+                await servers.enter_async_context(
+                    WebServer(probe_app(probes), host=PROBE_HOST, port=metrics_port, name="probes")
+                )
+            async with open_store(settings) as store:
+                for step in prepare:
+                    await step(store)
+                bus = Bus(settings, store, endpoints, background=background, observers=observers)
+                probes.attach(bus)
+                # the web application reads the store: it closes before the store does
+                async with _web_server(web, bus, probes), bus:
+                    log.info(
+                        "serving", endpoints=len(endpoints), event_loop=eventloop.running()
+                    )
+                    if on_started is not None:
+                        on_started(bus)
+                    await stop.wait()
+                    log.info("stopping: finishing in-flight work")
     finally:
         for signum in STOP_SIGNALS:
             loop.remove_signal_handler(signum)
-        if health is not None:
-            await health.close()
+
+
+def _web_server(
+    web: WebApp | None, bus: Bus, probes: Probes
+) -> AbstractAsyncContextManager[object]:
+    """`web`'s application over `bus`, with the probe routes, served while in the
+    context (nothing when `web` is None)."""
+    if web is None:
+        return nullcontext()
+    site = web.build(bus, probes.routes())
+    return WebServer(site, host=web.host, port=web.port, name=web.name)
+
+
+def _observers(metrics: Metrics | None) -> list[Observer]:
+    """The bus's observers: `metrics` when on, tracing when the process traces."""
+    observers: list[Observer] = [] if metrics is None else [metrics]
+    tracing = tracing_observer()
+    if tracing is not None:
+        observers.append(tracing)
+        log.info("tracing on: spans go to the global OpenTelemetry tracer provider")
+    return observers

@@ -27,17 +27,16 @@ from typing import Any, Self, TypeVar
 
 import structlog
 
-from bus.daemon import import_package, services_in
 from bus.deadletters.dead_letter import DeadLetter
+from bus.discovery import import_package, services_in
 from bus.observability.logging import configure_logging
 from bus.settings import Settings
 from bus.store import HistoryRecord, SagaRecord, Store, open_store
-from bus.unitofwork.endpoint import Endpoint, HandlerContext
-from bus.unitofwork.retry import RetryPolicy
+from bus.unitofwork.endpoint import Endpoint, HandlerContext, StandIn
 from bus.unitofwork.runtime import BackgroundTask, Bus
 from bus.wire.client import BusClient
 from bus.wire.contracts import Message, Registry, registry
-from bus.wire.envelope import Envelope, PoisonMessage, decode
+from bus.wire.envelope import Envelope, PoisonMessage
 from bus.wire.memory import InMemoryBroker, InMemoryTransport
 from bus.wire.topology import Names
 from bus.wire.transport import Outcome, WireMessage
@@ -367,38 +366,22 @@ class BusHarness:
             return await tx.history(instance_id)
 
 
-class _Recorded:
+class _Recorded(StandIn):
     """An endpoint whose handled messages and failures the harness writes down."""
 
     def __init__(
         self, endpoint: Endpoint, consumed: list[tuple[str, Envelope]], faults: list[Fault]
     ) -> None:
-        self._endpoint = endpoint
+        super().__init__(endpoint)
         self._consumed = consumed
         self._faults = faults
 
     def __repr__(self) -> str:
-        return repr(self._endpoint)
-
-    @property
-    def name(self) -> str:
-        return self._endpoint.name
-
-    @property
-    def commands(self) -> frozenset[str]:
-        return self._endpoint.commands
-
-    @property
-    def events(self) -> frozenset[str]:
-        return self._endpoint.events
-
-    @property
-    def retry(self) -> RetryPolicy:
-        return self._endpoint.retry
+        return repr(self.endpoint)
 
     async def handle(self, message: Envelope, ctx: HandlerContext) -> None:
         try:
-            await self._endpoint.handle(message, ctx)
+            await self.endpoint.handle(message, ctx)
         except Exception as exc:
             self._faults.append(Fault(self.name, message, exc))
             raise
@@ -414,13 +397,6 @@ def _quiet_logging() -> None:
 
 def _decode(message: WireMessage) -> Envelope | PoisonMessage:
     try:
-        return decode(
-            body=message.body,
-            message_id=message.message_id,
-            type_=message.type,
-            correlation_id=message.correlation_id,
-            timestamp=message.timestamp,
-            headers=dict(message.headers),
-        )
+        return message.envelope()
     except PoisonMessage as poison:
         return poison

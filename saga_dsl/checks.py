@@ -11,12 +11,12 @@ and `event.x` reads fields of the event in scope.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Iterator
 
 from bus.unitofwork.faults import COMMAND_FAULTED
 from bus.wire.contracts import Registry
 from saga_dsl.diagnostics import Position, Report, suggest
-from saga_dsl.expressions import Expression
+from saga_dsl.expressions import Expression, Reference
 from saga_dsl.saga_definition import (
     Action,
     SagaDefinition,
@@ -174,14 +174,22 @@ def _never_set(definition: SagaDefinition, report: Report) -> set[str]:
     for transition in definition.transitions():
         written.update(a.name for a in transition.assignments)
     for use in definition.expressions:
-        for reference in use.expression.references:
-            if reference.root == "saga" and reference.name and reference.name not in written:
-                report.error(
-                    reference.at,
-                    f"saga.{reference.name} is read but never set (no `set:` writes it)"
-                    f"{suggest(reference.name, written)}",
-                )
+        for reference, name in _unknown(use.expression, "saga", written):
+            report.error(
+                reference.at,
+                f"saga.{name} is read but never set (no `set:` writes it)"
+                f"{suggest(name, written)}",
+            )
     return written
+
+
+def _unknown(
+    expression: Expression, root: str, known: Collection[str]
+) -> Iterator[tuple[Reference, str]]:
+    """The reads `root.name` of `expression` whose name is not in `known`, with the name."""
+    for reference in expression.references:
+        if reference.root == root and reference.name and reference.name not in known:
+            yield reference, reference.name
 
 
 def _maybe_unset(definition: SagaDefinition, report: Report, written: set[str]) -> None:
@@ -322,13 +330,11 @@ def _contracts(definition: SagaDefinition, report: Report, registry: Registry) -
         if use.event is None or use.event not in registry:
             continue
         fields = registry.fields(use.event)
-        for reference in use.expression.references:
-            if reference.root == "event" and reference.name and reference.name not in fields:
-                report.error(
-                    reference.at,
-                    f"event.{reference.name}: {use.event} has no field {reference.name!r}"
-                    f"{suggest(reference.name, fields)}",
-                )
+        for reference, name in _unknown(use.expression, "event", fields):
+            report.error(
+                reference.at,
+                f"event.{name}: {use.event} has no field {name!r}{suggest(name, fields)}",
+            )
 
 
 def _action(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 
 @dataclass(frozen=True)
@@ -35,16 +35,18 @@ Input = EventInput | TimerFired
 
 
 @dataclass(frozen=True)
-class SendCommand:
-    """Send command `type`; `compensates` names the state it undoes, if any."""
+class OutgoingMessage:
+    """A message the saga sends out: its type, its payload and the state it undoes, if
+    any; `SendCommand` and `PublishEvent` say which kind."""
 
     type: str
     payload: dict[str, Any]
     compensates: str | None = None
+    effect: ClassVar[str]
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "effect": "send",
+            "effect": self.effect,
             "type": self.type,
             "payload": self.payload,
             "compensates": self.compensates,
@@ -52,20 +54,17 @@ class SendCommand:
 
 
 @dataclass(frozen=True)
-class PublishEvent:
+class SendCommand(OutgoingMessage):
+    """Send command `type`; `compensates` names the state it undoes, if any."""
+
+    effect: ClassVar[str] = "send"
+
+
+@dataclass(frozen=True)
+class PublishEvent(OutgoingMessage):
     """Publish event `type`; `compensates` names the state it undoes, if any."""
 
-    type: str
-    payload: dict[str, Any]
-    compensates: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "effect": "publish",
-            "type": self.type,
-            "payload": self.payload,
-            "compensates": self.compensates,
-        }
+    effect: ClassVar[str] = "publish"
 
 
 @dataclass(frozen=True)

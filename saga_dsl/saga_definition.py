@@ -237,6 +237,25 @@ class _Builder:
         guard = None
         if model.if_ is not None:
             guard = self.guard(model.if_, (*path, "if"), event)
+        return self.move(source, event, guard, model, path, self.doc.at(path))
+
+    def timeout(self, source: str, model: Timeout | None, path: Loc) -> TimeoutDefinition | None:
+        if model is None:
+            return None
+        transition = self.move(source, None, None, model, path, self.doc.key_at(path))
+        return TimeoutDefinition(model.after, transition)
+
+    def move(
+        self,
+        source: str | None,
+        event: str | None,
+        guard: Expression | None,
+        model: Transition | Timeout,
+        path: Loc,
+        at: Position,
+    ) -> TransitionDefinition:
+        """The transition `model` (its set, goto and compensate) out of `source` on `event`
+        (None: the timeout), written at `at`."""
         return TransitionDefinition(
             source=source,
             event=event,
@@ -244,26 +263,10 @@ class _Builder:
             assignments=self.assignments(model.set_, (*path, "set"), event),
             goto=model.goto,
             compensate=model.compensate,
-            at=self.doc.at(path),
+            at=at,
             goto_at=self.doc.at((*path, "goto")),
             compensate_at=self.doc.key_at((*path, "compensate")),
         )
-
-    def timeout(self, source: str, model: Timeout | None, path: Loc) -> TimeoutDefinition | None:
-        if model is None:
-            return None
-        transition = TransitionDefinition(
-            source=source,
-            event=None,
-            guard=None,
-            assignments=self.assignments(model.set_, (*path, "set"), None),
-            goto=model.goto,
-            compensate=model.compensate,
-            at=self.doc.key_at(path),
-            goto_at=self.doc.at((*path, "goto")),
-            compensate_at=self.doc.key_at((*path, "compensate")),
-        )
-        return TimeoutDefinition(model.after, transition)
 
     def compensation(
         self, model: Compensation | None, state_retry: RetryPolicy | None, path: Loc
@@ -289,30 +292,27 @@ class _Builder:
         )
 
     def actions(self, sends: list[Send], publishes: list[Publish], path: Loc) -> tuple[Action, ...]:
-        built = []
-        for i, send in enumerate(sends):
-            at = (*path, "send", i)
-            built.append(
-                Action(
-                    "command",
-                    send.command,
-                    self.payload(send.with_, (*at, "with")),
-                    {key: self.doc.key_at((*at, "with", key)) for key in send.with_},
-                    self.doc.at((*at, "command")),
-                )
-            )
-        for i, publish in enumerate(publishes):
-            at = (*path, "publish", i)
-            built.append(
-                Action(
-                    "event",
-                    publish.event,
-                    self.payload(publish.with_, (*at, "with")),
-                    {key: self.doc.key_at((*at, "with", key)) for key in publish.with_},
-                    self.doc.at((*at, "event")),
-                )
-            )
-        return tuple(built)
+        commands = [
+            self.action("command", send.command, send.with_, (*path, "send", i))
+            for i, send in enumerate(sends)
+        ]
+        events = [
+            self.action("event", publish.event, publish.with_, (*path, "publish", i))
+            for i, publish in enumerate(publishes)
+        ]
+        return (*commands, *events)
+
+    def action(
+        self, kind: Literal["command", "event"], type_: str, with_: Mapping[str, Any], at: Loc
+    ) -> Action:
+        """The send (`kind` "command") or publish ("event") of `type_` written at `at`."""
+        return Action(
+            kind,
+            type_,
+            self.payload(with_, (*at, "with")),
+            {key: self.doc.key_at((*at, "with", key)) for key in with_},
+            self.doc.at((*at, kind)),
+        )
 
     def payload(self, values: Mapping[str, Any], path: Loc) -> Template:
         return self.value(dict(values), path, None)

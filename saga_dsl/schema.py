@@ -68,6 +68,14 @@ TypeName = Annotated[str, Field(pattern=TYPE_PATTERN)]
 Values = dict[Name, Any]
 
 
+def values(key: str, description: str) -> Any:
+    """A `key:` mapping of names to literals and ${ expressions }, empty when absent."""
+    return Field(default_factory=dict, alias=key, description=description)
+
+
+PAYLOAD = "The payload: literal values and ${ expressions } over saga and now."
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -76,22 +84,14 @@ class Send(Strict):
     """A command to send: `{command: ProcessPayment, with: {...}}`."""
 
     command: TypeName = Field(description="Type name of the command contract.")
-    with_: Values = Field(
-        default_factory=dict,
-        alias="with",
-        description="The payload: literal values and ${ expressions } over saga and now.",
-    )
+    with_: Values = values("with", PAYLOAD)
 
 
 class Publish(Strict):
     """An event to publish: `{event: OrderCompleted, with: {...}}`."""
 
     event: TypeName = Field(description="Type name of the event contract.")
-    with_: Values = Field(
-        default_factory=dict,
-        alias="with",
-        description="The payload: literal values and ${ expressions } over saga and now.",
-    )
+    with_: Values = values("with", PAYLOAD)
 
 
 # Each of these is written either as one mapping or as a list of them.
@@ -118,11 +118,7 @@ class Transition(Strict):
         alias="if",
         description="CEL guard over event, saga and now; the first true transition wins.",
     )
-    set_: Values = Field(
-        default_factory=dict,
-        alias="set",
-        description="Saga data to set: name -> literal or ${ expression }.",
-    )
+    set_: Values = values("set", "Saga data to set: name -> literal or ${ expression }.")
     goto: Name = Field(description="The state to enter.")
     compensate: bool = Field(
         default=False,
@@ -140,11 +136,7 @@ class Timeout(Strict):
     """What happens when the state has waited too long."""
 
     after: Duration = Field(description="How long the state may wait, from entering it.")
-    set_: Values = Field(
-        default_factory=dict,
-        alias="set",
-        description="Saga data to set (expressions see saga and now, not event).",
-    )
+    set_: Values = values("set", "Saga data to set (expressions see saga and now, not event).")
     goto: Name = Field(description="The state to enter.")
     compensate: bool = Field(
         default=False,
@@ -190,11 +182,7 @@ class Start(Strict):
     """The event that creates an instance, and the data taken from it."""
 
     on: TypeName = Field(description="Event type that starts a new instance.")
-    set_: Values = Field(
-        default_factory=dict,
-        alias="set",
-        description="Saga data captured from the start event.",
-    )
+    set_: Values = values("set", "Saga data captured from the start event.")
 
 
 class AnyState(Strict):

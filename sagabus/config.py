@@ -69,7 +69,8 @@ class ProjectConfig(BaseSettings):
     sagas: directory of saga files, or None for none.
     store, namespace, amqp_url, prefetch: as in `bus.settings.Settings` (a relative
         SQLite path in `[tool.sagabus]` is relative to the pyproject.toml).
-    metrics_port: serve /metrics, /healthz and /readyz there (None: do not).
+    metrics_port: serve /metrics, /healthz and /readyz there, on all addresses (None:
+        do not; the console's port, `sagabus run --console-port`, serves them too).
     """
 
     model_config = SettingsConfigDict(

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
 
-from bus.daemon import import_package, services_in
+from bus.discovery import import_package, services_in
 from bus.errors import ConfigurationError
 from bus.unitofwork.service import Service
 

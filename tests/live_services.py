@@ -106,8 +106,9 @@ def _redacted(url: str) -> str:
 async def postgres_schema(prefix: str) -> AsyncIterator[str]:
     """A store URL on a schema of its own, dropped afterwards."""
     schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    separator = "&" if "?" in PG_URL else "?"
     try:
-        yield f"{PG_URL}?schema={schema}"
+        yield f"{PG_URL}{separator}schema={schema}"
     finally:
         conn = await asyncpg.connect(PG_URL)
         try:

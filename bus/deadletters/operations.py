@@ -134,6 +134,10 @@ class DeadLetterQueues:
         """Messages ready in `queue`, or None when it does not exist."""
         return await self._transport.depth(queue)
 
+    async def consumers(self, queue: str) -> int | None:
+        """Consumers attached to `queue`, or None when it does not exist."""
+        return await self._transport.consumers(queue)
+
     async def browse(self, queue: str, limit: int = 1_000) -> list[DeadLetter]:
         """Up to `limit` dead letters of `queue`, oldest first, all left in place."""
         return [DeadLetter(queue, m) for m in await self._transport.browse(queue, limit)]

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, ClassVar, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from bus.errors import SagabusError
 from bus.eventsourcing.dispatch import dispatch_table, mark
 from bus.wire.contracts import Event
+
+if TYPE_CHECKING:
+    from bus.store.base import Transaction
 
 S = TypeVar("S", bound=BaseModel)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -174,3 +177,14 @@ def aggregate_for_stream(stream_id: str) -> type[Aggregate[Any]] | None:
     """The registered aggregate whose streams `stream_id` belongs to, if any."""
     category, sep, _ = stream_id.partition("-")
     return _aggregates.get(category) if sep else None
+
+
+async def linked_streams(tx: Transaction, key: str) -> list[str]:
+    """The streams named by `key` in every registered aggregate category that has
+    events (`order-<key>` for the order saga's correlation value)."""
+    streams = []
+    for aggregate in _aggregates.values():
+        stream_id = aggregate.stream_id(key)
+        if await tx.stream_version(stream_id) > 0:
+            streams.append(stream_id)
+    return streams

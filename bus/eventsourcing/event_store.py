@@ -11,7 +11,7 @@ registry and validates it; an event that cannot be read that way is an
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -23,6 +23,7 @@ from bus.wire.contracts import Event, Registry, registry
 from bus.wire.envelope import Envelope, new_id
 
 E = TypeVar("E", bound=Event, covariant=True)
+Ev = TypeVar("Ev", bound=Event)
 
 Publisher = Callable[[Envelope], object]
 """Takes the envelope of an appended event to publish (e.g. `HandlerContext.publish`)."""
@@ -69,6 +70,19 @@ class RecordedEvent(Generic[E]):
         return value if isinstance(value, str) else None
 
 
+def recorded(stored: StoredEvent, event: Ev) -> RecordedEvent[Ev]:
+    """`stored` as read back, its payload being `event`."""
+    return RecordedEvent(
+        stream_id=stored.stream_id,
+        version=stored.version,
+        position=stored.position,
+        recorded_at=stored.recorded_at,
+        event=event,
+        schema_version=stored.schema_version,
+        metadata=stored.metadata,
+    )
+
+
 def cause_metadata(cause: Envelope | None) -> dict[str, Any]:
     """The metadata that ties new events to the message `cause` that led to them: its
     correlation and trace flow on, and it becomes their causation."""
@@ -82,6 +96,7 @@ def cause_metadata(cause: Envelope | None) -> dict[str, Any]:
     return meta
 
 
+@dataclass(eq=False)
 class EventStore:
     """Streams of events in the store, read and written inside transaction `tx`.
 
@@ -95,16 +110,10 @@ class EventStore:
             same transaction, and relays them as soon as it commits.
     """
 
-    def __init__(
-        self,
-        tx: Transaction,
-        *,
-        contracts: Registry = registry,
-        publisher: Publisher | None = None,
-    ) -> None:
-        self.tx = tx
-        self.contracts = contracts
-        self.publisher = publisher
+    tx: Transaction
+    _: KW_ONLY
+    contracts: Registry = registry
+    publisher: Publisher | None = None
 
     async def append(
         self,
@@ -151,18 +160,7 @@ class EventStore:
             else:
                 for envelope in envelopes:
                     self.publisher(envelope)
-        return [
-            RecordedEvent(
-                stream_id=s.stream_id,
-                version=s.version,
-                position=s.position,
-                recorded_at=s.recorded_at,
-                event=event,
-                schema_version=s.schema_version,
-                metadata=s.metadata,
-            )
-            for s, event in zip(stored, events, strict=True)
-        ]
+        return [recorded(s, event) for s, event in zip(stored, events, strict=True)]
 
     async def read(
         self, stream_id: str, *, from_version: int = 1, as_of: AsOf | None = None
@@ -209,15 +207,7 @@ class EventStore:
             ) from exc
         if not isinstance(message, Event):
             raise UnreadableEvent(f"{where}: {stored.type} is a command, not an event")
-        return RecordedEvent(
-            stream_id=stored.stream_id,
-            version=stored.version,
-            position=stored.position,
-            recorded_at=stored.recorded_at,
-            event=message,
-            schema_version=stored.schema_version,
-            metadata=stored.metadata,
-        )
+        return recorded(stored, message)
 
     async def _read_stored(
         self, stream_id: str, from_version: int, to_version: int | None

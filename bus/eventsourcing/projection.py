@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 import structlog
@@ -108,6 +108,7 @@ class _HandlerFailed(Exception):
 StepOutcome = Literal["advanced", "idle", "failed", "parked"]
 
 
+@dataclass(eq=False)
 class ProjectionRunner:
     """Keeps one projection up to date with the log of `store`.
 
@@ -120,24 +121,17 @@ class ProjectionRunner:
         contracts: the registry events are read with (default: the process-wide one).
     """
 
-    def __init__(
-        self,
-        store: Store,
-        projection: Projection,
-        *,
-        batch_size: int = BATCH_SIZE,
-        max_attempts: int = MAX_ATTEMPTS,
-        retry_delay: float = RETRY_DELAY,
-        contracts: Registry = registry,
-    ) -> None:
-        if batch_size < 1 or max_attempts < 1:
+    store: Store
+    projection: Projection
+    _: KW_ONLY
+    batch_size: int = BATCH_SIZE
+    max_attempts: int = MAX_ATTEMPTS
+    retry_delay: float = RETRY_DELAY
+    contracts: Registry = registry
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.max_attempts < 1:
             raise ValueError("batch_size and max_attempts must be at least 1")
-        self.store = store
-        self.projection = projection
-        self.batch_size = batch_size
-        self.max_attempts = max_attempts
-        self.retry_delay = retry_delay
-        self.contracts = contracts
 
     @property
     def name(self) -> str:

@@ -128,6 +128,10 @@ def compose(observers: Sequence[Observer]) -> Observer:
     return Observers(observers)
 
 
+HOOKS = tuple(n for n, value in vars(Observer).items() if not n.startswith("_") and callable(value))
+"""The names of the observer's hooks."""
+
+
 def _overriding(observers: Sequence[Observer], hook: str) -> tuple[Observer, ...]:
     base = getattr(Observer, hook)
     return tuple(o for o in observers if getattr(type(o), hook) is not base)
@@ -139,78 +143,67 @@ class Observers(Observer):
 
     def __init__(self, observers: Sequence[Observer]) -> None:
         self.observers = tuple(observers)
-        self._consumed = _overriding(observers, "consumed")
-        self._handling = _overriding(observers, "handling")
-        self._handled = _overriding(observers, "handled")
-        self._retried = _overriding(observers, "retried")
-        self._dead_lettered = _overriding(observers, "dead_lettered")
-        self._published = _overriding(observers, "published")
-        self._firing = _overriding(observers, "firing")
-        self._timers_due = _overriding(observers, "timers_due")
-        self._started = _overriding(observers, "saga_started")
-        self._finished = _overriding(observers, "saga_finished")
-        self._compensated = _overriding(observers, "saga_compensated")
-        self._parked = _overriding(observers, "saga_parked")
+        self._by_hook = {hook: _overriding(observers, hook) for hook in HOOKS}
 
     def consumed(self, endpoint: str, envelope: Envelope | None) -> None:
-        for o in self._consumed:
+        for o in self._by_hook["consumed"]:
             o.consumed(endpoint, envelope)
 
     def handling(self, endpoint: str, envelope: Envelope) -> AbstractContextManager[Envelope]:
-        if len(self._handling) == 1:
-            return self._handling[0].handling(endpoint, envelope)
-        if not self._handling:
+        if len(self._by_hook["handling"]) == 1:
+            return self._by_hook["handling"][0].handling(endpoint, envelope)
+        if not self._by_hook["handling"]:
             return _Unchanged(envelope)
         return self._nested_handling(endpoint, envelope)
 
     @contextmanager
     def _nested_handling(self, endpoint: str, envelope: Envelope) -> Iterator[Envelope]:
         with ExitStack() as stack:
-            for o in self._handling:
+            for o in self._by_hook["handling"]:
                 envelope = stack.enter_context(o.handling(endpoint, envelope))
             yield envelope
 
     def handled(self, endpoint: str, envelope: Envelope, outcome: HandledOutcome) -> None:
-        for o in self._handled:
+        for o in self._by_hook["handled"]:
             o.handled(endpoint, envelope, outcome)
 
     def retried(self, endpoint: str, envelope: Envelope, attempt: int) -> None:
-        for o in self._retried:
+        for o in self._by_hook["retried"]:
             o.retried(endpoint, envelope, attempt)
 
     def dead_lettered(self, endpoint: str, type_name: str | None, reason: DeadLetterReason) -> None:
-        for o in self._dead_lettered:
+        for o in self._by_hook["dead_lettered"]:
             o.dead_lettered(endpoint, type_name, reason)
 
     def published(self, envelope: Envelope, outcome: PublishOutcome) -> None:
-        for o in self._published:
+        for o in self._by_hook["published"]:
             o.published(envelope, outcome)
 
     @contextmanager
     def firing(self, saga: str, timer: str, traceparent: str | None) -> Iterator[str | None]:
         with ExitStack() as stack:
-            for o in self._firing:
+            for o in self._by_hook["firing"]:
                 traceparent = stack.enter_context(o.firing(saga, timer, traceparent))
             yield traceparent
 
     def timers_due(self, due: Sequence[datetime], now: datetime) -> None:
-        for o in self._timers_due:
+        for o in self._by_hook["timers_due"]:
             o.timers_due(due, now)
 
     def saga_started(self, saga: str) -> None:
-        for o in self._started:
+        for o in self._by_hook["saga_started"]:
             o.saga_started(saga)
 
     def saga_finished(self, saga: str, outcome: SagaOutcome, seconds: float) -> None:
-        for o in self._finished:
+        for o in self._by_hook["saga_finished"]:
             o.saga_finished(saga, outcome, seconds)
 
     def saga_compensated(self, saga: str, state: str) -> None:
-        for o in self._compensated:
+        for o in self._by_hook["saga_compensated"]:
             o.saga_compensated(saga, state)
 
     def saga_parked(self, saga: str, state: str) -> None:
-        for o in self._parked:
+        for o in self._by_hook["saga_parked"]:
             o.saga_parked(saga, state)
 
 

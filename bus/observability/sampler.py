@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from bus.observability.logging import get_logger
 from bus.observability.metrics import Metrics
+from bus.store.browse import saga_census
 from bus.wire.envelope import utcnow
 
 if TYPE_CHECKING:
@@ -27,10 +28,6 @@ INTERVAL = 10.0
 
 TIMEOUT = 5.0
 """Seconds one source may take to answer."""
-
-PARKED_LIMIT = 10_000
-"""Parked instances counted at most per sample (they are meant to be few)."""
-
 
 class Sampler:
     """A background task of the bus (`Bus(background=[Sampler(metrics)])`)."""
@@ -66,19 +63,22 @@ class Sampler:
 
     async def _store(self, bus: Bus) -> None:
         async with bus.store.transaction() as tx:
-            counts = await tx.saga_count()
-            parked = await tx.saga_list(status="parked", limit=PARKED_LIMIT)
+            census = await saga_census(tx)  # counted in the index, no instance read
             backlog = await tx.outbox_backlog()
             next_due = await tx.next_timer_due()
+        counts: Counter[tuple[str, str]] = Counter()
+        parked: Counter[str] = Counter()
+        for row in census:
+            counts[row.saga, row.state] += row.count
+            parked[row.saga] += row.count if row.status == "parked" else 0
         m = self.metrics
         # no await from here on: a scrape never sees the gauges half set
         m.saga_instances.clear()
-        for saga, state, count in counts:
+        for (saga, state), count in counts.items():
             m.saga_instances.labels(saga, state).set(count)
         m.parked_instances.clear()
-        parked_by_saga = Counter(r.saga for r in parked)
-        for saga in {saga for saga, _, _ in counts}:
-            m.parked_instances.labels(saga).set(parked_by_saga[saga])
+        for saga, count in parked.items():
+            m.parked_instances.labels(saga).set(count)
         m.outbox_backlog.set(backlog)
         late = 0.0 if next_due is None else (utcnow() - next_due).total_seconds()
         m.timer_delay.set(max(0.0, late))

@@ -182,3 +182,11 @@ async def saga_names(tx: Transaction) -> list[str]:
     """Every saga that has at least one instance, by name."""
     rows = await tx.read_rows("SELECT DISTINCT saga FROM saga_instance ORDER BY saga")
     return [row[0] for row in rows]
+
+
+async def matching_count(tx: Transaction, where: SagaFilter) -> int:
+    """How many instances match `where`."""
+    clauses, params = _conditions(where)
+    condition = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    rows = await tx.read_rows(f"SELECT count(*) FROM saga_instance{condition}", params)
+    return int(rows[0][0])

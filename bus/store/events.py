@@ -7,6 +7,8 @@ import abc
 from collections.abc import Sequence
 from typing import Any
 
+from bus.errors import ConcurrencyError
+from bus.store.codec import moved_on_message
 from bus.store.records import NewEvent, ProjectionRecord, StoredEvent
 
 
@@ -51,3 +53,19 @@ class Events(abc.ABC):
 
     @abc.abstractmethod
     async def projection_put(self, record: ProjectionRecord) -> None: ...
+
+
+async def appendable(
+    role: Events, stream_id: str, events: Sequence[NewEvent], expected_version: int
+) -> bool:
+    """Whether `events_append` has rows to write: False for no `events` on a stream at
+    `expected_version`. Raises ValueError for a negative version and `ConcurrencyError`
+    for no events on a stream elsewhere (the backends' shared prologue)."""
+    if expected_version < 0:
+        raise ValueError(f"expected_version must be 0 or more, not {expected_version}")
+    if events:
+        return True
+    actual = await role.stream_version(stream_id)
+    if actual != expected_version:
+        raise ConcurrencyError(moved_on_message(stream_id, expected_version, actual))
+    return False

@@ -28,6 +28,11 @@ class Sagas(abc.ABC):
     ) -> SagaRecord | None: ...
 
     @abc.abstractmethod
+    async def saga_with_correlation(self, correlation: str) -> list[SagaRecord]:
+        """Every saga's instance with this correlation value, by saga name: one lookup
+        in the index on `correlation`, however many instances the store holds."""
+
+    @abc.abstractmethod
     async def saga_update(self, record: SagaRecord) -> SagaRecord:
         """Saves `record` if the stored `row_version` still equals `record.row_version`,
         else raises `ConcurrencyError`. Returns the record with the new row_version."""

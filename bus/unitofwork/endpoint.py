@@ -10,7 +10,7 @@ written to the outbox in the same transaction as the handler's own state.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
@@ -42,6 +42,34 @@ class Endpoint(Protocol):
         """Handles one message; raising makes the pipeline retry it later."""
 
 
+class StandIn:
+    """An endpoint standing in for `endpoint` on its queue: the same name, commands,
+    events and retry policy; a subclass changes what `handle` does around it."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+
+    @property
+    def name(self) -> str:
+        return self.endpoint.name
+
+    @property
+    def commands(self) -> frozenset[str]:
+        return self.endpoint.commands
+
+    @property
+    def events(self) -> frozenset[str]:
+        return self.endpoint.events
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return self.endpoint.retry
+
+    async def handle(self, message: Envelope, ctx: HandlerContext) -> None:
+        await self.endpoint.handle(message, ctx)
+
+
+@dataclass(eq=False, kw_only=True, slots=True)
 class HandlerContext:
     """What a handler may touch while it handles one message.
 
@@ -53,23 +81,12 @@ class HandlerContext:
     log: a structlog logger bound to endpoint, message_id, correlation_id and type.
     """
 
-    __slots__ = ("_outgoing", "contract", "endpoint", "log", "message", "tx")
-
-    def __init__(
-        self,
-        *,
-        endpoint: str,
-        tx: Transaction,
-        message: Envelope,
-        contract: Message | None,
-        log: Any,
-    ) -> None:
-        self.endpoint = endpoint
-        self.tx = tx
-        self.message = message
-        self.contract = contract
-        self.log = log
-        self._outgoing: list[Envelope] = []
+    endpoint: str
+    tx: Transaction
+    message: Envelope
+    contract: Message | None
+    log: Any
+    _outgoing: list[Envelope] = field(default_factory=list, init=False, repr=False)
 
     def send(
         self,

@@ -16,6 +16,7 @@ observer and the log.
 from __future__ import annotations
 
 from collections.abc import Set
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ from bus.observability.message_log import saga_fields
 from bus.observability.observe import Observer
 from bus.unitofwork.faults import fault_publication
 from bus.unitofwork.retry import RetryPolicy
+from bus.wire.backoff import Backoff
 from bus.wire.envelope import Envelope, PoisonMessage
 from bus.wire.topology import Names
 from bus.wire.transport import Delivery, Publication
@@ -32,38 +34,29 @@ COMMIT_BACKOFF = (0.1, 5.0)
 """First and longest pause (seconds) after a batch failed to commit."""
 
 
+@dataclass(eq=False)
 class FailurePolicy:
     """Poison, retry and dead letter for the endpoint `endpoint` consuming `queue`.
     types: the message types it handles (others are counted without a type)."""
 
-    def __init__(
-        self,
-        endpoint: str,
-        *,
-        queue: str,
-        names: Names,
-        retry: RetryPolicy,
-        types: Set[str],
-        observer: Observer,
-        log: Any,
-    ) -> None:
-        self._endpoint = endpoint
-        self._queue = queue
-        self._names = names
-        self._retry = retry
-        self._types = types
-        self._observer = observer
-        self._log = log
-        self.poisoned = 0
-        """Poison messages dead-lettered since start (also counted in their log lines)."""
+    endpoint: str
+    _: KW_ONLY
+    queue: str
+    names: Names
+    retry: RetryPolicy
+    types: Set[str]
+    observer: Observer
+    log: Any
+    poisoned: int = field(default=0, init=False)
+    """Poison messages dead-lettered since start (also counted in their log lines)."""
 
     def poison(self, delivery: Delivery, poison: PoisonMessage, now: datetime) -> Publication:
         """The dead letter of a delivery no retry could fix."""
         message = delivery.message
         self.poisoned += 1
-        known = message.type if message.type in self._types else None
-        self._observer.dead_lettered(self._endpoint, known, "poison")
-        self._log.warning(
+        known = message.type if message.type in self.types else None
+        self.observer.dead_lettered(self.endpoint, known, "poison")
+        self.log.warning(
             "poison message dead-lettered",
             reason=poison.reason,
             poison_total=self.poisoned,
@@ -79,7 +72,7 @@ class FailurePolicy:
         """The retry (True), or the dead letter and its fault event (False), of a
         delivery whose handler raised."""
         failures = deadletter.failures(delivery) + 1
-        delay = self._retry.delay_after(failures)
+        delay = self.retry.delay_after(failures)
         described = f"{type(error).__name__}: {error}"
         fields = {
             "message_id": envelope.message_id,
@@ -90,17 +83,17 @@ class FailurePolicy:
             "error": described,
             **saga_fields(envelope),
         }
-        self._observer.handled(self._endpoint, envelope, "failed")
+        self.observer.handled(self.endpoint, envelope, "failed")
         if delay is not None:
-            self._observer.retried(self._endpoint, envelope, failures)
-            self._log.warning("handler failed, retrying", retry_in=delay, **fields)
-            tier = self._names.retry(self._queue, delay)
+            self.observer.retried(self.endpoint, envelope, failures)
+            self.log.warning("handler failed, retrying", retry_in=delay, **fields)
+            tier = self.names.retry(self.queue, delay)
             return [deadletter.retry(delivery, tier_queue=tier, error=error, now=now)], True
-        self._observer.dead_lettered(self._endpoint, envelope.type, "failed")
-        self._log.error("handler failed for the last time, dead-lettered", **fields)
+        self.observer.dead_lettered(self.endpoint, envelope.type, "failed")
+        self.log.error("handler failed for the last time, dead-lettered", **fields)
         reason = f"failed {failures} attempt(s): {described}"
         letter = self._dead_letter(delivery, reason, error, now)
-        fault = fault_publication(envelope, described, self._names)
+        fault = fault_publication(envelope, described, self.names)
         return ([letter] if fault is None else [letter, fault]), False
 
     def _dead_letter(
@@ -108,27 +101,17 @@ class FailurePolicy:
     ) -> Publication:
         return deadletter.dead_letter(
             delivery,
-            dlq=self._names.dlq(self._queue),
-            origin_queue=self._queue,
+            dlq=self.names.dlq(self.queue),
+            origin_queue=self.queue,
             reason=reason,
             error=error,
             now=now,
         )
 
 
-class CommitBackoff:
+class CommitBackoff(Backoff):
     """The pause after a batch failed to commit: `first`, doubled with every failure
     in a row, at most `longest`; a commit that works starts again at `first`."""
 
     def __init__(self, first: float = COMMIT_BACKOFF[0], longest: float = COMMIT_BACKOFF[1]):
-        self._first = first
-        self._longest = longest
-        self._failures = 0
-
-    def failed(self) -> float:
-        """One more failure in a row: the seconds to pause."""
-        self._failures += 1
-        return float(min(self._first * 2 ** (self._failures - 1), self._longest))
-
-    def succeeded(self) -> None:
-        self._failures = 0
+        super().__init__(first, longest)

@@ -28,8 +28,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 from bus.errors import ConfigurationError
-from bus.unitofwork.endpoint import Endpoint, HandlerContext
-from bus.unitofwork.retry import RetryPolicy
+from bus.unitofwork.endpoint import Endpoint, HandlerContext, StandIn
 from bus.wire.envelope import Envelope
 
 
@@ -53,31 +52,15 @@ class Middleware:
         """After the handler; `error` is what it raised, or None."""
 
 
-class WithMiddleware:
+class WithMiddleware(StandIn):
     """`endpoint` with `middleware` around its `handle` (the same queue and bindings)."""
 
     def __init__(self, endpoint: Endpoint, middleware: Sequence[Middleware]) -> None:
-        self.endpoint = endpoint
+        super().__init__(endpoint)
         self.middleware = tuple(middleware)
 
     def __repr__(self) -> str:
         return f"WithMiddleware({self.endpoint!r}, {len(self.middleware)})"
-
-    @property
-    def name(self) -> str:
-        return self.endpoint.name
-
-    @property
-    def commands(self) -> frozenset[str]:
-        return self.endpoint.commands
-
-    @property
-    def events(self) -> frozenset[str]:
-        return self.endpoint.events
-
-    @property
-    def retry(self) -> RetryPolicy:
-        return self.endpoint.retry
 
     async def handle(self, message: Envelope, ctx: HandlerContext) -> None:
         entered: list[Middleware] = []

@@ -16,9 +16,8 @@ Every publication is kept in `journal`.
 (the delivery comes again with `redelivered` set) and at most `prefetch` unsettled
 deliveries per consumer, round robin between the consumers of a queue; unsettled
 deliveries go back to their queue when the connection closes. Several transports
-(a bus and a client) share one broker, as processes share RabbitMQ.
-
-The queues and their consumers (`InMemorySubscription`) are in `bus.wire.memory_queues`.
+(a bus and a client) share one broker, as processes share RabbitMQ. The queues and
+their consumers (`InMemorySubscription`) are in `bus.wire.memory_queues`.
 
 Not modelled: persistence beyond the process, clustering, the type rules of AMQP
 header tables, and the timestamp property's sub-second part (dropped on the wire, as
@@ -191,6 +190,10 @@ class InMemoryBroker:
     def queue_depth(self, queue: str) -> int:
         """Messages ready in `queue` (not counting unacknowledged ones)."""
         return len(self._queue(queue).ready)
+
+    def consumer_count(self, queue: str) -> int:
+        """Consumers attached to `queue`."""
+        return len(self._queue(queue).consumers)
 
     def unacked(self, queue: str) -> int:
         """Deliveries of `queue` handed to a consumer and not yet settled."""
@@ -474,9 +477,11 @@ class InMemoryTransport:
 
     async def depth(self, queue: str) -> int | None:
         self._check_connected()
-        if queue not in self.broker.queue_names():
-            return None
-        return self.broker.queue_depth(queue)
+        return self.broker.queue_depth(queue) if queue in self.broker.queue_names() else None
+
+    async def consumers(self, queue: str) -> int | None:
+        self._check_connected()
+        return self.broker.consumer_count(queue) if queue in self.broker.queue_names() else None
 
     async def browse(self, queue: str, limit: int) -> list[WireMessage]:
         self._check_connected()

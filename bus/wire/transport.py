@@ -2,10 +2,11 @@
 
 Four operations: declare a `Topology`, publish a batch of messages and learn each
 one's fate (broker confirms awaited together), consume a queue into a callback, and
-settle deliveries (ack, or requeue). Three more look after a queue from outside, for
-the operator tooling (`bus.deadletters.operations`): its depth, a browse that leaves
-every message in place, and a purge. `bus.wire.rabbitmq` implements it on aio-pika; an
-in-memory transport implements it for tests without a broker.
+settle deliveries (ack, or requeue). Four more look after a queue from outside, for
+the operator tooling (`bus.deadletters.operations`) and the console: its depth, its
+consumers, a browse that leaves every message in place, and a purge.
+`bus.wire.rabbitmq` implements it on aio-pika; an in-memory transport implements it
+for tests without a broker.
 """
 
 from __future__ import annotations
@@ -48,6 +49,18 @@ class WireMessage:
             headers=envelope.amqp_headers(),
         )
 
+    def envelope(self, max_body_bytes: int = 1 << 20) -> Envelope:
+        """Decodes the message; raises `PoisonMessage` when no retry could fix it."""
+        return decode(
+            max_body_bytes=max_body_bytes,
+            body=self.body,
+            message_id=self.message_id,
+            type_=self.type,
+            correlation_id=self.correlation_id,
+            timestamp=self.timestamp,
+            headers=self.headers,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Publication:
@@ -80,16 +93,7 @@ class Delivery:
 
     def envelope(self, max_body_bytes: int = 1 << 20) -> Envelope:
         """Decodes the delivery; raises `PoisonMessage` when no retry could fix it."""
-        m = self.message
-        return decode(
-            max_body_bytes=max_body_bytes,
-            body=m.body,
-            message_id=m.message_id,
-            type_=m.type,
-            correlation_id=m.correlation_id,
-            timestamp=m.timestamp,
-            headers=dict(m.headers),
-        )
+        return self.message.envelope(max_body_bytes)
 
 
 class Subscription(Protocol):
@@ -127,6 +131,10 @@ class Transport(Protocol):
     async def depth(self, queue: str) -> int | None:
         """Messages ready in `queue` (not counting unacknowledged ones), or None when
         there is no such queue."""
+
+    async def consumers(self, queue: str) -> int | None:
+        """Consumers attached to `queue` (the bus's endpoints, any tool reading it), or
+        None when there is no such queue."""
 
     async def browse(self, queue: str, limit: int) -> list[WireMessage]:
         """Up to `limit` ready messages of `queue`, oldest first, all left in place;

@@ -31,7 +31,12 @@ ACTIONS: tuple[Action, ...] = ("resume", "retry", "goto", "cancel")
 
 
 class ActionRefused(SagabusError):
-    """The action does not apply to the instance, or no instance has the id."""
+    """The action does not apply to the instance, or no instance has the id. `why`
+    is the reason without the instance's id (the same for every instance it stops)."""
+
+    def __init__(self, message: str, why: str | None = None) -> None:
+        super().__init__(message)
+        self.why = why or message
 
 
 @dataclass(frozen=True)
@@ -73,10 +78,9 @@ class Operations:
             record = await _find(tx, key)
             machine = self.machines.get((record.saga, record.definition_version))
             if machine is None:
-                raise ActionRefused(
-                    f"instance {record.id} runs on {record.saga} v{record.definition_version},"
-                    " which is not among the loaded saga files"
-                )
+                version = f"{record.saga} v{record.definition_version}"
+                loaded = f"{version} is not among the loaded saga files"
+                raise ActionRefused(f"instance {record.id} runs on {loaded}", why=loaded)
             step = _step(machine, record, action, state, now)
             if not step.accepted:
                 return Outcome(record.id, False, record.state, record.status,
@@ -104,16 +108,17 @@ def _step(machine: Machine, record: SagaRecord, action: Action, state: str | Non
             raise OperationRefused("goto needs the state to move to")
         return machine.goto(instance, state, now)
     except (OperationRefused, EvaluationError, OverBudget) as exc:
-        raise ActionRefused(f"{action} refused for instance {record.id}: {exc}") from None
+        raise ActionRefused(
+            f"{action} refused for instance {record.id}: {exc}", why=str(exc)
+        ) from None
 
 
 async def _find(tx: Transaction, key: str) -> SagaRecord:
     record = await tx.saga_get(key, for_update=True)
-    if record is None:
-        for saga in sorted({saga for saga, _, _ in await tx.saga_count()}):
-            record = await tx.saga_find(saga, key, for_update=True)
-            if record is not None:
-                break
+    if record is None:  # a correlation value: the first saga's instance with it
+        first = next(iter(await tx.saga_with_correlation(key)), None)
+        if first is not None:
+            record = await tx.saga_find(first.saga, key, for_update=True)
     if record is None:
         raise ActionRefused(f"no saga instance has id or correlation {key!r}")
     return record

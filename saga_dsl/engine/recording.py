@@ -177,27 +177,15 @@ async def record_step(
 
 def _log_step(record: SagaRecord, step: Step, cause: Cause) -> None:
     """A line for a finished or parked instance, and a debug line for every step."""
+    instance = {"saga": record.saga, "instance_id": record.id}
     for effect in step.effects:
         if isinstance(effect, Finished):
-            log.info(
-                "saga finished",
-                saga=record.saga,
-                instance_id=record.id,
-                outcome=effect.outcome,
-                state=step.to_state,
-            )
+            log.info("saga finished", **instance, outcome=effect.outcome, state=step.to_state)
         elif isinstance(effect, Parked):
-            log.warning(
-                "saga parked",
-                saga=record.saga,
-                instance_id=record.id,
-                state=step.to_state,
-                reason=effect.reason,
-            )
+            log.warning("saga parked", **instance, state=step.to_state, reason=effect.reason)
     log.debug(
         "saga step",
-        saga=record.saga,
-        instance_id=record.id,
+        **instance,
         input=cause.label,
         message_id=cause.message_id,
         from_state=step.from_state,

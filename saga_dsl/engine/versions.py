@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bus.errors import ConfigurationError
 from bus.store.base import Store
+from bus.store.browse import saga_census
 from bus.wire.contracts import Registry, registry
 from saga_dsl import Machine, compile, load_directory
 
@@ -55,23 +56,22 @@ async def pin_versions(store: Store, machines: list[Machine]) -> None:
                 )
 
 
-STRANDED_SCAN = 1_000_000
-"""Running instances read at start-up, at most, to find those without their version."""
-
-
 async def refuse_stranded(store: Store, machines: Sequence[Machine]) -> None:
     """Raises `ConfigurationError` when running instances of a loaded saga run on a
     version that is not loaded (they would wait for ever: their events and timers are
-    for a definition no daemon has)."""
+    for a definition no daemon has).
+
+    Counted by the store (one index-only pass, `bus.store.browse.saga_census`), never
+    read: a store of a million waiting instances costs the daemon no memory here."""
     loaded = {(m.name, m.version) for m in machines}
     names = {name for name, _ in loaded}
     async with store.transaction() as tx:
-        running = await tx.saga_list(status="running", limit=STRANDED_SCAN)
-    stranded = Counter(
-        (r.saga, r.definition_version)
-        for r in running
-        if r.saga in names and (r.saga, r.definition_version) not in loaded
-    )
+        census = await saga_census(tx)
+    stranded: Counter[tuple[str, int]] = Counter()
+    for row in census:
+        key = (row.saga, row.definition_version)
+        if row.status == "running" and row.saga in names and key not in loaded:
+            stranded[key] += row.count
     if stranded:
         counts = ", ".join(
             f"{saga} v{version}: {count}" for (saga, version), count in sorted(stranded.items())

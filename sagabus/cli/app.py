@@ -2,13 +2,17 @@
 
 Each group of commands lives in its own module and registers itself on `app`:
 `messaging` (run, send, publish), `language` (validate, graph, schema),
-`instances` (status, list, demo).
+`instances` (status, list), ... (`COMMANDS` names them all). `sagabus COMMAND ...`
+imports only the module of COMMAND, so `sagabus status ID` does not pay for the
+transport, the console's web stack or the CEL compiler; `sagabus --help` (and a
+name that is no command) imports them all, to list every command with its help.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Sequence
 
 import typer
 
@@ -23,28 +27,52 @@ app = typer.Typer(
     add_completion=False,
 )
 
-COMMAND_MODULES = (
-    "sagabus.cli.messaging",
-    "sagabus.cli.language",
-    "sagabus.cli.instances",
-    "sagabus.cli.operations",
-    "sagabus.cli.demo",
-    "sagabus.cli.streams",
-    "sagabus.cli.dlq",
-    "sagabus.cli.asyncapi",
-    "sagabus.cli.scheduled",
-    "sagabus.cli.scenarios",
-    "sagabus.cli.console",
-    "sagabus.cli.configuration",
-    "sagabus.cli.scaffolding",
-)
+
+@app.callback()
+def _group() -> None:
+    """Keeps `sagabus` a group of commands when only one command's module is loaded
+    (typer runs a lone command as the program itself)."""
+
+
+COMMANDS: dict[str, str] = {
+    "run": "sagabus.cli.messaging",
+    "send": "sagabus.cli.messaging",
+    "publish": "sagabus.cli.messaging",
+    "validate": "sagabus.cli.language",
+    "graph": "sagabus.cli.language",
+    "schema": "sagabus.cli.language",
+    "status": "sagabus.cli.instances",
+    "list": "sagabus.cli.instances",
+    "resume": "sagabus.cli.operations",
+    "retry": "sagabus.cli.operations",
+    "goto": "sagabus.cli.operations",
+    "cancel": "sagabus.cli.operations",
+    "migrate": "sagabus.cli.operations",
+    "demo": "sagabus.cli.demo",
+    "stream": "sagabus.cli.streams",
+    "projection": "sagabus.cli.streams",
+    "dlq": "sagabus.cli.dlq",
+    "asyncapi": "sagabus.cli.asyncapi",
+    "scheduled": "sagabus.cli.scheduled",
+    "test": "sagabus.cli.scenarios",
+    "coverage": "sagabus.cli.scenarios",
+    "console": "sagabus.cli.console",
+    "config": "sagabus.cli.configuration",
+    "init": "sagabus.cli.scaffolding",
+}
+"""Each top-level command (or group) and the module that registers it."""
+
+COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 
 EXIT_USAGE = 2
 """Exit code of every failure the user caused (bad URL, bad JSON, broker down, ...)."""
 
 
-def _load_commands() -> None:
-    for name in COMMAND_MODULES:
+def _load_commands(argv: Sequence[str] | None = None) -> None:
+    """Imports the module of the command `argv` names, or every command module when
+    `argv` is None or names none (`--help`, a typo: click then lists or suggests)."""
+    named = COMMANDS.get(argv[0]) if argv else None
+    for name in (named,) if named is not None else COMMAND_MODULES:
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -54,7 +82,7 @@ def _load_commands() -> None:
 
 def main() -> None:
     put_on_path()  # the working directory first, as uvicorn and celery do
-    _load_commands()
+    _load_commands(sys.argv[1:])
     try:
         app()
     except SagabusError as exc:

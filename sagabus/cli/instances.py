@@ -13,10 +13,10 @@ from rich.console import Console
 from rich.table import Table
 
 from bus.errors import SagabusError
+from bus.eventsourcing.aggregate import linked_streams
 from bus.store import HistoryRecord, SagaRecord, TimerRecord, namespace_url, open_store
 from bus.store.base import SagaStatus
 from sagabus.cli.app import app
-from sagabus.cli.streams import linked_streams
 from sagabus.project import existing_store, import_contracts, open_project
 
 StoreUrl = Annotated[str | None, typer.Option("--store", help="Store URL [SAGABUS_STORE].")]
@@ -98,11 +98,8 @@ class InstanceView:
 async def _status(url: str, key: str) -> InstanceView:
     async with open_store(url) as store, store.transaction() as tx:
         record = await tx.saga_get(key)
-        if record is None:
-            for saga in sorted({saga for saga, _, _ in await tx.saga_count()}):
-                record = await tx.saga_find(saga, key)
-                if record is not None:
-                    break
+        if record is None:  # a correlation value: the first saga's instance with it
+            record = next(iter(await tx.saga_with_correlation(key)), None)
         if record is None:
             raise InstanceNotFound(f"no saga instance has id or correlation {key!r}")
         return InstanceView(

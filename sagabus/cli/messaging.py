@@ -10,13 +10,13 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from bus.daemon import serve
+from bus import eventloop
+from bus.daemon import WebApp, serve
 from bus.errors import ConfigurationError, UnknownMessageType
 from bus.observability.logging import configure_logging
 from bus.store import namespace_url
 from bus.unitofwork.endpoint import Endpoint
 from bus.unitofwork.middleware import load_middleware
-from bus.unitofwork.runtime import BackgroundTask
 from bus.wire.client import BusClient
 from bus.wire.contracts import registry
 from bus.wire.envelope import Envelope
@@ -84,15 +84,17 @@ ConsolePort = Annotated[
     int | None,
     typer.Option(
         "--console-port", min=0, max=65535, envvar="SAGABUS_CONSOLE_PORT",
-        help="Serve the web console on 127.0.0.1:PORT (the console extra; read-only "
-        "unless SAGABUS_CONSOLE_TOKEN is set) [SAGABUS_CONSOLE_PORT].",
+        help="Serve the web console on 127.0.0.1:PORT, with /metrics, /healthz and "
+        "/readyz (the console extra; read-only unless SAGABUS_CONSOLE_TOKEN is set) "
+        "[SAGABUS_CONSOLE_PORT].",
     ),
 ]
 MetricsPort = Annotated[
     int | None,
     typer.Option(
         "--metrics-port", min=0, max=65535,
-        help="Serve /metrics, /healthz and /readyz on this port [SAGABUS_METRICS_PORT].",
+        help="Serve /metrics, /healthz and /readyz on this port, on all addresses (the "
+        "same port as --console-port: the console's one server) [SAGABUS_METRICS_PORT].",
     ),
 ]
 
@@ -132,12 +134,11 @@ def run(
     except InvalidSagas as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
-    if console_port is not None:
-        assembly.background.append(_console(console_port, assembly.endpoints))
-    asyncio.run(
+    web = None if console_port is None else _console(console_port, assembly.endpoints)
+    eventloop.run(
         serve(
             settings, assembly.endpoints, background=assembly.background,
-            prepare=assembly.prepare, metrics_port=project.config.metrics_port,
+            prepare=assembly.prepare, metrics_port=project.config.metrics_port, web=web,
             middleware=load_middleware(project.config.middleware),
         )
     )
@@ -278,14 +279,14 @@ def _check_type(type_name: str) -> None:
     raise UnknownMessageType(f"unknown message type {type_name!r}{hint}")
 
 
-def _console(port: int, endpoints: list[Endpoint]) -> BackgroundTask:
-    """The web console as a background task of the daemon (sagabus/console/)."""
+def _console(port: int, endpoints: list[Endpoint]) -> WebApp:
+    """The web console the daemon serves, with its probes (sagabus/console/)."""
     try:
-        from sagabus.console.serving import console_task
+        from sagabus.console.serving import console_web
     except ModuleNotFoundError as exc:
         raise ConfigurationError(
             f"--console-port needs the console extra ({exc.name} is missing): "
             "pip install 'sagabus[console]'"
         ) from None
     machines = [m for e in endpoints if isinstance(e, SagaEndpoint) for m in e.versions.values()]
-    return console_task(port, machines)
+    return console_web(port, machines)

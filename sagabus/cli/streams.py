@@ -30,10 +30,9 @@ from bus.eventsourcing import (
     ProjectionRunner,
     RecordedEvent,
     aggregate_for_stream,
-    registered_aggregates,
     registered_projections,
 )
-from bus.store import ProjectionRecord, Transaction, namespace_url, open_store
+from bus.store import ProjectionRecord, namespace_url, open_store
 from sagabus.cli.app import app
 from sagabus.project import existing_store, import_contracts, open_project
 
@@ -151,17 +150,6 @@ async def read_stream(url: str, stream_id: str, as_of: AsOf | None) -> StreamVie
     return StreamView(
         stream_id, head, recorded, aggregate.__name__, rebuilt.state.model_dump(mode="json")
     )
-
-
-async def linked_streams(tx: Transaction, key: str) -> list[str]:
-    """The streams named by `key` (e.g. a saga's order id) in every registered
-    aggregate category that has events: `order-<key>` for the order saga."""
-    streams = []
-    for aggregate in registered_aggregates().values():
-        stream_id = aggregate.stream_id(key)
-        if await tx.stream_version(stream_id) > 0:
-            streams.append(stream_id)
-    return streams
 
 
 @stream_app.command("show")

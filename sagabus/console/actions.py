@@ -120,6 +120,18 @@ async def purge(request: Request) -> Response:
     return done(request, "Purged", [f"{count} message(s) deleted from {queue}."], "/dead-letters")
 
 
+def action_of(form: dict[str, str], history: str) -> tuple[Action, str, str | None]:
+    """The action, reason and goto state of an action form; `Refused` when the action
+    is not one of `ACTIONS` or the reason is missing (it is written to `history`)."""
+    action = form.get("action", "")
+    if action not in ACTIONS:
+        raise Refused(f"the action must be one of {', '.join(ACTIONS)}")
+    reason = form.get("reason", "").strip()
+    if not reason:
+        raise Refused(f"say why: the reason is written to {history}")
+    return action, reason, form.get("state", "").strip() or None  # type: ignore[return-value]
+
+
 async def instance_action(request: Request) -> Response:
     """Resume, retry, goto STATE or cancel the instance, with the operator's reason."""
     context = _context(request)
@@ -127,16 +139,9 @@ async def instance_action(request: Request) -> Response:
     back = f"/instances/{quote(instance_id)}"
     try:
         form = await context.guard.checked_form(request)
-        action = form.get("action", "")
-        if action not in ACTIONS:
-            raise Refused(f"the action must be one of {', '.join(ACTIONS)}")
-        reason = form.get("reason", "").strip()
-        if not reason:
-            raise Refused("say why: the reason is written to the instance's history")
-        state = form.get("state", "").strip() or None
+        action, reason, state = action_of(form, "the instance's history")
         operations = Operations(context.store, context.versions)
-        chosen: Action = action  # type: ignore[assignment]  # one of ACTIONS, checked above
-        outcome = await operations.apply(instance_id, chosen, reason, state=state)
+        outcome = await operations.apply(instance_id, action, reason, state=state)
     except Refused as exc:
         return refused(request, exc.detail)
     except ActionRefused as exc:  # the action does not apply to the instance

@@ -16,13 +16,14 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bus.observability.probes import Probes
 from bus.store.base import Store
 from saga_dsl.machine import Machine
-from sagabus.console import actions, pages
+from sagabus.console import actions, pages, selection
 from sagabus.console.dead_letters import DeadLetterSource
 from sagabus.console.guard import Guard, configured_token
 
@@ -97,10 +98,16 @@ def create_app(
     dead_letters: DeadLetterSource | None = None,
     asyncapi: Mapping[str, Any] | None = None,
     token: str | None = None,
+    probes: Sequence[BaseRoute] | None = None,
 ) -> Starlette:
     """The console over an open `store`; `machines` draw the graphs (the newest
     version of each saga is drawn); `asyncapi` is served at /asyncapi.json. `token`
-    (default: `SAGABUS_CONSOLE_TOKEN`) allows actions; without one it is read-only."""
+    (default: `SAGABUS_CONSOLE_TOKEN`) allows actions; without one it is read-only.
+    `probes`: the routes of `/healthz`, `/readyz` and `/metrics` (a daemon's, from
+    `bus.observability.probes.Probes.routes`); by default those of a console without a
+    bus: alive, ready while the store answers, no metrics."""
+    if probes is None:
+        probes = Probes(store=store).routes()
     newest: dict[str, Machine] = {}
     for machine in machines:
         if machine.name not in newest or machine.version > newest[machine.name].version:
@@ -120,10 +127,16 @@ def create_app(
                 methods=["POST"],
                 name="instance_action",
             ),
+            Route(
+                "/selection/actions",
+                selection.selection_action,
+                methods=["POST"],
+                name="selection_action",
+            ),
             Route("/instances/{instance_id:path}", pages.instance, name="instance"),
             Route("/streams/{stream_id:path}", pages.stream, name="stream"),
             Route("/dead-letters", pages.dead_letters, name="dead_letters"),
-            Route("/healthz", pages.healthz, name="healthz"),
+            *probes,
             Route("/asyncapi.json", pages.asyncapi, name="asyncapi"),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],

@@ -1,6 +1,8 @@
-"""Dead letters as the console shows them: per queue, its depth and its letters
-grouped by reason; browsing gives every message back to its queue. Replaying and
-purging (for the console's actions) are `bus.deadletters.operations`'."""
+"""The broker as the console shows it: each endpoint queue with its ready messages,
+its consumers and its dead-letter queue's depth (the overview), and each dead-letter
+queue with its letters grouped by reason (the queues page); browsing gives every
+message back to its queue. Replaying and purging (for the console's actions) are
+`bus.deadletters.operations`'."""
 
 from __future__ import annotations
 
@@ -11,11 +13,25 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from bus.deadletters.operations import NO_ID, DeadLetter, DeadLetterQueues, Replay
+from bus.wire.topology import Names
 
 BROWSE_LIMIT = 100
 """Letters read per queue for one page."""
 REPLAY_LIMIT = 1_000
 """Letters looked at for the replay of one reason."""
+CONNECT_TIMEOUT = 2.0
+"""Seconds a page waits for the broker before saying it cannot be read."""
+
+
+@dataclass(frozen=True)
+class EndpointQueue:
+    """An endpoint's queue: ready messages, consumers (None: no such queue) and the
+    ready messages of its dead-letter queue (None: it has none)."""
+
+    queue: str
+    depth: int | None
+    consumers: int | None
+    dead_letters: int | None
 
 
 @dataclass(frozen=True)
@@ -35,12 +51,14 @@ class BrokerView:
     """What the queues page shows: each endpoint queue with the messages waiting in it
     (None: it does not exist), and each dead-letter queue with its letters."""
 
-    queues: list[tuple[str, int | None]]
+    queues: list[EndpointQueue]
     dead_letters: list[QueueLetters]
 
 
 class DeadLetterSource(Protocol):
     async def read(self) -> BrokerView: ...
+
+    async def endpoints(self) -> list[EndpointQueue]: ...
 
     def dead_letter_queue_names(self) -> list[str]: ...
 
@@ -62,15 +80,31 @@ class BrokerDeadLetters:
         self.names = list(dead_letter_queues)
         self.queue_names = list(queues)
 
+    def _queues(self) -> DeadLetterQueues:
+        return DeadLetterQueues(self.amqp_url, connect_timeout=CONNECT_TIMEOUT)
+
+    async def endpoints(self) -> list[EndpointQueue]:
+        async with self._queues() as box:
+            return await self._endpoints(box)
+
+    async def _endpoints(self, box: DeadLetterQueues) -> list[EndpointQueue]:
+        found = []
+        for name in self.queue_names:
+            dlq = Names.dlq(name)
+            dead = await box.depth(dlq) if dlq in self.names else None
+            found.append(EndpointQueue(name, await box.depth(name), await box.consumers(name),
+                                       dead))  # fmt: skip
+        return found
+
     async def read(self) -> BrokerView:
         letters: list[QueueLetters] = []
-        async with DeadLetterQueues(self.amqp_url) as box:
-            depths = [(name, await box.depth(name)) for name in self.queue_names]
+        async with self._queues() as box:
+            endpoints = await self._endpoints(box)
             for name in self.names:
                 depth = await box.depth(name)
                 found = await box.browse(name, BROWSE_LIMIT) if depth else []
                 letters.append(QueueLetters(name, depth, found))
-        return BrokerView(depths, letters)
+        return BrokerView(endpoints, letters)
 
     def dead_letter_queue_names(self) -> list[str]:
         return list(self.names)

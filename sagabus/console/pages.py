@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, get_args
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.exceptions import HTTPException
@@ -17,16 +17,17 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from bus.errors import SagabusError
-from bus.store.base import SagaStatus
+from bus.eventsourcing import linked_streams
 from bus.store.browse import MAX_PAGE, BadCursor, CensusRow, SagaFilter, saga_census, saga_page
-from sagabus.console.dead_letters import age_text
+from saga_dsl.engine.operations import ACTIONS
+from sagabus.console.dead_letters import EndpointQueue, age_text
+from sagabus.console.filters import STATUSES, BadFilter, filter_values, saga_filter
 from sagabus.console.graphs import census_graph, path_graph
-from sagabus.console.streams import linked_streams, stream_as_of
+from sagabus.console.streams import moment_of, stream_as_of
 
 if TYPE_CHECKING:
     from sagabus.console.app import ConsoleContext
 
-STATUSES: tuple[str, ...] = get_args(SagaStatus)
 PAGE_SIZE = 50
 TIMER_EFFECTS = frozenset({"arm_timer", "cancel_timer"})
 
@@ -80,41 +81,43 @@ async def overview(request: Request) -> Response:
                 counts[row.state] += row.count
             entry.graph = census_graph(machine, counts)
             entry.graph_version = machine.version
+    endpoints, broker_error = await _endpoints(context)
     return render(
         request,
         "overview.html",
         sagas=sorted(sagas.values(), key=lambda s: s.saga),
         parked=sum(s.by_status.get("parked", 0) for s in sagas.values()),
         backlog=backlog,
+        endpoints=endpoints,
+        broker_error=broker_error,
     )
+
+
+async def _endpoints(context: ConsoleContext) -> tuple[list[EndpointQueue] | None, str | None]:
+    """The endpoint queues as the broker has them, or why they cannot be read (None,
+    None without a broker)."""
+    if context.dead_letters is None:
+        return None, None
+    try:
+        return await context.dead_letters.endpoints(), None
+    except SagabusError as exc:  # the broker is down or refuses: say so on the page
+        return None, str(exc)
 
 
 def _filter(request: Request) -> tuple[SagaFilter, str | None, int]:
     """The filter, cursor and page size of a list request; 400 on a bad value."""
     query = request.query_params
-
-    def text(name: str) -> str | None:
-        value = query.get(name, "").strip()
-        return value or None
-
-    status = text("status")
-    if status is not None and status not in STATUSES:
-        raise HTTPException(400, f"status must be one of {', '.join(STATUSES)}")
     try:
-        version = int(query["version"]) if text("version") else None
-        limit = int(query.get("limit") or PAGE_SIZE)
-    except ValueError:
-        raise HTTPException(400, "version and limit are whole numbers") from None
+        where = saga_filter(query)
+    except BadFilter as exc:
+        raise HTTPException(400, str(exc)) from None
+    text = query.get("limit", "").strip()
+    if text and not text.isdigit():
+        raise HTTPException(400, "version and limit are whole numbers")
+    limit = int(text or PAGE_SIZE)
     if not 1 <= limit <= MAX_PAGE:
         raise HTTPException(400, f"limit must be within 1..{MAX_PAGE}")
-    where = SagaFilter(
-        saga=text("saga"),
-        version=version,
-        state=text("state"),
-        status=status,  # type: ignore[arg-type]  # checked against STATUSES above
-        correlation=text("correlation"),
-    )
-    return where, text("after"), limit
+    return where, query.get("after", "").strip() or None, limit
 
 
 async def instances(request: Request) -> Response:
@@ -125,13 +128,7 @@ async def instances(request: Request) -> Response:
             page = await saga_page(tx, where, after=after, limit=limit)
     except BadCursor:
         raise HTTPException(400, "that page cursor is not one this console made") from None
-    filters = {
-        "saga": where.saga or "",
-        "version": "" if where.version is None else str(where.version),
-        "state": where.state or "",
-        "status": where.status or "",
-        "correlation": where.correlation or "",
-    }
+    filters = filter_values(where)
     next_query = None
     if page.next_cursor is not None:
         kept = {k: v for k, v in filters.items() if v}
@@ -145,6 +142,7 @@ async def instances(request: Request) -> Response:
         sagas=sorted(context.machines),
         next_query=next_query,
         continued=after is not None,
+        actions=ACTIONS,
     )
 
 
@@ -205,8 +203,14 @@ async def stream(request: Request) -> Response:
     text = request.query_params.get("as_of", "").strip()
     if text and not text.isdigit():
         raise HTTPException(400, "as_of is a stream version: a whole number")
+    at = None
+    if when := request.query_params.get("at", "").strip():
+        try:
+            at = moment_of(when)
+        except ValueError:
+            raise HTTPException(400, "at is an ISO 8601 time, e.g. 2030-01-31T12:00:00Z") from None
     async with _context(request).store.transaction() as tx:
-        view = await stream_as_of(tx, stream_id, int(text) if text else None)
+        view = await stream_as_of(tx, stream_id, int(text) if text else None, at)
     if view is None:
         raise HTTPException(404, "this stream has no events")
     events = [
@@ -224,10 +228,6 @@ async def dead_letters(request: Request) -> Response:
     except SagabusError as exc:  # the broker is down or refuses: say so on the page
         return render(request, "dead_letters.html", view=None, error=str(exc), age=age_text)
     return render(request, "dead_letters.html", view=view, error=None, age=age_text)
-
-
-async def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
 
 
 async def not_found(request: Request, exc: Exception) -> Response:

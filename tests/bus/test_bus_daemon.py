@@ -13,7 +13,7 @@ import pytest
 from bus_test_support import state
 from live_services import AMQP_URL
 from support.broker import TestBroker
-from support.daemons import daemon_env
+from support.daemons import daemon_env, exit_code
 from support.ledger_services import LEDGER, BtCharge, BtCharged, audit, ledger
 
 from bus import BusClient, Settings, Store
@@ -56,15 +56,6 @@ def read(log: Path) -> str:
     return log.read_text()
 
 
-async def stopped(process: asyncio.subprocess.Process, within: float = 20) -> int:
-    try:
-        return await asyncio.wait_for(process.wait(), within)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-
-
 @pytest.mark.parametrize("store_url", ["sqlite", "postgres"], indirect=True)
 async def test_sigkill_after_commit_before_ack_causes_no_second_effect(
     broker: TestBroker,
@@ -84,7 +75,7 @@ async def test_sigkill_after_commit_before_ack_causes_no_second_effect(
         charge_id = uuid.uuid4().hex
         async with BusClient(settings) as client:
             await client.send(BtCharge(charge_id=charge_id))
-        assert await stopped(crashing) == -signal.SIGKILL
+        assert await exit_code(crashing, within=20) == -signal.SIGKILL
     finally:
         if crashing.returncode is None:
             crashing.kill()
@@ -96,9 +87,7 @@ async def test_sigkill_after_commit_before_ack_causes_no_second_effect(
     assert probe.received == []
 
     run_log = tmp_path / "run.log"
-    daemon = await start(
-        [SAGABUS, "run", "--no-sagas", "--handlers", HANDLERS], settings, run_log
-    )
+    daemon = await start([SAGABUS, "run", "--no-sagas", "--handlers", HANDLERS], settings, run_log)
     try:
         await started(run_log, daemon)
         later = uuid.uuid4().hex
@@ -110,7 +99,7 @@ async def test_sigkill_after_commit_before_ack_causes_no_second_effect(
         published = [d.envelope().payload["charge_id"] for d in probe.received]
         assert sorted(published) == sorted([charge_id, later])
         daemon.send_signal(signal.SIGTERM)
-        assert await stopped(daemon) == 0, read(run_log)
+        assert await exit_code(daemon, within=20) == 0, read(run_log)
     finally:
         if daemon.returncode is None:
             daemon.kill()
@@ -131,34 +120,30 @@ async def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, 
     return process.returncode, out.decode(), err.decode()
 
 
+def send_charge(data: str, type_name: str = "BtCharge") -> list[str]:
+    """`sagabus send` of `type_name` with the JSON text `data`, on the ledger's contracts."""
+    return ["send", type_name, "--data", data, "--contracts", HANDLERS]
+
+
 BAD_INPUT = {
     "malformed JSON": (
-        ["send", "BtCharge", "--data", "{bad", "--contracts", HANDLERS],
+        send_charge("{bad"),
         "sagabus: error: --data is not valid JSON",
     ),
     "JSON that is no object": (
-        ["send", "BtCharge", "--data", "[1]", "--contracts", HANDLERS],
+        send_charge("[1]"),
         "sagabus: error: --data must be a JSON object, not list",
     ),
     "unknown type": (
-        ["send", "BtChrage", "--data", "{}", "--contracts", HANDLERS],
+        send_charge("{}", type_name="BtChrage"),
         "sagabus: error: unknown message type 'BtChrage' (did you mean BtCharge?)",
     ),
     "payload failing the contract": (
-        ["send", "BtCharge", "--data", '{"amount": "lots"}', "--contracts", HANDLERS],
+        send_charge('{"amount": "lots"}'),
         "sagabus: error: BtCharge: charge_id: Field required; amount: Input should be a valid",
     ),
     "broker unreachable": (
-        [
-            "send",
-            "BtCharge",
-            "--data",
-            '{"charge_id": "c"}',
-            "--contracts",
-            HANDLERS,
-            "--amqp-url",
-            "amqp://guest:s3cret@127.0.0.1:1/",
-        ],
+        [*send_charge('{"charge_id": "c"}'), "--amqp-url", "amqp://guest:s3cret@127.0.0.1:1/"],
         "sagabus: error: cannot connect to RabbitMQ at amqp://guest:***@127.0.0.1:1/",
     ),
     "malformed AMQP URL": (
@@ -199,12 +184,7 @@ async def test_cli_send_of_unhandled_command_exits_2_unroutable(
     broker: TestBroker, namespace: str
 ) -> None:
     code, _, err = await cli(
-        "send",
-        "BtCharge",
-        "--data",
-        '{"charge_id": "c"}',
-        "--contracts",
-        HANDLERS,
+        *send_charge('{"charge_id": "c"}'),
         env={"SAGABUS_NAMESPACE": namespace, "SAGABUS_AMQP_URL": AMQP_URL},
     )
     assert code == 2

@@ -36,8 +36,10 @@ from bus.deadletters.republishing import (
 from bus.durations import format_duration, parse_duration
 from bus.observability.logging import configure_logging
 from bus.observability.redact import redact_text, redact_url
+from bus.unitofwork.failure_policy import COMMIT_BACKOFF, CommitBackoff
 from bus.unitofwork.pipeline import Pipeline
 from bus.unitofwork.runtime import bus_topology, check_endpoints
+from bus.wire.backoff import Backoff
 from bus.wire.contracts import Registry
 from bus.wire.envelope import PoisonMessage
 from bus.wire.topology import Binding, Names
@@ -123,6 +125,14 @@ def test_durations_parse_and_format(text: str, seconds: float, spelled: str) -> 
 def test_duration_typo_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="bad duration '10 sec'"):
         parse_duration("10 sec")
+
+
+def test_a_backoff_doubles_up_to_its_longest_and_starts_again_after_a_success() -> None:
+    backoff = Backoff(0.1, 0.35)
+    assert [backoff.failed() for _ in range(4)] == [0.1, 0.2, 0.35, 0.35]
+    backoff.succeeded()
+    assert backoff.failed() == 0.1
+    assert CommitBackoff().failed() == COMMIT_BACKOFF[0]
 
 
 def test_retry_policy_waits_per_tier_and_repeats_the_last() -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 from bus import Settings, open_store
 from bus.daemon import import_package, services_in
 from bus.observability.logging import configure_logging
-from bus.unitofwork.endpoint import Endpoint, HandlerContext
+from bus.unitofwork.endpoint import Endpoint, HandlerContext, StandIn
 from bus.unitofwork.retry import RetryPolicy
 from bus.unitofwork.runtime import Bus
 from bus.wire.envelope import Envelope
@@ -84,24 +84,13 @@ class DuplicatingTransport(ForwardingTransport):
         return outcomes[: len(publications)]
 
 
-class CountedService:
+class CountedService(StandIn):
     """An endpoint around a service: counts its committed runs, and fails a seeded
     fraction of first deliveries."""
 
     def __init__(self, inner: Endpoint, seed: str, rate: float, log: FaultLog | None) -> None:
-        self.inner, self._seed, self._rate, self._log = inner, seed, rate, log
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def commands(self) -> frozenset[str]:
-        return self.inner.commands
-
-    @property
-    def events(self) -> frozenset[str]:
-        return self.inner.events
+        super().__init__(inner)
+        self._seed, self._rate, self._log = seed, rate, log
 
     @property
     def retry(self) -> RetryPolicy:
@@ -117,7 +106,7 @@ class CountedService:
         key = f"{self.name}:{message.message_id}"
         runs = await ctx.tx.state_get(RUNS, key, for_update=True) or {"count": 0}
         await ctx.tx.state_put(RUNS, key, {"count": runs["count"] + 1})
-        await self.inner.handle(message, ctx)
+        await self.endpoint.handle(message, ctx)
 
 
 async def main() -> None:

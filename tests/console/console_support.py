@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 
 from bus.daemon import import_package
 from bus.store.base import HistoryRecord, SagaRecord, SagaStatus, Store
@@ -16,7 +22,8 @@ from saga_dsl.machine import Machine
 from sagabus.console import create_app
 from sagabus.console.dead_letters import DeadLetterSource
 
-SAGAS = Path(__file__).resolve().parents[2] / "sagas"
+ROOT = Path(__file__).resolve().parents[2]
+SAGAS = ROOT / "sagas"
 SAGA = "order_processing"
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -64,3 +71,53 @@ async def write(store: Store, *records: SagaRecord, history: list[HistoryRecord]
         for r in records:
             await tx.saga_insert(r)
         await tx.history_append(history)
+
+
+def wait_until_serving(process: subprocess.Popen[bytes], port: int, within: float) -> None:
+    """Returns once the console accepts connections; fails when it exits or is late."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            pass
+        if process.poll() is not None:
+            output = process.stdout.read().decode() if process.stdout else ""
+            pytest.fail(f"sagabus console exited with {process.returncode}: {output}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"sagabus console did not listen on {port} within {within}s")
+        time.sleep(0.1)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextmanager
+def console_process(
+    command: list[str], port: int, env: Mapping[str, str], within: float = 30
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m sagabus.cli *command`, which serves the console on `port`, with `env`
+    over os.environ less the developer's own `SAGABUS_*`, once it listens; stopped
+    afterwards (SIGTERM, then killed if it is still running 10 s later)."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("SAGABUS_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sagabus.cli", *command],
+        cwd=ROOT, env={**inherited, **env},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        wait_until_serving(process, port, within)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)

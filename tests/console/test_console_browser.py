@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,9 +17,8 @@ from pathlib import Path
 import aio_pika
 import pytest
 from chromium_pipe import Chromium
-from console_support import SAGA, SAGAS
+from console_support import SAGA, SAGAS, console_process, free_port
 from live_services import AMQP_URL, rabbitmq_unreachable
-from test_console_serving import ROOT, free_port, wait_until_serving
 
 import handlers.messages as m
 from bus.deadletters.operations import DeadLetterQueues
@@ -57,18 +54,9 @@ def console_url(tmp_path: Path) -> Iterator[tuple[str, str]]:
     url = f"sqlite:///{tmp_path / 'browser.db'}"
     cancelled = asyncio.run(orders(url))
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sagabus.cli", "console", "--sagas", str(SAGAS),
-         "--port", str(port), "--no-dead-letters"],
-        cwd=ROOT, env={**os.environ, "SAGABUS_STORE": url},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        wait_until_serving(process, port, within=30)
+    command = ["console", "--sagas", str(SAGAS), "--port", str(port), "--no-dead-letters"]
+    with console_process(command, port, {"SAGABUS_STORE": url}):
         yield f"http://127.0.0.1:{port}", cancelled
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def rendered(url: str, profile: Path) -> str:
@@ -153,35 +141,27 @@ def test_chromium_logs_in_and_a_replay_from_the_queue_page_empties_the_dlq(
     url = f"sqlite:///{tmp_path / 'replay.db'}"
     asyncio.run(orders(namespace_url(url, namespace)))  # where the console looks
     port = free_port()
-    env = {**os.environ, "SAGABUS_STORE": url, "SAGABUS_AMQP_URL": AMQP_URL,
+    env = {"SAGABUS_STORE": url, "SAGABUS_AMQP_URL": AMQP_URL,
            "SAGABUS_NAMESPACE": namespace, "SAGABUS_CONSOLE_TOKEN": TOKEN}  # fmt: skip
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sagabus.cli", "console", "--sagas", str(SAGAS),
-         "--handlers", "handlers", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    browser: Chromium | None = None
-    try:
-        wait_until_serving(process, port, within=30)
+    command = ["console", "--sagas", str(SAGAS), "--handlers", "handlers", "--port", str(port)]
+    with console_process(command, port, env):
         base = f"http://127.0.0.1:{port}"
         browser = Chromium(CHROMIUM, tmp_path / "profile")
-        browser.open(f"{base}/login")
-        browser.evaluate(
-            f"document.querySelector('input[name=token]').value = {json.dumps(TOKEN)};"
-            "document.querySelector('form[action=\"/login\"]').requestSubmit()"
-        )
-        browser.wait_for(f"location.href === {json.dumps(base + '/')}")
-        browser.open(f"{base}/dead-letters")
-        assert "GatewayDown" in browser.evaluate("document.body.innerText")
-        browser.evaluate("document.querySelector('button[name=all]').click()")
-        shown = browser.wait_for(
-            "document.body.innerText.includes('replayed from') && document.body.innerText"
-        )
-        assert f"1 dead letter(s) replayed from {dlq}" in shown
-        assert TOKEN not in browser.evaluate("document.documentElement.outerHTML")
-        assert asyncio.run(depths(dlq, f"{namespace}.payments")) == [0, 1]
-    finally:
-        if browser is not None:
+        try:
+            browser.open(f"{base}/login")
+            browser.evaluate(
+                f"document.querySelector('input[name=token]').value = {json.dumps(TOKEN)};"
+                "document.querySelector('form[action=\"/login\"]').requestSubmit()"
+            )
+            browser.wait_for(f"location.href === {json.dumps(base + '/')}")
+            browser.open(f"{base}/dead-letters")
+            assert "GatewayDown" in browser.evaluate("document.body.innerText")
+            browser.evaluate("document.querySelector('button[name=all]').click()")
+            shown = browser.wait_for(
+                "document.body.innerText.includes('replayed from') && document.body.innerText"
+            )
+            assert f"1 dead letter(s) replayed from {dlq}" in shown
+            assert TOKEN not in browser.evaluate("document.documentElement.outerHTML")
+            assert asyncio.run(depths(dlq, f"{namespace}.payments")) == [0, 1]
+        finally:
             browser.close()
-        process.terminate()
-        process.wait(timeout=10)

@@ -15,7 +15,9 @@ import httpx
 import pytest
 from console_support import order_machines
 from live_services import AMQP_URL
-from support.broker import TestBroker, broker_for
+from support.broker import TestBroker
+from support.buses import bus_factory
+from support.fixtures import bus_settings
 
 import handlers.messages as m
 from bus import BusClient, HandlerContext, RetryPolicy, Service
@@ -52,15 +54,8 @@ def names() -> Names:
 
 
 @pytest.fixture
-async def broker(names: Names) -> AsyncIterator[TestBroker]:
-    async with broker_for(names) as broker:
-        yield broker
-
-
-@pytest.fixture
 def settings(names: Names, tmp_path: Path) -> Settings:
-    return Settings(amqp_url=AMQP_URL, store=f"sqlite:///{tmp_path / 'bus.db'}",
-                    namespace=names.namespace, relay_interval=0.2)  # fmt: skip
+    return bus_settings(names.namespace, f"sqlite:///{tmp_path / 'bus.db'}")
 
 
 @pytest.fixture
@@ -71,10 +66,8 @@ async def bus_store(settings: Settings) -> AsyncIterator[Store]:
 
 @pytest.fixture
 async def bus(broker: TestBroker, settings: Settings, bus_store: Store) -> AsyncIterator[Bus]:
-    running = Bus(settings, bus_store, [payments])
-    broker.track(running.topology())
-    async with running:
-        yield running
+    async with bus_factory(broker, settings, bus_store) as make:
+        yield await make([payments])
 
 
 async def depth(queue: str) -> int | None:

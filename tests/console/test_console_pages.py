@@ -173,7 +173,7 @@ async def test_the_pages_load_their_scripts_from_the_console_itself(store: Store
         health = await client.get("/healthz")
     assert sources == ["/static/htmx.min.js", "/static/mermaid.min.js", "/static/console.js"]
     assert all(a.status_code == 200 and len(a.content) > 100 for a in assets)
-    assert health.json() == {"status": "ok"}
+    assert health.json() == {"status": "alive"}
     assert not re.search(r'(src|href)="(https?:)?//', page.text)
 
 

@@ -11,42 +11,27 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import aio_pika
 import httpx
 import pytest
-from console_support import SAGAS, console_client, order_machines, record, write
+from console_support import (
+    ROOT,
+    SAGAS,
+    console_client,
+    console_process,
+    free_port,
+    order_machines,
+    record,
+    write,
+)
 from live_services import AMQP_URL, rabbitmq_unreachable
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from bus.store import Store, namespace_url, open_store
 from sagabus.console.dead_letters import BrokerDeadLetters
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_until_serving(process: subprocess.Popen[bytes], port: int, within: float) -> None:
-    """Returns once the console accepts connections; fails when it exits or is late."""
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            pass
-        if process.poll() is not None:
-            output = process.stdout.read().decode() if process.stdout else ""
-            pytest.fail(f"sagabus console exited with {process.returncode}: {output}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"sagabus console did not listen on {port} within {within}s")
-        time.sleep(0.1)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -55,30 +40,9 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
     url = f"sqlite:///{tmp_path / 'served.db'}"
     asyncio.run(_seed(url))
     port = free_port()
-    env = {**os.environ, "SAGABUS_STORE": url}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sagabus.cli",
-            "console",
-            "--sagas",
-            str(SAGAS),
-            "--port",
-            str(port),
-            "--no-dead-letters",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_until_serving(process, port, within=30)
+    command = ["console", "--sagas", str(SAGAS), "--port", str(port), "--no-dead-letters"]
+    with console_process(command, port, {"SAGABUS_STORE": url}):
         yield f"http://127.0.0.1:{port}", url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 async def _seed(url: str) -> None:
@@ -96,6 +60,18 @@ def test_sagabus_console_serves_the_store_on_localhost(served: tuple[str, str]) 
     assert "1 parked" in overview.text
     assert "inst-0002" in parked.text and "inst-0001" not in parked.text
     assert one.status_code == 200 and "awaiting_payment" in one.text
+
+
+def test_sagabus_console_answers_the_probes_it_can(served: tuple[str, str]) -> None:
+    base, _ = served
+    with httpx.Client(base_url=base, timeout=10) as client:
+        alive, ready, metrics = (client.get(p) for p in ("/healthz", "/readyz", "/metrics"))
+    assert alive.json() == {"status": "alive"}
+    # no bus: ready while its store answers; no metrics to serve
+    assert (ready.status_code, ready.json()) == (
+        200, {"status": "ready", "checks": {"store": "reachable"}}
+    )
+    assert (metrics.status_code, metrics.text) == (404, "metrics are off\n")
 
 
 @pytest.fixture
@@ -136,7 +112,7 @@ async def test_the_dead_letter_page_groups_a_real_queue_by_reason_and_leaves_it(
     assert "card declined &lt;script&gt;x&lt;/script&gt;</td><td>2</td>" in page.text
     assert "timeout</td><td>1</td>" in page.text
     assert "(no such queue)" in page.text
-    assert f"<td>{name}.nothing</td><td>(no such queue)</td>" in page.text
+    assert f'<td>{name}.nothing</td><td colspan="3">(no such queue)</td>' in page.text
     assert "<script>x" not in page.text
     assert "3 message(s)" in again.text  # browsing gave every message back
 
@@ -168,31 +144,62 @@ async def delete_namespace(namespace: str) -> None:
         await connection.close()
 
 
-def test_the_daemon_serves_the_console_beside_its_endpoints(tmp_path: Path) -> None:
+@contextmanager
+def daemon(tmp_path: Path, console: int, *ports: str) -> Iterator[str]:
+    """`sagabus run` of the example project serving the console on `console`, with the
+    more port options `ports`, on a store
+    seeded with two orders (one parked), in a namespace of its own: yields the
+    namespace; stops the daemon (it must exit 0) and deletes its queues afterwards."""
     reason = asyncio.run(rabbitmq_unreachable())
     if reason is not None:
         pytest.skip(reason)
     namespace = f"console-{uuid.uuid4().hex[:8]}"
     url = f"sqlite:///{tmp_path / 'daemon.db'}"
     asyncio.run(_seed(namespace_url(url, namespace)))  # where the daemon looks
-    port = free_port()
-    env = {
-        **os.environ,
-        "SAGABUS_STORE": url,
-        "SAGABUS_AMQP_URL": AMQP_URL,
-        "SAGABUS_NAMESPACE": namespace,
-    }
-    command = ["run", "--handlers", "handlers", "--sagas", str(SAGAS), "--console-port", str(port)]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sagabus.cli", *command],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    env = {"SAGABUS_STORE": url, "SAGABUS_AMQP_URL": AMQP_URL, "SAGABUS_NAMESPACE": namespace}
+    command = ["run", "--handlers", "handlers", "--sagas", str(SAGAS),
+               "--console-port", str(console), *ports]  # fmt: skip
     try:
-        wait_until_serving(process, port, within=60)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+        with console_process(command, console, env, within=60) as process:
+            yield namespace
+            process.terminate()
+            assert process.wait(timeout=30) == 0
+    finally:
+        asyncio.run(delete_namespace(namespace))
+
+
+def probed(base: str, within: float = 30) -> dict[str, httpx.Response]:
+    """/healthz, /readyz and /metrics of `base` once the daemon is ready and has sampled
+    its store (the parked order is counted)."""
+    deadline = time.monotonic() + within
+    with httpx.Client(base_url=base, timeout=10) as client:
+        while True:
+            answers = {path: client.get(path) for path in ("/healthz", "/readyz", "/metrics")}
+            if answers["/readyz"].status_code == 200 and PARKED_SAMPLE in answers["/metrics"].text:
+                return answers
+            if time.monotonic() > deadline:
+                pytest.fail(f"{base} not ready and sampled within {within}s: "
+                            f"{answers['/readyz'].text}")
+            time.sleep(0.2)
+
+
+PARKED_SAMPLE = 'sagabus_saga_instances_parked{saga="order_processing"} 1.0'
+
+
+def assert_probes(answers: dict[str, httpx.Response]) -> None:
+    assert answers["/healthz"].json() == {"status": "alive"}
+    checks = answers["/readyz"].json()["checks"]
+    assert checks["broker"] == "connected" and checks["store"] == "reachable"
+    assert answers["/metrics"].headers["content-type"] == CONTENT_TYPE_LATEST
+    assert "# TYPE sagabus_messages_handled_total counter" in answers["/metrics"].text
+
+
+def test_the_daemon_serves_the_console_and_its_probes_beside_its_endpoints(
+    tmp_path: Path,
+) -> None:
+    console, metrics = free_port(), free_port()
+    with daemon(tmp_path, console, "--metrics-port", str(metrics)) as namespace:
+        with httpx.Client(base_url=f"http://127.0.0.1:{console}", timeout=10) as client:
             overview = client.get("/")
             letters = client.get("/dead-letters")
         assert overview.status_code == 200
@@ -200,13 +207,28 @@ def test_the_daemon_serves_the_console_beside_its_endpoints(tmp_path: Path) -> N
         assert letters.status_code == 200
         assert f"{namespace}.payments.dlq <small>0 message(s)" in letters.text
         assert f"<td>{namespace}.payments</td><td>0</td>" in letters.text
-        process.terminate()
-        assert process.wait(timeout=30) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
-        asyncio.run(delete_namespace(namespace))
+        # the console's port carries the probes; the metrics port serves them alone
+        on_console = probed(f"http://127.0.0.1:{console}")
+        assert_probes(on_console)
+        assert on_console["/readyz"].headers["x-frame-options"] == "DENY"  # the console's
+        on_metrics = probed(f"http://127.0.0.1:{metrics}")
+        assert_probes(on_metrics)
+        assert "x-frame-options" not in on_metrics["/readyz"].headers
+        assert httpx.get(f"http://127.0.0.1:{metrics}/", timeout=10).status_code == 404
+        consumed = f'<td>{namespace}.payments</td><td>0</td><td class="">1</td>'
+        deadline = time.monotonic() + 30
+        with httpx.Client(base_url=f"http://127.0.0.1:{console}", timeout=10) as client:
+            while consumed not in client.get("/").text:  # the daemon's consumer, on the overview
+                assert time.monotonic() < deadline, f"no consumer on {namespace}.payments"
+                time.sleep(0.2)
+
+
+def test_a_metrics_port_equal_to_the_console_port_is_one_server(tmp_path: Path) -> None:
+    port = free_port()
+    with daemon(tmp_path, port, "--metrics-port", str(port)):
+        assert_probes(probed(f"http://127.0.0.1:{port}"))
+        overview = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
+        assert overview.status_code == 200 and "1 parked" in overview.text
 
 
 async def test_an_unreachable_broker_is_said_on_the_dead_letter_page(store: Store) -> None:
@@ -217,3 +239,24 @@ async def test_an_unreachable_broker_is_said_on_the_dead_letter_page(store: Stor
     assert page.status_code == 200
     assert "The broker could not be read" in page.text
     assert "secret-pw" not in page.text
+
+
+def test_a_console_port_in_use_stops_the_daemon_at_start_saying_so(tmp_path: Path) -> None:
+    env = {
+        "SAGABUS_STORE": f"sqlite:///{tmp_path / 'daemon.db'}",
+        "SAGABUS_AMQP_URL": AMQP_URL,
+        "SAGABUS_NAMESPACE": f"console-{uuid.uuid4().hex[:8]}",
+    }
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        command = ["run", "--handlers", "handlers", "--console-port", str(port)]
+        result = subprocess.run(
+            [sys.executable, "-m", "sagabus.cli", *command], cwd=ROOT, capture_output=True,
+            env={**{k: v for k, v in os.environ.items() if not k.startswith("SAGABUS_")}, **env},
+            text=True, timeout=60,
+        )
+    assert result.returncode != 0
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stdout + result.stderr
+    assert "guest" not in result.stdout + result.stderr

@@ -24,6 +24,12 @@ def machine_of(text: str) -> saga_dsl.Machine:
     return saga_dsl.compile(result.definition)
 
 
+def started_by_go(states: str) -> saga_dsl.Machine:
+    """The machine of a saga started by `Go`, first in state `a`; `states` is the YAML
+    under `states:`."""
+    return machine_of("saga: t\nversion: 1\nstart: {on: Go}\ninitial: a\nstates:\n" + states)
+
+
 def messages(text: str) -> list[str]:
     """`line:col: severity: message` of every diagnostic of saga text."""
     result = saga_dsl.load(text, name="t.yaml")

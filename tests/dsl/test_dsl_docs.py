@@ -7,27 +7,21 @@ A block fenced ```yaml must validate without any diagnostic; a block fenced
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from dsl_support import REPO
+from support.doc_blocks import bodies, fenced_blocks, with_output
 
 import saga_dsl
 
 DOC = REPO / "docs" / "saga-language.md"
-FENCE = re.compile(r"^```([^\n]*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
-BLOCKS = [(m.group(1).strip(), m.group(2)) for m in FENCE.finditer(DOC.read_text())]
-VALID = [body for info, body in BLOCKS if info == "yaml"]
-INVALID = [
-    (body, BLOCKS[i + 1][1])
-    for i, (info, body) in enumerate(BLOCKS)
-    if info == "yaml invalid" and i + 1 < len(BLOCKS) and BLOCKS[i + 1][0] == "text"
-]
+BLOCKS = fenced_blocks(DOC)
+VALID = bodies(BLOCKS, "yaml")
+INVALID = with_output(BLOCKS, "yaml invalid")
 
 
 def test_the_page_has_examples_of_both_kinds() -> None:
     assert len(VALID) >= 5
-    assert len(INVALID) == sum(1 for info, _ in BLOCKS if info == "yaml invalid") >= 1
+    assert len(INVALID) == len(bodies(BLOCKS, "yaml invalid")) >= 1
 
 
 @pytest.mark.parametrize("body", VALID, ids=[f"valid-{i}" for i in range(len(VALID))])

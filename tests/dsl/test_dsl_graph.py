@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from dsl_support import SHOWCASE, machine_of, sagabus
+from dsl_support import SHOWCASE, sagabus, started_by_go
 
 from saga_dsl import Machine
 from saga_dsl.graph import dot, mermaid, render
@@ -40,13 +40,8 @@ def test_dot_uses_dashed_edges_for_compensation(order_machine: Machine) -> None:
 
 
 def test_labels_are_escaped_for_each_format() -> None:
-    machine = machine_of(
-        """
-saga: q
-version: 1
-start: {on: Go}
-initial: a
-states:
+    machine = started_by_go(
+        """\
   a:
     on:
       Go:

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from dsl_support import NOW, SHOWCASE, machine_of
+from dsl_support import NOW, SHOWCASE, started_by_go
 
 import saga_dsl
 from saga_dsl import (
@@ -254,13 +254,8 @@ def test_a_start_event_missing_data_gives_a_parked_instance(order_machine: Machi
 
 
 def test_a_guard_that_is_not_a_boolean_parks() -> None:
-    machine = machine_of(
-        """
-saga: g
-version: 1
-start: {on: Go}
-initial: a
-states:
+    machine = started_by_go(
+        """\
   a:
     on:
       Go: [{if: "event.n", goto: b}, {goto: b}]
@@ -274,13 +269,8 @@ states:
 
 
 def test_a_state_completed_twice_is_compensated_once() -> None:
-    machine = machine_of(
-        """
-saga: loop
-version: 1
-start: {on: Go}
-initial: a
-states:
+    machine = started_by_go(
+        """\
   a:
     on:
       Again: {goto: a}

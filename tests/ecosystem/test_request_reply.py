@@ -7,7 +7,9 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import eco_services
 import pytest
@@ -16,6 +18,7 @@ from support.buses import BusFactory
 
 from bus.settings import Settings
 from bus.wire.client import BusClient
+from bus.wire.envelope import Envelope
 from bus.wire.reply import NoReply
 
 pytestmark = pytest.mark.integration
@@ -65,31 +68,37 @@ def listening(client: BusClient) -> bool:
     return client._replies is not None and bool(client._replies._waiters)
 
 
+async def answer_to(
+    settings: Settings,
+    eventually: Callable[..., Awaitable[Any]],
+    ping: EcoPing,
+    pong: EcoPong,
+    **request: Any,
+) -> Envelope:
+    """The reply to a request `ping` (answered by no service) while another client
+    publishes `pong`; `request` are `BusClient.request`'s options."""
+    async with BusClient(settings) as client, BusClient(settings) as other:
+        waiting = asyncio.create_task(client.request(ping, reply=EcoPong, **request))
+        await eventually(lambda: listening(client), timeout=5)
+        await other.publish(pong)
+        return await waiting
+
+
 async def test_another_conversation_s_event_is_not_a_reply(
     make_bus: BusFactory, settings: Settings, eventually
 ) -> None:
     await make_bus([echo])
-    async with BusClient(settings) as client, BusClient(settings) as other:
-        waiting = asyncio.create_task(
-            client.request(EcoPing(n=-2), reply=EcoPong, timeout=1.5)
-        )
-        await eventually(lambda: listening(client), timeout=5)
-        await other.publish(EcoPong(n=-2))
-        with pytest.raises(NoReply):
-            await waiting
+    with pytest.raises(NoReply):
+        await answer_to(settings, eventually, EcoPing(n=-2), EcoPong(n=-2), timeout=1.5)
 
 
 async def test_where_matches_replies_by_payload_fields(
     make_bus: BusFactory, settings: Settings, eventually
 ) -> None:
     await make_bus([echo])
-    async with BusClient(settings) as client, BusClient(settings) as other:
-        waiting = asyncio.create_task(
-            client.request(EcoPing(n=-3), reply=EcoPong, timeout=10, where={"n": 42})
-        )
-        await eventually(lambda: listening(client), timeout=5)
-        await other.publish(EcoPong(n=42))
-        reply = await waiting
+    reply = await answer_to(
+        settings, eventually, EcoPing(n=-3), EcoPong(n=42), timeout=10, where={"n": 42}
+    )
     assert reply.payload == {"n": 42}
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 from engine_support import (
-    order_endpoints,
     order_saga,
+    served_with,
     topology_of,
 )
 from support.broker import TestBroker, broker_for
@@ -25,6 +25,7 @@ from support.stores import store_url_for
 from bus.settings import Settings
 from bus.unitofwork.endpoint import Endpoint
 from bus.wire.topology import Names
+from saga_dsl.engine.wiring import SagaRuntime, saga_runtime
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -45,8 +46,19 @@ def sagas(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def endpoints(sagas: Path) -> list[Endpoint]:
-    return order_endpoints(sagas)[0]
+def runtime(sagas: Path) -> SagaRuntime:
+    return saga_runtime(sagas)
+
+
+@pytest.fixture
+def payments() -> Endpoint | None:
+    """The payments service a test serves in place of the example one (None: the example)."""
+    return None
+
+
+@pytest.fixture
+def endpoints(runtime: SagaRuntime, payments: Endpoint | None) -> list[Endpoint]:
+    return served_with(runtime, payments)
 
 
 @pytest.fixture

@@ -359,8 +359,16 @@ async def deliver(
 def order_endpoints(sagas: Path) -> tuple[list[Endpoint], SagaRuntime]:
     """The example services and the saga runtime of `sagas` (what a daemon serves)."""
     runtime = saga_runtime(sagas)
+    return served_with(runtime), runtime
+
+
+def served_with(runtime: SagaRuntime, payments: Endpoint | None = None) -> list[Endpoint]:
+    """The example services, `payments` in place of theirs when given, and `runtime`'s
+    saga endpoints."""
     services: list[Endpoint] = list(services_in(import_package("handlers")))
-    return [*services, *runtime.endpoints], runtime
+    if payments is not None:
+        services = [*(s for s in services if s.name != payments.name), payments]
+    return [*services, *runtime.endpoints]
 
 
 def topology_of(settings: Settings, endpoints: Sequence[Endpoint]) -> Topology:

@@ -5,7 +5,6 @@ waiting for its 10 s timeout."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import pytest
 from engine_support import (
@@ -19,13 +18,12 @@ from support.broker import TestBroker
 
 import handlers.messages as m
 from bus import HandlerContext, RetryPolicy, Service
-from bus.daemon import import_package, services_in
 from bus.settings import Settings
 from bus.store import open_store
 from bus.unitofwork.endpoint import Endpoint
 from bus.unitofwork.runtime import Bus
 from handlers import payments as payments_module
-from saga_dsl.engine.wiring import SagaRuntime, saga_runtime
+from saga_dsl.engine.wiring import SagaRuntime
 
 pytestmark = pytest.mark.integration
 
@@ -40,15 +38,9 @@ async def process_payment(cmd: m.ProcessPayment, ctx: HandlerContext) -> None:
 broken_payments.handles(m.RefundPayment)(payments_module.refund_payment)
 
 
-@pytest.fixture
-def runtime(sagas: Path) -> SagaRuntime:
-    return saga_runtime(sagas)
-
-
-@pytest.fixture
-def endpoints(runtime: SagaRuntime) -> list[Endpoint]:
-    services = [s for s in services_in(import_package("handlers")) if s.name != "payments"]
-    return [*services, broken_payments, *runtime.endpoints]
+@pytest.fixture(name="payments")
+def served_payments() -> Endpoint:
+    return broken_payments
 
 
 async def test_dead_lettered_payment_command_voids_the_order_at_once(

@@ -32,14 +32,13 @@ from support.sagas import rewrite_saga
 
 import handlers.messages as m
 from bus import HandlerContext, Service
-from bus.daemon import import_package, services_in
 from bus.settings import Settings
 from bus.store import open_store
 from bus.unitofwork.endpoint import Endpoint
 from bus.unitofwork.runtime import Bus
 from bus.wire.client import BusClient
 from handlers import payments as payments_module
-from saga_dsl.engine.wiring import SagaRuntime, saga_runtime
+from saga_dsl.engine.wiring import SagaRuntime
 
 pytestmark = pytest.mark.integration
 
@@ -69,15 +68,9 @@ def sagas(tmp_path: Path) -> Path:
     return rewrite_saga(directory, quick_to_park, source=directory / "order_processing.yaml")
 
 
-@pytest.fixture
-def runtime(sagas: Path) -> SagaRuntime:
-    return saga_runtime(sagas)
-
-
-@pytest.fixture
-def endpoints(runtime: SagaRuntime) -> list[Endpoint]:
-    services = [s for s in services_in(import_package("handlers")) if s.name != "payments"]
-    return [*services, payments, *runtime.endpoints]
+@pytest.fixture(name="payments")
+def served_payments() -> Endpoint:
+    return payments
 
 
 async def sagabus(settings: Settings, sagas: Path, *args: str) -> str:

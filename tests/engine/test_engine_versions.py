@@ -34,6 +34,17 @@ async def record_of(store: Store, correlation: str) -> SagaRecord:
     return record
 
 
+async def registered_on_version_1(store: Store, folder: Path, *parcels: str) -> Path:
+    """The labelling saga's version 1 copied into `folder`, with an instance running on
+    it for each of `parcels`; the copy's sagas folder."""
+    sagas = folder / "sagas"
+    shutil.copytree(HERE / "sagas" / "labels", sagas)
+    [v1] = saga_runtime(sagas).endpoints
+    for parcel in parcels:
+        await handle(v1, store, EtParcelRegistered(parcel_id=parcel))
+    return sagas
+
+
 def deploy_version_2(sagas: Path, *, keep_version_1: bool) -> None:
     """Version 2 waits 2 h instead of 1 h; version 1 stays as `<saga>@1.yaml`."""
     saga = sagas / f"{SAGA}.yaml"
@@ -46,11 +57,7 @@ def deploy_version_2(sagas: Path, *, keep_version_1: bool) -> None:
 async def test_running_instances_finish_on_their_version_and_new_ones_start_on_the_newest(
     store: Store, tmp_path: Path
 ) -> None:
-    sagas = tmp_path / "sagas"
-    shutil.copytree(HERE / "sagas" / "labels", sagas)
-    [v1] = saga_runtime(sagas).endpoints
-    for parcel in ("p-waits", "p-weighed"):
-        await handle(v1, store, EtParcelRegistered(parcel_id=parcel))
+    sagas = await registered_on_version_1(store, tmp_path, "p-waits", "p-weighed")
     deploy_version_2(sagas, keep_version_1=True)
 
     both = saga_runtime(sagas)
@@ -74,11 +81,7 @@ async def test_running_instances_finish_on_their_version_and_new_ones_start_on_t
 async def test_a_deployment_that_strands_running_instances_is_refused_at_start_up(
     store: Store, tmp_path: Path
 ) -> None:
-    sagas = tmp_path / "sagas"
-    shutil.copytree(HERE / "sagas" / "labels", sagas)
-    [v1] = saga_runtime(sagas).endpoints
-    for parcel in ("p-1", "p-2"):
-        await handle(v1, store, EtParcelRegistered(parcel_id=parcel))
+    sagas = await registered_on_version_1(store, tmp_path, "p-1", "p-2")
     deploy_version_2(sagas, keep_version_1=False)
 
     with pytest.raises(ConfigurationError) as refused:

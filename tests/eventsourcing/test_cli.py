@@ -12,11 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 import sagabus.cli.streams
-from bus.eventsourcing import EventStore, ProjectionRunner
+from bus.eventsourcing import EventStore, ProjectionRunner, linked_streams
 from bus.store import Store, open_store
 from handlers.messages import CompleteOrder, PaymentSucceeded
 from sagabus.cli.app import app
-from sagabus.cli.streams import linked_streams
 
 from .test_orders import create, deliver
 from .test_projection import FlakyTotals, _seed_with_bad
@@ -26,10 +25,13 @@ REPO = Path(__file__).resolve().parents[2]
 cli = CliRunner()
 
 
-async def run(*args: str) -> tuple[int, str]:
-    """The command in a thread of its own: it runs its own event loop."""
-    result = await asyncio.to_thread(cli.invoke, app, list(args), catch_exceptions=False)
-    return result.exit_code, result.output
+async def run(store_url: str, *args: str) -> str:
+    """The output of the command on the store at `store_url`, which must succeed; in a
+    thread of its own, as it runs its own event loop."""
+    argv = [*args, "--store", store_url]
+    result = await asyncio.to_thread(cli.invoke, app, argv, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
 
 
 def run_main(*args: str) -> subprocess.CompletedProcess[str]:
@@ -50,8 +52,7 @@ async def test_stream_show_prints_the_events_and_the_rebuilt_state(
     store: Store, store_url: str
 ) -> None:
     await _order(store)
-    code, out = await run("stream", "show", "order-o1", "--store", store_url)
-    assert code == 0, out
+    out = await run(store_url, "stream", "show", "order-o1")
     for expected in ("OrderCreated", "OrderPaid", "OrderShipped", "OrderCompleted"):
         assert expected in out
     assert "state of OrderAggregate at version 4" in out
@@ -62,10 +63,7 @@ async def test_stream_show_as_of_a_version_or_a_time_shows_the_past(
     store: Store, store_url: str
 ) -> None:
     await _order(store)
-    code, out = await run(
-        "stream", "show", "order-o1", "--as-of", "2", "--json", "--store", store_url
-    )
-    assert code == 0, out
+    out = await run(store_url, "stream", "show", "order-o1", "--as-of", "2", "--json")
     shown = orjson.loads(out)
     assert (shown["version"], shown["head"], shown["aggregate"]) == (2, 4, "OrderAggregate")
     assert [e["type"] for e in shown["events"]] == ["OrderCreated", "OrderPaid"]
@@ -73,10 +71,7 @@ async def test_stream_show_as_of_a_version_or_a_time_shows_the_past(
     async with store.transaction() as tx:
         first = (await EventStore(tx).read("order-o1"))[0].recorded_at
     at = first.isoformat()
-    code, out = await run(
-        "stream", "show", "order-o1", "--as-of", at, "--json", "--store", store_url
-    )
-    assert code == 0, out
+    out = await run(store_url, "stream", "show", "order-o1", "--as-of", at, "--json")
     assert orjson.loads(out)["state"]["status"] == "pending"
 
 
@@ -108,15 +103,13 @@ async def test_projection_status_shows_a_parked_projection_and_its_reason(
 ) -> None:
     await _seed_with_bad(store)
     await ProjectionRunner(store, FlakyTotals(), max_attempts=2, retry_delay=0).catch_up()
-    code, out = await run("projection", "status", "--json", "--store", store_url)
-    assert code == 0, out
+    out = await run(store_url, "projection", "status", "--json")
     rows = {row["name"]: row for row in orjson.loads(out)}
     flaky = rows["test-flaky-totals"]
     assert (flaky["status"], flaky["failures"], flaky["caught_up"]) == ("parked", 2, False)
     assert "RuntimeError: the read model's database said no" in flaky["reason"]
     assert rows["orders"]["status"] == "running"
-    code, out = await run("projection", "status", "--store", store_url)
-    assert code == 0, out
+    out = await run(store_url, "projection", "status")
     assert "test-flaky-totals parked: RuntimeError: the read model's database said no" in out
 
 
@@ -124,8 +117,7 @@ async def test_projection_rebuild_builds_the_read_model_from_zero(
     store: Store, store_url: str
 ) -> None:
     await _order(store)
-    code, out = await run("projection", "rebuild", "orders", "--store", store_url)
-    assert code == 0, out
+    out = await run(store_url, "projection", "rebuild", "orders")
     assert "projection orders rebuilt: checkpoint at position 4" in out
     async with store.transaction() as tx:
         view = await tx.state_get("orders.views", "o1")

@@ -49,7 +49,8 @@ async def served_port(log: Path, process: asyncio.subprocess.Process, within: fl
     deadline = asyncio.get_running_loop().time() + within
     while True:
         lines = log_lines(log)
-        ports = [line["port"] for line in lines if line["event"] == "health and metrics served"]
+        ports = [line["port"] for line in lines
+                 if line["event"] == "http server listening" and line["serves"] == "probes"]
         if ports and any(line["event"] == "bus started" for line in lines):
             return int(ports[0])
         if process.returncode is not None or asyncio.get_running_loop().time() > deadline:

@@ -22,9 +22,10 @@ from observability_support import (
 )
 from support.broker import TestBroker
 
-from bus.observability.health import HealthServer
 from bus.observability.metrics import Metrics
+from bus.observability.probes import Probes, probe_app
 from bus.observability.sampler import Sampler
+from bus.observability.web_server import WebServer
 from bus.settings import Settings
 from bus.store import Store
 from bus.unitofwork.runtime import Bus
@@ -47,7 +48,8 @@ async def test_metrics_count_every_order_by_outcome(
     rabbitmq.track(bus.topology())
     plan = [(f"order-{i:03d}", PATHS[i % len(PATHS)]) for i in range(ORDERS)]
     paths = Counter(path for _, path in plan)
-    async with HealthServer(metrics, host="127.0.0.1", port=0, bus=bus) as server, bus:
+    probes = probe_app(Probes(metrics, bus=bus))
+    async with WebServer(probes, host="127.0.0.1", port=0, name="probes") as server, bus:
         url = f"http://127.0.0.1:{server.port}/metrics"
         await place(settings, plan)
         records = await finished(store, ORDERS, within=60)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support.daemons import exit_code
 
 REPO = Path(__file__).resolve().parents[2]
 SAGABUS = [sys.executable, "-m", "sagabus"]
@@ -68,12 +69,7 @@ async def stop_daemon(process: asyncio.subprocess.Process, within: float = 30) -
     """SIGTERM, then the exit code (killed after `within` seconds)."""
     if process.returncode is None:
         process.terminate()
-    try:
-        return await asyncio.wait_for(process.wait(), within)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+    return await exit_code(process, within)
 
 
 DELETE_TOPOLOGY = """

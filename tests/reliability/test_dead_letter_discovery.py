@@ -5,12 +5,12 @@ reads that record (plain AMQP, no management API)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from live_services import AMQP_URL
 from reliability_support import sagabus, words
 from support.broker import TestBroker
+from support.buses import BusFactory
 
 from bus import BusClient, HandlerContext, RetryPolicy, Service
 from bus.deadletters.operations import DeadLetterQueues
@@ -43,11 +43,8 @@ def namespace() -> str:
 
 
 @pytest.fixture
-async def bus(broker: TestBroker, settings: Settings, store: Store) -> AsyncIterator[Bus]:
-    running = Bus(settings, store, [boomer])
-    broker.track(running.topology())
-    async with running:
-        yield running
+async def bus(make_bus: BusFactory) -> Bus:
+    return await make_bus([boomer])
 
 
 async def test_dlq_list_finds_the_dead_letters_of_a_service_it_does_not_know(

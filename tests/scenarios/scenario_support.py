@@ -20,6 +20,13 @@ assert scenario_commands.EXIT_FAILED == 1  # the commands are registered on `app
 ORDER = "{order_id: o-1, customer_id: c-1, amount: 25.0, items: []}"
 
 
+def order_saga(name: str, rest: str) -> str:
+    """A saga file `name` (version 1) started by OrderCreated, keeping its order_id, and
+    first `waiting`; `rest` (its other top-level keys) follows."""
+    start = '{on: OrderCreated, set: {order_id: "${ event.order_id }"}}'
+    return f"saga: {name}\nversion: 1\nstart: {start}\ninitial: waiting\n{rest}"
+
+
 def write(folder: Path, name: str, body: str) -> Path:
     """A scenario file testing the showcase saga: `body` goes under `scenarios:`."""
     path = folder / name

@@ -7,23 +7,18 @@ is called scenarios.yaml there).
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 from scenario_support import REPO, SHOWCASE, sagabus
+from support.doc_blocks import bodies, fenced_blocks, with_output
 
 from saga_dsl.scenarios import load, run_case
 
 DOC = REPO / "docs" / "saga-language.md"
-FENCE = re.compile(r"^```([^\n]*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
-BLOCKS = [(m.group(1).strip(), m.group(2)) for m in FENCE.finditer(DOC.read_text())]
-PASSING = [body for info, body in BLOCKS if info == "yaml scenario"]
-FAILING = [
-    (body, BLOCKS[i + 1][1])
-    for i, (info, body) in enumerate(BLOCKS)
-    if info == "yaml scenario fails" and i + 1 < len(BLOCKS) and BLOCKS[i + 1][0] == "text"
-]
+BLOCKS = fenced_blocks(DOC)
+PASSING = bodies(BLOCKS, "yaml scenario")
+FAILING = with_output(BLOCKS, "yaml scenario fails")
 
 
 def _place(tmp_path: Path, body: str) -> Path:
@@ -37,7 +32,7 @@ def _place(tmp_path: Path, body: str) -> Path:
 
 def test_the_section_has_examples_of_both_kinds() -> None:
     assert len(PASSING) >= 2
-    assert len(FAILING) == sum(1 for info, _ in BLOCKS if info == "yaml scenario fails") >= 1
+    assert len(FAILING) == len(bodies(BLOCKS, "yaml scenario fails")) >= 1
 
 
 @pytest.mark.parametrize("body", PASSING, ids=[f"passing-{i}" for i in range(len(PASSING))])

@@ -11,7 +11,13 @@ from scenario_support import REPO, SHOWCASE
 from saga_dsl.scenarios import load
 from saga_dsl.scenarios.model import json_schema_text
 
-GOOD_START = "{event: OrderCreated, with: {order_id: o-1}}"
+GOOD_START = "- {event: OrderCreated, with: {order_id: o-1}}"
+
+
+def steps(*items: str) -> str:
+    """A scenario file with one case, `x`, on the showcase saga: `items` are its steps."""
+    listed = "".join(textwrap.indent(item, "      ") + "\n" for item in items)
+    return "saga: SAGA\nscenarios:\n  - name: x\n    steps:\n" + listed
 
 
 def _errors(tmp_path: Path, text: str) -> list[str]:
@@ -26,61 +32,26 @@ def _errors(tmp_path: Path, text: str) -> list[str]:
     ("text", "expected"),
     [
         (
-            """\
-            saga: SAGA
-            scenarios:
-              - name: x
-                steps:
-                  - event: OrderCreated
-                    expect: {stat: running}
-            """,
+            steps("- event: OrderCreated\n  expect: {stat: running}"),
             "s.yaml:6:18: error: unknown key 'stat' in scenarios[0].steps[0].expect; "
             "did you mean 'state'?",
         ),
         (
-            f"""\
-            saga: SAGA
-            scenarios:
-              - name: x
-                steps:
-                  - {GOOD_START}
-                  - event: PaymentSucceded
-            """,
+            steps(GOOD_START, "- event: PaymentSucceded"),
             "s.yaml:6:16: error: saga order_processing does not listen to PaymentSucceded; "
             "did you mean 'PaymentSucceeded'?",
         ),
         (
-            f"""\
-            saga: SAGA
-            scenarios:
-              - name: x
-                steps:
-                  - {GOOD_START}
-                  - timer: timeout
-                    expect: {{state: reviewing}}
-            """,
+            steps(GOOD_START, "- timer: timeout\n  expect: {state: reviewing}"),
             "s.yaml:7:25: error: saga order_processing has no state 'reviewing'",
         ),
         (
-            """\
-            saga: SAGA
-            scenarios:
-              - name: x
-                steps:
-                  - event: PaymentFailed
-            """,
+            steps("- event: PaymentFailed"),
             "s.yaml:5:9: error: the first step starts the saga: `event: OrderCreated` "
             "(saga order_processing starts on it)",
         ),
         (
-            f"""\
-            saga: SAGA
-            scenarios:
-              - name: x
-                steps:
-                  - {GOOD_START}
-                  - {{timer: timeout, advance: 5s}}
-            """,
+            steps(GOOD_START, "- {timer: timeout, advance: 5s}"),
             "s.yaml:6:9: error: step 2: a step is one of event, timer, advance or fault; "
             "this one has timer and advance",
         ),
@@ -108,14 +79,7 @@ def _errors(tmp_path: Path, text: str) -> list[str]:
             "s.yaml:3:11: error: ${ amount } names no parameter of the cases (amont)",
         ),
         (
-            f"""\
-            saga: SAGA
-            scenarios:
-              - name: x
-                steps:
-                  - {GOOD_START}
-                  - advance: 10
-            """,
+            steps(GOOD_START, "- advance: 10"),
             "s.yaml:6:18: error: scenarios[0].steps[1].advance: "
             "duration 10 needs a unit: write '10s' or '10ms'",
         ),
@@ -129,14 +93,7 @@ def _errors(tmp_path: Path, text: str) -> list[str]:
             "s.yaml:1:7: error: no saga named 'order_procesing' in",
         ),
         (
-            """\
-            saga: SAGA
-            scenarios:
-              - name: x
-                steps:
-                  - event: OrderCreated
-                  expect: {}
-            """,
+            steps("- event: OrderCreated\nexpect: {}"),
             "s.yaml:6:7: error: YAML syntax:",
         ),
     ],

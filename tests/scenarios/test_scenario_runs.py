@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scenario_support import ORDER, write
+import pytest
+from scenario_support import ORDER, order_saga, write
 
 from saga_dsl.scenarios import explain, load, run_case
 
@@ -22,11 +23,8 @@ def _run(folder: Path, body: str) -> list[str]:
     return lines
 
 
-def test_a_right_story_passes(tmp_path: Path) -> None:
-    assert (
-        _run(
-            tmp_path,
-            f"""
+PASSING = {
+    "a right story passes": f"""
         - name: paid
           steps:
             - event: OrderCreated
@@ -36,14 +34,49 @@ def test_a_right_story_passes(tmp_path: Path) -> None:
               with: {{payment_id: p-1, amount: 25.0}}
               expect: {{state: reserving_inventory, data: {{payment_id: p-1}}}}
     """,
-        )
-        == []
-    )
+    "advance fires due timers in order and no more": f"""
+        - name: resends
+          steps:
+            - event: OrderCreated
+              with: {ORDER}
+            - advance: 1999ms
+              expect: {{sent: [], accepted: false}}
+            - advance: 1ms
+              expect: {{sent: [ProcessPayment]}}
+            - advance: 8s
+              expect: {{state: voiding_payment, sent: [ProcessPayment, RefundPayment]}}
+    """,
+    "a parked instance reports its reason": """
+        - name: a start event without the fields the saga reads
+          steps:
+            - event: OrderCreated
+              with: {order_id: o-1}
+              expect: {status: parked, reason: customer_id}
+    """,
+    "a reload keeps the instance and stale timers are ignored": f"""
+        - name: faults
+          steps:
+            - event: OrderCreated
+              with: {ORDER}
+            - timer: timeout
+              expect: {{state: voiding_payment}}
+            - fault: stale-timers
+              expect: {{accepted: false, sent: [], state: voiding_payment}}
+            - fault: reload
+              expect: {{state: voiding_payment, data: {{payment_id: void}}}}
+            - fault: duplicate
+              expect: {{accepted: false}}
+    """,
+}
 
 
-def test_a_wrong_state_names_the_line_and_both_states(tmp_path: Path) -> None:
-    lines = _run(
-        tmp_path,
+@pytest.mark.parametrize("body", PASSING.values(), ids=PASSING.keys())
+def test_a_story_that_holds_passes(tmp_path: Path, body: str) -> None:
+    assert _run(tmp_path, body) == []
+
+
+FAILING = {
+    "a wrong state names the line and both states": (
         f"""
         - name: paid
           steps:
@@ -53,17 +86,13 @@ def test_a_wrong_state_names_the_line_and_both_states(tmp_path: Path) -> None:
               with: {{payment_id: p-1, amount: 25.0}}
               expect: {{state: manual_review}}
     """,
-    )
-    assert lines == [
-        "s.yaml:9:25: step 2 (event PaymentSucceeded): state differs",
-        '  expected: "manual_review"',
-        '  actual:   "reserving_inventory"',
-    ]
-
-
-def test_a_wrong_payload_shows_what_was_sent(tmp_path: Path) -> None:
-    lines = _run(
-        tmp_path,
+        [
+            "s.yaml:9:25: step 2 (event PaymentSucceeded): state differs",
+            '  expected: "manual_review"',
+            '  actual:   "reserving_inventory"',
+        ],
+    ),
+    "a wrong payload shows what was sent": (
         f"""
         - name: paid
           steps:
@@ -72,12 +101,52 @@ def test_a_wrong_payload_shows_what_was_sent(tmp_path: Path) -> None:
               expect:
                 sent: [{{command: ProcessPayment, with: {{amount: 30}}}}]
     """,
-    )
-    assert lines == [
-        "s.yaml:8:17: step 1 (event OrderCreated): sent differs",
-        '  expected: [{"ProcessPayment": {"amount": 30}}]',
-        '  actual:   [{"ProcessPayment": {"order_id": "o-1", "amount": 25.0}}]',
-    ]
+        [
+            "s.yaml:8:17: step 1 (event OrderCreated): sent differs",
+            '  expected: [{"ProcessPayment": {"amount": 30}}]',
+            '  actual:   [{"ProcessPayment": {"order_id": "o-1", "amount": 25.0}}]',
+        ],
+    ),
+    "firing a timer that is not armed fails the step": (
+        f"""
+        - name: no compensation yet
+          steps:
+            - event: OrderCreated
+              with: {ORDER}
+            - timer: compensate
+    """,
+        [
+            "s.yaml:7:9: step 2 (timer compensate): no armed timer matches 'compensate' "
+            "(armed: retry:awaiting_payment:1:1, timeout:awaiting_payment:1)"
+        ],
+    ),
+    "each case of a table runs with its values": (
+        f"""
+        - name: amount ${{ amount }}
+          cases:
+            - {{amount: 5, state: reserving_inventory}}
+            - {{amount: 50000, state: reserving_inventory}}
+          steps:
+            - event: OrderCreated
+              with: {ORDER}
+            - event: PaymentSucceeded
+              with: {{payment_id: p, amount: "${{ amount }}"}}
+              expect: {{state: "${{ state }}"}}
+    """,
+        [
+            "s.yaml:12:25: step 2 (event PaymentSucceeded): state differs",
+            '  expected: "reserving_inventory"',
+            '  actual:   "manual_review"',
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize(("body", "expected"), FAILING.values(), ids=FAILING.keys())
+def test_a_story_that_does_not_hold_says_where_and_how(
+    tmp_path: Path, body: str, expected: list[str]
+) -> None:
+    assert _run(tmp_path, body) == expected
 
 
 def test_data_is_a_subset_and_a_missing_key_fails(tmp_path: Path) -> None:
@@ -92,44 +161,6 @@ def test_data_is_a_subset_and_a_missing_key_fails(tmp_path: Path) -> None:
     """,
     )
     assert lines[0] == "s.yaml:7:24: step 1 (event OrderCreated): data differs"
-
-
-def test_advance_fires_due_timers_in_order_and_no_more(tmp_path: Path) -> None:
-    assert (
-        _run(
-            tmp_path,
-            f"""
-        - name: resends
-          steps:
-            - event: OrderCreated
-              with: {ORDER}
-            - advance: 1999ms
-              expect: {{sent: [], accepted: false}}
-            - advance: 1ms
-              expect: {{sent: [ProcessPayment]}}
-            - advance: 8s
-              expect: {{state: voiding_payment, sent: [ProcessPayment, RefundPayment]}}
-    """,
-        )
-        == []
-    )
-
-
-def test_firing_a_timer_that_is_not_armed_fails_the_step(tmp_path: Path) -> None:
-    lines = _run(
-        tmp_path,
-        f"""
-        - name: no compensation yet
-          steps:
-            - event: OrderCreated
-              with: {ORDER}
-            - timer: compensate
-    """,
-    )
-    assert lines == [
-        "s.yaml:7:9: step 2 (timer compensate): no armed timer matches 'compensate' "
-        "(armed: retry:awaiting_payment:1:1, timeout:awaiting_payment:1)"
-    ]
 
 
 def test_a_failing_step_ends_the_case(tmp_path: Path) -> None:
@@ -151,79 +182,16 @@ def test_a_failing_step_ends_the_case(tmp_path: Path) -> None:
     ]
 
 
-def test_each_case_of_a_table_runs_with_its_values(tmp_path: Path) -> None:
-    lines = _run(
-        tmp_path,
-        f"""
-        - name: amount ${{ amount }}
-          cases:
-            - {{amount: 5, state: reserving_inventory}}
-            - {{amount: 50000, state: reserving_inventory}}
-          steps:
-            - event: OrderCreated
-              with: {ORDER}
-            - event: PaymentSucceeded
-              with: {{payment_id: p, amount: "${{ amount }}"}}
-              expect: {{state: "${{ state }}"}}
-    """,
-    )
-    assert lines == [
-        "s.yaml:12:25: step 2 (event PaymentSucceeded): state differs",
-        '  expected: "reserving_inventory"',
-        '  actual:   "manual_review"',
-    ]
-
-
-def test_a_parked_instance_reports_its_reason(tmp_path: Path) -> None:
-    assert (
-        _run(
-            tmp_path,
-            """
-        - name: a start event without the fields the saga reads
-          steps:
-            - event: OrderCreated
-              with: {order_id: o-1}
-              expect: {status: parked, reason: customer_id}
-    """,
-        )
-        == []
-    )
-
-
-def test_a_reload_keeps_the_instance_and_stale_timers_are_ignored(tmp_path: Path) -> None:
-    assert (
-        _run(
-            tmp_path,
-            f"""
-        - name: faults
-          steps:
-            - event: OrderCreated
-              with: {ORDER}
-            - timer: timeout
-              expect: {{state: voiding_payment}}
-            - fault: stale-timers
-              expect: {{accepted: false, sent: [], state: voiding_payment}}
-            - fault: reload
-              expect: {{state: voiding_payment, data: {{payment_id: void}}}}
-            - fault: duplicate
-              expect: {{accepted: false}}
-    """,
-        )
-        == []
-    )
-
-
-PUBLISHING_SAGA = """\
-saga: notify
-version: 1
-start: {on: OrderCreated, set: {order_id: "${ event.order_id }"}}
-initial: waiting
+PUBLISHING_SAGA = order_saga(
+    "notify",
+    """\
 states:
   waiting:
     publish: {event: OrderPaid, with: {order_id: "${ saga.order_id }", amount: 1.0}}
     timeout: {after: 1m, goto: done}
   done: {end: success}
-"""
+""",
+)
 
 
 def test_published_events_are_checked_by_type_and_payload(tmp_path: Path) -> None:

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import textwrap
 
+from scenario_support import order_saga
+
 import saga_dsl
 
-HEAD = """\
-saga: trap
-version: 1
-start: {on: OrderCreated, set: {order_id: "${ event.order_id }"}}
-initial: waiting
+HEAD = order_saga(
+    "trap",
+    """\
 any:
   on:
     OrderCancellationRequested: {goto: cancelled}
 states:
-"""
+""",
+)
 
 
 def _warnings(states: str) -> list[str]:
@@ -26,14 +27,12 @@ def _warnings(states: str) -> list[str]:
 
 def test_a_state_with_no_transition_of_its_own_is_a_dead_end() -> None:
     assert _warnings("""\
-        waiting:
-          on:
-            PaymentSucceeded: {goto: stuck}
+        waiting: {on: {PaymentSucceeded: {goto: stuck}}}
         stuck:
           send: {command: ShipOrder, with: {order_id: "${ saga.order_id }"}}
         cancelled: {end: failure}
     """) == [
-        "t.yaml:12:3: warning: state 'stuck' is a dead end but for `any:`: it has no "
+        "t.yaml:10:3: warning: state 'stuck' is a dead end but for `any:`: it has no "
         "transition of its own, so an instance waits there until OrderCancellationRequested "
         "comes"
     ]

@@ -1,9 +1,10 @@
-"""The environment of a daemon a test starts as a subprocess (`sagabus run`, a test
-script): the test's settings as `SAGABUS_*` variables, nothing of the developer's own
-`SAGABUS_*`, and the test's folders on PYTHONPATH."""
+"""A daemon a test starts as a subprocess (`sagabus run`, a test script): its
+environment (the test's settings as `SAGABUS_*` variables, nothing of the developer's
+own `SAGABUS_*`, and the test's folders on PYTHONPATH) and the wait for its exit."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -27,3 +28,14 @@ def daemon_env(
         "SAGABUS_NAMESPACE": settings.namespace,
         **more,
     }
+
+
+async def exit_code(process: asyncio.subprocess.Process, within: float) -> int:
+    """The process's exit code; it is killed when it has not exited within `within`
+    seconds (and the wait fails with TimeoutError)."""
+    try:
+        return await asyncio.wait_for(process.wait(), within)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

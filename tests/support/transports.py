@@ -42,6 +42,9 @@ class ForwardingTransport:
     async def depth(self, queue: str) -> int | None:
         return await self.inner.depth(queue)
 
+    async def consumers(self, queue: str) -> int | None:
+        return await self.inner.consumers(queue)
+
     async def browse(self, queue: str, limit: int) -> list[WireMessage]:
         return await self.inner.browse(queue, limit)
 

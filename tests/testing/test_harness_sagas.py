@@ -38,10 +38,15 @@ async def instance(h: SagaHarness, order_id: str) -> SagaRecord:
     return record
 
 
+async def placed(h: SagaHarness, order_id: str, sku: str, amount: float) -> SagaRecord:
+    """The order's saga instance once the harness is idle after the order was sent."""
+    await h.send(order(order_id, sku, amount))
+    await h.wait_idle()
+    return await instance(h, order_id)
+
+
 async def test_the_happy_path_completes_the_order(harness: SagaHarness) -> None:
-    await harness.send(order("o-1", "BOOK-1", 120.0))
-    await harness.wait_idle()
-    record = await instance(harness, "o-1")
+    record = await placed(harness, "o-1", "BOOK-1", 120.0)
     assert (record.state, record.status) == ("completed", "completed")
     steps = await harness.history(record)
     assert [s.to_state for s in steps] == [
@@ -62,9 +67,7 @@ async def test_the_happy_path_completes_the_order(harness: SagaHarness) -> None:
 
 
 async def test_missing_stock_refunds_the_payment_and_cancels(harness: SagaHarness) -> None:
-    await harness.send(order("o-2", "OOS-LAMP", 80.0))
-    await harness.wait_idle()
-    record = await instance(harness, "o-2")
+    record = await placed(harness, "o-2", "OOS-LAMP", 80.0)
     assert (record.state, record.status) == ("cancelled", "failed")
     assert record.data["reason"].startswith("out of stock: OOS-LAMP")
     [refund] = harness.sent_of(m.RefundPayment)
@@ -78,9 +81,7 @@ async def test_missing_stock_refunds_the_payment_and_cancels(harness: SagaHarnes
 
 
 async def test_a_declined_payment_cancels_with_nothing_to_undo(harness: SagaHarness) -> None:
-    await harness.send(order("o-3", "YACHT-1", 60_000.0))
-    await harness.wait_idle()
-    record = await instance(harness, "o-3")
+    record = await placed(harness, "o-3", "YACHT-1", 60_000.0)
     assert (record.state, record.status) == ("cancelled", "failed")
     assert harness.sent_of(m.RefundPayment) == []
     assert await harness.state(CHARGES, "o-3") is None
@@ -89,9 +90,7 @@ async def test_a_declined_payment_cancels_with_nothing_to_undo(harness: SagaHarn
 async def test_a_big_order_waits_for_review_and_completes_when_approved(
     harness: SagaHarness,
 ) -> None:
-    await harness.send(order("o-4", "PIANO-1", 20_000.0))
-    await harness.wait_idle()
-    assert (await instance(harness, "o-4")).state == "manual_review"
+    assert (await placed(harness, "o-4", "PIANO-1", 20_000.0)).state == "manual_review"
     await harness.publish(m.OrderReviewApproved(order_id="o-4"))
     await harness.wait_idle()
     assert (await instance(harness, "o-4")).state == "completed"
@@ -100,9 +99,7 @@ async def test_a_big_order_waits_for_review_and_completes_when_approved(
 async def test_a_silent_shipper_is_asked_again_then_given_up_on_by_advancing_time(
     harness: SagaHarness,
 ) -> None:
-    await harness.send(order("o-5", "SLOW-SOFA", 95.0))
-    await harness.wait_idle()
-    assert (await instance(harness, "o-5")).state == "shipping"
+    assert (await placed(harness, "o-5", "SLOW-SOFA", 95.0)).state == "shipping"
     assert len(harness.sent_of(m.ShipOrder)) == 1
 
     assert await harness.fire_timers(advance=timedelta(seconds=1)) == 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -46,6 +46,12 @@ class Wire:
             await self.test_broker.declare(topology)
         else:
             await self.transport.declare(topology)
+
+    async def publish_events(self, numbers: Iterable[int]) -> None:
+        """Events `m-<n>` of type T, one for each of `numbers`, in order."""
+        await self.transport.publish(
+            [Publication(self.names.events, "T", message(n)) for n in numbers]
+        )
 
     async def connection(self) -> AnyTransport:
         """Another connection to the same broker."""
@@ -128,9 +134,7 @@ async def test_a_queue_delivers_in_order_with_at_most_prefetch_unsettled(
 ) -> None:
     await wire.declare(queue(wire.q("q"), wire.names.events, "T"))
     consumer = await consume(wire.transport, wire.q("q"), prefetch=2)
-    await wire.transport.publish(
-        [Publication(wire.names.events, "T", message(n)) for n in range(5)]
-    )
+    await wire.publish_events(range(5))
 
     async def two_out_three_waiting() -> bool:
         return len(consumer.got) == 2 and await wire.transport.queue_depth(wire.q("q")) == 3
@@ -149,9 +153,7 @@ async def test_a_requeued_delivery_comes_again_first_marked_redelivered(
 ) -> None:
     await wire.declare(queue(wire.q("q"), wire.names.events, "T"))
     consumer = await consume(wire.transport, wire.q("q"), prefetch=1)
-    await wire.transport.publish(
-        [Publication(wire.names.events, "T", message(n)) for n in (1, 2)]
-    )
+    await wire.publish_events((1, 2))
     await eventually(lambda: consumer.ids == ["m-1"], timeout=5)
     await consumer.subscription.requeue(consumer.got)
     await eventually(lambda: len(consumer.got) == 2, timeout=5)
@@ -238,9 +240,7 @@ async def test_a_delivered_message_carries_what_was_sent_with_whole_second_times
 
 async def test_get_takes_one_message_at_a_time(wire: Wire, eventually: Eventually) -> None:
     await wire.declare(queue(wire.q("q"), wire.names.events, "T"))
-    await wire.transport.publish(
-        [Publication(wire.names.events, "T", message(n)) for n in (1, 2)]
-    )
+    await wire.publish_events((1, 2))
 
     async def both_ready() -> bool:
         return await wire.transport.queue_depth(wire.q("q")) == 2
@@ -280,3 +280,21 @@ async def test_browse_leaves_every_message_in_place_and_purge_empties(
         await wire.transport.purge(wire.q("never-declared"))
     with pytest.raises(NoSuchQueue):
         await wire.transport.browse(wire.q("never-declared"), 1)
+
+
+async def test_consumers_counts_who_consumes_a_queue(wire: Wire, eventually: Eventually) -> None:
+    name = wire.q("q")
+    await wire.declare(queue(name, wire.names.events, "T"))
+    assert await wire.transport.consumers(name) == 0
+    assert await wire.transport.consumers(wire.q("never-declared")) is None
+    first = await consume(wire.transport, name)
+    second = await consume(wire.transport, name)
+
+    async def count_is(expected: int) -> bool:
+        return await wire.transport.consumers(name) == expected
+
+    await eventually(lambda: count_is(2), timeout=5)
+    await first.subscription.cancel()
+    await eventually(lambda: count_is(1), timeout=5)
+    await second.subscription.cancel()
+    await eventually(lambda: count_is(0), timeout=5)

@@ -74,6 +74,19 @@ class SagaCases(StoreCase):
             await tx.saga_insert(saga("order-1", id="b", saga="refunds"))
             assert (await tx.saga_find("refunds", "order-1")) is not None
 
+    async def test_instances_of_every_saga_are_found_by_correlation_alone(
+        self, store: Store
+    ) -> None:
+        async with store.transaction() as tx:
+            await tx.saga_insert(saga("order-1", id="a", saga="shipping"))
+            await tx.saga_insert(saga("order-1", id="b", saga="refunds"))
+            await tx.saga_insert(saga("order-2", id="c"))
+        async with store.transaction() as tx:
+            found = await tx.saga_with_correlation("order-1")
+            assert await tx.saga_with_correlation("order-3") == []
+        assert [(r.saga, r.id) for r in found] == [("refunds", "b"), ("shipping", "a")]
+        assert found[0].correlation == "order-1" and found[0].state == "awaiting_payment"
+
     async def test_saga_update_bumps_row_version_and_refuses_a_stale_copy(
         self, store: Store, other_store: Store
     ) -> None:

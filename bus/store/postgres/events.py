@@ -17,7 +17,7 @@ from bus.store.codec import (
     moved_on_message,
     utcnow,
 )
-from bus.store.events import Events
+from bus.store.events import Events, appendable
 from bus.store.postgres.connection import CODEC, PostgresRole
 from bus.store.records import NewEvent, ProjectionRecord, StoredEvent
 
@@ -35,12 +35,7 @@ class PostgresEvents(PostgresRole, Events):
     async def events_append(
         self, stream_id: str, events: Sequence[NewEvent], expected_version: int
     ) -> list[StoredEvent]:
-        if expected_version < 0:
-            raise ValueError(f"expected_version must be 0 or more, not {expected_version}")
-        if not events:
-            actual = await self.stream_version(stream_id)
-            if actual != expected_version:
-                raise ConcurrencyError(moved_on_message(stream_id, expected_version, actual))
+        if not await appendable(self, stream_id, events, expected_version):
             return []
         # held until commit: positions are handed out in commit order (module docstring);
         # taken once per transaction (a rolled-back savepoint forgets it: `savepoint`)

@@ -26,6 +26,9 @@ from bus.store.postgres.steps import START, STEP, writes_params
 from bus.store.records import HistoryRecord, SagaRecord, SagaStatus, StepWrites, TimerRecord
 from bus.store.sagas import Sagas
 
+BY_CORRELATION = f"SELECT {SAGA_COLUMNS} FROM saga_instance WHERE correlation = $1 ORDER BY saga"
+"""Every saga's instance with one correlation value (index `saga_instance_correlation`)."""
+
 INSERT_HISTORY = """
 INSERT INTO saga_history (instance_id, seq, at, input, message_id, from_state, to_state,
                           effects)
@@ -82,6 +85,10 @@ class PostgresSagas(PostgresRole, Sagas):
             correlation,
         )
         return None if row is None else CODEC.saga(row)
+
+    async def saga_with_correlation(self, correlation: str) -> list[SagaRecord]:
+        rows = await self._conn.fetch(BY_CORRELATION, correlation)
+        return [CODEC.saga(row) for row in rows]
 
     async def saga_update(self, record: SagaRecord) -> SagaRecord:
         now = utcnow()

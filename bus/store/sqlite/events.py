@@ -16,7 +16,7 @@ from bus.store.codec import (
     time_text,
     utcnow,
 )
-from bus.store.events import Events
+from bus.store.events import Events, appendable
 from bus.store.records import NewEvent, ProjectionRecord, StoredEvent
 from bus.store.sqlite.connection import CODEC, ROWS_PER_INSERT, SQLiteRole
 
@@ -25,12 +25,7 @@ class SQLiteEvents(SQLiteRole, Events):
     async def events_append(
         self, stream_id: str, events: Sequence[NewEvent], expected_version: int
     ) -> list[StoredEvent]:
-        if expected_version < 0:
-            raise ValueError(f"expected_version must be 0 or more, not {expected_version}")
-        if not events:
-            actual = await self.stream_version(stream_id)
-            if actual != expected_version:
-                raise ConcurrencyError(moved_on_message(stream_id, expected_version, actual))
+        if not await appendable(self, stream_id, events, expected_version):
             return []
         now = utcnow()
         recorded_at = time_text(now)

@@ -24,6 +24,9 @@ from bus.store.records import HistoryRecord, SagaRecord, SagaStatus, TimerRecord
 from bus.store.sagas import Sagas
 from bus.store.sqlite.connection import CODEC, SQLiteRole
 
+BY_CORRELATION = f"SELECT {SAGA_COLUMNS} FROM saga_instance WHERE correlation = ? ORDER BY saga"
+"""Every saga's instance with one correlation value (index `saga_instance_correlation`)."""
+
 
 class SQLiteSagas(SQLiteRole, Sagas):
     async def saga_insert(self, record: SagaRecord) -> None:
@@ -53,6 +56,10 @@ class SQLiteSagas(SQLiteRole, Sagas):
             (saga, correlation),
         )
         return CODEC.saga(rows[0]) if rows else None
+
+    async def saga_with_correlation(self, correlation: str) -> list[SagaRecord]:
+        rows = await self._rows(BY_CORRELATION, (correlation,))
+        return [CODEC.saga(row) for row in rows]
 
     async def saga_update(self, record: SagaRecord) -> SagaRecord:
         now = utcnow()
