@@ -124,7 +124,8 @@ class StageFigures:
     loop_cpu_us: float
     """Loop-thread CPU per message, unprofiled (µs)."""
     other_threads_cpu_us: float
-    """CPU of the other threads per message (SQLite's connection thread, the drivers'), unprofiled."""
+    """CPU of the other threads per message (the SQLite connection's thread, the
+    drivers'), unprofiled."""
     shares: dict[str, float]
     """Each stage's share of the loop thread's CPU under the profiler."""
     calls_per_message: float = 0.0
