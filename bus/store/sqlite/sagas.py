@@ -58,7 +58,7 @@ class SQLiteSagas(SQLiteRole, Sagas):
         return CODEC.saga(rows[0]) if rows else None
 
     async def saga_with_correlation(self, correlation: str) -> list[SagaRecord]:
-        rows = await self._rows(BY_CORRELATION, (correlation,))
+        rows = self._rows(BY_CORRELATION, (correlation,))
         return [CODEC.saga(row) for row in rows]
 
     async def saga_update(self, record: SagaRecord) -> SagaRecord:
