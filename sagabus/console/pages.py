@@ -19,9 +19,9 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from bus.errors import SagabusError
 from bus.eventsourcing import linked_streams
 from bus.store.browse import MAX_PAGE, BadCursor, CensusRow, SagaFilter, saga_census, saga_page
+from bus.store.filters import STATUSES, BadFilter, filter_values, saga_filter
 from saga_dsl.engine.operations import ACTIONS
 from sagabus.console.dead_letters import EndpointQueue, age_text
-from sagabus.console.filters import STATUSES, BadFilter, filter_values, saga_filter
 from sagabus.console.graphs import census_graph, path_graph
 from sagabus.console.streams import moment_of, stream_as_of
 
