@@ -308,8 +308,9 @@ def _stages(results: Results) -> list[str]:
     return [
         "## Statements per saga and CPU per stage (`python -m bench.stages`)",
         "",
-        "Independent of the machine's load: driver calls (each one statement, and on SQLite",
-        "one hop to aiosqlite's thread) per order saga, and CPU per delivery in each stage",
+        "Independent of the machine's load: driver calls (each one statement; on SQLite",
+        "only begin, commit and rollback hop to the connection's thread) per order saga,",
+        "and CPU per delivery in each stage",
         "(cProfile with `thread_time` for the shares, an unprofiled run for the total).",
         "",
         *table(results.stages),
