@@ -14,10 +14,10 @@ COPY bus ./bus
 COPY saga_dsl ./saga_dsl
 COPY sagabus ./sagabus
 COPY handlers ./handlers
-# the runtime extras `make install` brings (sagabus[postgres,otel,console]: PostgreSQL,
-# tracing, the web console);
+# the runtime extras `make install` brings (sagabus[postgres,otel,console,fast]: PostgreSQL,
+# tracing, the web console, uvloop);
 # the dev tools stay out of the image
-RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[postgres,otel,console]"
+RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[postgres,otel,console,fast]"
 
 FROM python:${PYTHON_VERSION}-slim
 # no pyproject.toml in the image: the example project's services and sagas are named by
@@ -30,7 +30,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     SAGABUS_SAGAS=sagas
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin sagabus
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir --no-index --find-links /wheels "sagabus[postgres,otel,console]" \
+RUN pip install --no-cache-dir --no-index --find-links /wheels "sagabus[postgres,otel,console,fast]" \
     && rm -rf /wheels
 WORKDIR /app
 COPY --chown=sagabus:sagabus sagas ./sagas

@@ -3,7 +3,7 @@
     python -m bench [-k 100] [-s 20] [-n 300] [--prefetch 200] [--repeat 3]
                     [--levels 10,100,1000] [--huge] [--parked 1000000]
                     [--history-rows 1000000] [--template DIR] [--no-postgres]
-                    [--out bench/RESULTS.md]
+                    [--no-orders] [--loop auto|uvloop|asyncio] [--out bench/RESULTS.md]
 
 Parts, in this order (see each module's docstring):
 
@@ -24,6 +24,10 @@ store, both deleted afterwards (SIGTERM and Ctrl-C too). Parts 1-4 take about 2.
 minutes on 2 cores; writing the million waiting instances about half an hour more
 (`--template DIR` keeps that store for the next run; `--parked 100000
 --history-rows 300000` is the quick version), `--huge` most of an hour more.
+
+Every part runs on one event loop, the baselines included, so that a ratio compares
+the libraries and not the loops: uvloop when it is installed (the `fast` extra, which
+`make bench` installs), else asyncio's; RESULTS.md says which under Settings.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ from bench.report import (
     versions,
     write,
 )
+from bus import eventloop
 from bus.observability.logging import configure_logging
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -83,6 +88,10 @@ def parse() -> argparse.Namespace:
                         help="keep the store of waiting instances in DIR for later runs")
     parser.add_argument("--no-iterator", action="store_true", help="skip (1b)")
     parser.add_argument("--no-postgres", action="store_true", help="skip (4) on PostgreSQL")
+    parser.add_argument("--no-orders", action="store_true", help="skip (4): only (1)-(3)")
+    parser.add_argument("--loop", choices=("auto", "uvloop", "asyncio"), default=None,
+                        help="event loop of every part (default: SAGABUS_EVENT_LOOP, else"
+                             " auto: uvloop when installed)")
     parser.add_argument("--no-scaling", action="store_true", help="skip (5)")
     parser.add_argument("--no-stages", action="store_true",
                         help="skip the statements per saga and CPU per stage")
@@ -131,7 +140,7 @@ async def bench(args: argparse.Namespace, results: Results, postgres: bool, tmp:
             )
         _progress(SAGABUS, results.pingpong[SAGABUS][-1].rate, "steps/s")
         for label, kind in ((ORDERS_SQLITE, "sqlite"), (ORDERS_POSTGRES, "postgres")):
-            if kind == "postgres" and not postgres:
+            if args.no_orders or (kind == "postgres" and not postgres):
                 continue
             async with fresh_store(kind, tmp) as store:
                 run = await order_saga.run(
@@ -184,6 +193,7 @@ def _progress(label: str, figure: float, unit: str) -> None:
 def main() -> None:
     args = parse()
     configure_logging("console", "warning")
+    loop = eventloop.chosen(args.loop)
     postgres = not args.no_postgres and postgres_reachable()
     results = Results(
         settings={
@@ -194,6 +204,7 @@ def main() -> None:
             "prefetch": args.prefetch,
             "batch max": args.batch_max,
             "repeats": args.repeat,
+            "event loop (every part, baselines included)": loop,
         },
         in_flight=args.conversations,
         machine=machine(),
@@ -203,7 +214,7 @@ def main() -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            asyncio.run(bench(args, results, postgres, tmp))
+            eventloop.run(bench(args, results, postgres, tmp), loop=loop)
         except (KeyboardInterrupt, asyncio.CancelledError):
             sys.exit("interrupted: nothing written (the run's queues and stores are deleted)")
     results.machine["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())

@@ -4,13 +4,12 @@
 
 Wall-clock throughput on a shared machine moves with the load; these figures do not:
 
-- statements per saga: every call into the store's driver during the run (aiosqlite's
-  `execute`, `executemany`, `execute_fetchall`, `rollback`; asyncpg's `execute`,
-  `fetch`, `fetchrow`, `fetchval`, `executemany`, BEGIN/COMMIT/SAVEPOINT included),
-  divided by the sagas of the run (reading the results back afterwards is not
-  counted; opening the store and its migrations are, about 0.2 a saga). On SQLite
-  each call is also one hop to aiosqlite's thread and back; on PostgreSQL one round
-  trip.
+- statements per saga: every call into the store's driver during the run (the SQLite
+  store's `execute`, `executemany`, `fetchall`, which run on the loop's thread, and
+  `begin`, `commit`, `rollback`, each one hop to the connection's thread and back;
+  asyncpg's `execute`, `fetch`, `fetchrow`, `fetchval`, `executemany`, each one round
+  trip, BEGIN/COMMIT/SAVEPOINT included), divided by the sagas of the run (reading
+  the results back afterwards is not counted; opening the store is not either).
 - CPU per stage: the run again under cProfile with `time.thread_time` as its clock (CPU
   of the event loop's thread only, so other processes do not count), each stage the
   cumulative time of the functions that do it; the shares are then applied to the CPU
@@ -44,14 +43,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiosqlite
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
 
 from bench import order_saga
 from bench.order_saga import fresh_store
 from bus.observability.logging import configure_logging
+from bus.store.sqlite.driver import SQLiteConnection
 
-SQLITE_CALLS = ("execute", "executemany", "execute_fetchall", "rollback")
+SQLITE_CALLS = ("execute", "executemany", "fetchall", "begin", "commit", "rollback")
 POSTGRES_CALLS = ("execute", "executemany", "fetch", "fetchrow", "fetchval")
 
 STAGES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
@@ -88,7 +87,7 @@ class Statements:
 
 @contextmanager
 def counting() -> Iterator[Statements]:
-    """Counts every call into aiosqlite's and asyncpg's connections while open."""
+    """Counts every call into the SQLite store's and asyncpg's connections while open."""
     seen = Statements()
     patched: list[tuple[type, str, Any]] = []
 
@@ -104,7 +103,7 @@ def counting() -> Iterator[Statements]:
         setattr(cls, name, counted)
 
     for name in SQLITE_CALLS:
-        wrap(aiosqlite.Connection, name, "sqlite")
+        wrap(SQLiteConnection, name, "sqlite")
     for name in POSTGRES_CALLS:
         wrap(asyncpg.connection.Connection, name, "postgres")
     try:
@@ -125,7 +124,8 @@ class StageFigures:
     loop_cpu_us: float
     """Loop-thread CPU per message, unprofiled (µs)."""
     other_threads_cpu_us: float
-    """CPU of the other threads per message (aiosqlite's, the drivers'), unprofiled."""
+    """CPU of the other threads per message (the SQLite connection's thread, the
+    drivers'), unprofiled."""
     shares: dict[str, float]
     """Each stage's share of the loop thread's CPU under the profiler."""
     calls_per_message: float = 0.0

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
+from bus import eventloop
 from bus.discovery import import_package as import_package  # re-exported: callers import it here
 from bus.discovery import services_in as services_in
 from bus.errors import ConfigurationError
@@ -110,6 +111,9 @@ async def serve(
                 probes.attach(bus)
                 # the web application reads the store: it closes before the store does
                 async with _web_server(web, bus, probes), bus:
+                    log.info(
+                        "serving", endpoints=len(endpoints), event_loop=eventloop.running()
+                    )
                     if on_started is not None:
                         on_started(bus)
                     await stop.wait()

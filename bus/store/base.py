@@ -27,6 +27,7 @@ from bus.store.records import (
     ProjectionRecord,
     SagaRecord,
     SagaStatus,
+    StepWrites,
     StoredEvent,
     TimerRecord,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "SagaStatus",
     "Sagas",
     "ServiceState",
+    "StepWrites",
     "Store",
     "StoredEvent",
     "TimerRecord",

@@ -131,6 +131,21 @@ class RowCodec:
             self.time_out(record.updated_at or created_at),
         )
 
+    def saga_update_params(self, record: SagaRecord, now: datetime) -> tuple[Any, ...]:
+        """Parameters of an instance's update with its version check: the changing
+        columns, `updated_at` (`now`), then `id` and the `row_version` it must still have."""
+        return (
+            record.definition_version,
+            record.state,
+            record.status,
+            dump_json(record.data),
+            dump_json(record.machine),
+            record.reason,
+            self.time_out(now),
+            record.id,
+            record.row_version,
+        )
+
     def saga(self, row: Row) -> SagaRecord:
         return SagaRecord(
             id=row[0],

@@ -55,6 +55,16 @@ class TimerRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class StepWrites:
+    """What one step of an instance writes beside the instance itself: its history row
+    and the timers it cancels and arms (of that instance; no name in both)."""
+
+    history: HistoryRecord
+    cancel: tuple[str, ...] = ()
+    arm: tuple[TimerRecord, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class StoredEvent:
     """An event in the event store. `version` counts within the stream from 1;
     `position` is global and increases with every append."""

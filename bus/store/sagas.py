@@ -6,7 +6,7 @@ import abc
 from collections.abc import Sequence
 from datetime import datetime
 
-from bus.store.records import HistoryRecord, SagaRecord, SagaStatus, TimerRecord
+from bus.store.records import HistoryRecord, SagaRecord, SagaStatus, StepWrites, TimerRecord
 
 
 class Sagas(abc.ABC):
@@ -36,6 +36,26 @@ class Sagas(abc.ABC):
     async def saga_update(self, record: SagaRecord) -> SagaRecord:
         """Saves `record` if the stored `row_version` still equals `record.row_version`,
         else raises `ConcurrencyError`. Returns the record with the new row_version."""
+
+    async def saga_start(self, record: SagaRecord, writes: StepWrites) -> None:
+        """A new instance with its first step's history and timers, as `saga_insert`,
+        `timers_set` and `history_append` would one after the other; raises
+        `DuplicateInstance` (having written nothing) when `(saga, correlation)` or the
+        id exists already. Stores override this with fewer statements."""
+        await self.saga_insert(record)
+        await self._write_step(record.id, writes)
+
+    async def saga_step(self, record: SagaRecord, writes: StepWrites) -> SagaRecord:
+        """A step of an existing instance: `saga_update` (same version check, same
+        result), then its timers and history row, as `timers_set` and `history_append`
+        would. Stores override this with fewer statements."""
+        saved = await self.saga_update(record)
+        await self._write_step(record.id, writes)
+        return saved
+
+    async def _write_step(self, instance_id: str, writes: StepWrites) -> None:
+        await self.timers_set(instance_id, writes.cancel, writes.arm)
+        await self.history_append([writes.history])
 
     @abc.abstractmethod
     async def saga_list(

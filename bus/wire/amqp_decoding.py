@@ -21,6 +21,7 @@ import struct
 from typing import Any
 
 from pamqp import decode as pamqp_decode
+from pamqp import frame as pamqp_frame
 
 MAX_HEADER_DEPTH = 32
 """Deepest nesting of tables and arrays in headers that is decoded."""
@@ -137,16 +138,30 @@ _REPLACEMENTS: dict[str, Any] = {
 }
 
 
+ORIGINAL_METHOD_FRAME = pamqp_frame._unmarshal_method_frame
+ORIGINAL_HEADER_FRAME = pamqp_frame._unmarshal_header_frame
+"""pamqp's own frame decoders, for the frames `bus.wire.amqp_frames` does not read."""
+
+
 def install() -> None:
-    """Puts the lenient decoders in place of pamqp's (idempotent, process-wide)."""
+    """Puts the lenient decoders in place of pamqp's, and the direct decoders of
+    `bus.wire.amqp_frames` in front of its method and header frame decoding
+    (idempotent, process-wide)."""
+    from bus.wire import amqp_frames  # it reads this module's decoders
+
     for name, function in _REPLACEMENTS.items():
         setattr(pamqp_decode, name, function)
     pamqp_decode.METHODS.update(
         shortstr=short_str, timestamp=timestamp, table=field_table, array=field_array
     )
     pamqp_decode.TABLE_MAPPING.update({b"T": timestamp, b"F": field_table, b"A": field_array})
+    pamqp_frame._unmarshal_method_frame = amqp_frames.method_frame
+    pamqp_frame._unmarshal_header_frame = amqp_frames.header_frame
 
 
 def installed() -> bool:
-    return pamqp_decode.METHODS.get("shortstr") is short_str
+    return (
+        pamqp_decode.METHODS.get("shortstr") is short_str
+        and pamqp_frame._unmarshal_header_frame.__module__ == "bus.wire.amqp_frames"
+    )
 

@@ -9,6 +9,7 @@ encodes and decodes envelopes and never touches the network.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -111,7 +112,7 @@ def decode(
     type_: str | None,
     correlation_id: str | None,
     timestamp: datetime | None,
-    headers: dict[str, Any] | None,
+    headers: Mapping[str, Any] | None,
     default_kind: MessageKind = "event",
     max_body_bytes: int = 1 << 20,
 ) -> Envelope:
@@ -130,7 +131,7 @@ def decode(
         raise PoisonMessage(f"body is JSON {type(payload).__name__}, not an object")
     if _depth(payload) > MAX_NESTING:
         raise PoisonMessage(f"body nests deeper than {MAX_NESTING} levels")
-    hdrs = dict(headers or {})
+    hdrs: Mapping[str, Any] = headers or {}
     version = hdrs.get("version", 1)
     if isinstance(version, bytes):
         version = version.decode("utf-8", "replace")
@@ -157,7 +158,7 @@ def decode(
     )
 
 
-def _text_header(headers: dict[str, Any], name: str) -> str | None:
+def _text_header(headers: Mapping[str, Any], name: str) -> str | None:
     value = headers.get(name)
     if value is None:
         return None
@@ -169,16 +170,21 @@ def _text_header(headers: dict[str, Any], name: str) -> str | None:
 
 
 def _depth(value: Any) -> int:
-    """Nesting depth of a decoded JSON value, without recursion."""
+    """Nesting depth of a decoded JSON value (a scalar is one level), without
+    recursion; only containers are visited, so a flat payload costs one pass."""
+    if not isinstance(value, dict | list):
+        return 1
     deepest = 0
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         node, level = stack.pop()
-        deepest = max(deepest, level)
-        if deepest > MAX_NESTING:
-            return deepest
-        if isinstance(node, dict):
-            stack.extend((v, level + 1) for v in node.values())
-        elif isinstance(node, list):
-            stack.extend((v, level + 1) for v in node)
+        children = node.values() if isinstance(node, dict) else node
+        reached = level + 1 if children else level
+        if reached > deepest:
+            deepest = reached
+            if deepest > MAX_NESTING:
+                return deepest
+        for child in children:
+            if isinstance(child, dict | list):
+                stack.append((child, level + 1))
     return deepest

@@ -29,7 +29,8 @@ from bus.observability.redact import redact_text, redact_url
 from bus.settings import check_amqp_url
 from bus.wire import amqp_decoding
 from bus.wire.backoff import Backoff
-from bus.wire.rabbitmq_messages import delivery_of, outcome, properties, queue_arguments
+from bus.wire.rabbitmq_messages import delivery_of, queue_arguments
+from bus.wire.rabbitmq_publish import ConfirmedPublisher
 from bus.wire.topology import Topology
 from bus.wire.transport import Delivery, NoSuchQueue, Outcome, Publication, WireMessage
 
@@ -65,7 +66,7 @@ class RabbitMQTransport:
         self._backoff = backoff
         self._name = name
         self._connection: AbstractConnection | None = None
-        self._publisher: RawChannel | None = None
+        self._publisher: ConfirmedPublisher | None = None
         self._topologies: list[Topology] = []
         self._subscriptions: list[RabbitMQSubscription] = []
         self._ready = asyncio.Event()
@@ -128,28 +129,15 @@ class RabbitMQTransport:
                 await asyncio.wait_for(self._ready.wait(), self._ready_timeout)
             except TimeoutError:
                 return [Outcome.FAILED] * len(publications)
-        channel = self._publisher
-        if channel is None:
+        publisher = self._publisher
+        if publisher is None:
             return [Outcome.FAILED] * len(publications)
-        results = await asyncio.gather(
-            *(
-                channel.basic_publish(
-                    p.message.body,
-                    exchange=p.exchange,
-                    routing_key=p.routing_key,
-                    properties=properties(p.message),
-                    mandatory=p.mandatory,
-                    timeout=self._confirm_timeout,
-                )
-                for p in publications
-            ),
-            return_exceptions=True,
-        )
-        outcomes = [outcome(r) for r in results]
-        failed = [r for r in results if isinstance(r, BaseException)]
+        outcomes, error = await publisher.publish(publications)
+        failed = sum(1 for o in outcomes if o is Outcome.FAILED)
         if failed:
             log.warning(
-                "publish failed", failed=len(failed), of=len(results), error=_reason(failed[0])
+                "publish failed", failed=failed, of=len(outcomes),
+                error=_reason(error) if error is not None else "no confirm in time",
             )
         return outcomes
 
@@ -280,7 +268,9 @@ class RabbitMQTransport:
                 await self._declare(connection, topology)
             channel = await connection.channel(publisher_confirms=True, on_return_raises=False)
             channel.close_callbacks.add(watch)
-            publisher = await channel.get_underlay_channel()
+            raw = await channel.get_underlay_channel()
+            assert isinstance(raw, aiormq.Channel)
+            publisher = ConfirmedPublisher(raw, self._confirm_timeout)
             for subscription in self._subscriptions:
                 await subscription.attach(connection, watch)
         except BaseException:

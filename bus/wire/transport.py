@@ -58,7 +58,7 @@ class WireMessage:
             type_=self.type,
             correlation_id=self.correlation_id,
             timestamp=self.timestamp,
-            headers=dict(self.headers),
+            headers=self.headers,
         )
 
 

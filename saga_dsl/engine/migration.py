@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bus.store.base import SagaRecord, Store
+from bus.store.browse import SagaFilter
 from bus.wire.contracts import Registry, registry
 from bus.wire.envelope import utcnow
 from saga_dsl import Machine
@@ -53,12 +54,14 @@ class Plan:
 
 
 async def plan_migration(store: Store, source: Machine, target: Machine,
-                         mapping: Mapping[str, str]) -> Plan:
+                         mapping: Mapping[str, str], *, only: SagaFilter | None = None) -> Plan:
+    """The plan for the running instances of `source`'s version; `only`: of those, the
+    ones in its `state` and with its `correlation` (when set)."""
     plan = Plan(source.name, source.version, target.version)
     async with store.transaction() as tx:
         records = await tx.saga_list(saga=source.name, status="running", limit=SCAN)
     for record in sorted(records, key=lambda r: r.correlation):
-        if record.definition_version != source.version:
+        if record.definition_version != source.version or not _selected(record, only):
             continue
         problem = _problem(record, target, mapping)
         if problem:
@@ -93,6 +96,13 @@ async def migrate(store: Store, plan: Plan, target: Machine, mapping: Mapping[st
             await record_step(tx, record, step, Cause(None, label=label), at, contracts)
         moved += 1
     return moved
+
+
+def _selected(record: SagaRecord, only: SagaFilter | None) -> bool:
+    if only is None:
+        return True
+    return (only.state in (None, record.state)
+            and only.correlation in (None, record.correlation))
 
 
 def _problem(record: SagaRecord, target: Machine, mapping: Mapping[str, str]) -> str | None:

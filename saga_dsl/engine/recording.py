@@ -15,7 +15,7 @@ from datetime import datetime
 from bus.errors import SagabusError
 from bus.observability import observe
 from bus.observability.logging import get_logger
-from bus.store.base import HistoryRecord, SagaRecord, TimerRecord, Transaction
+from bus.store.base import HistoryRecord, SagaRecord, StepWrites, TimerRecord, Transaction
 from bus.wire.contracts import MessageKind, Registry
 from bus.wire.envelope import Envelope
 from saga_dsl import (
@@ -162,13 +162,15 @@ async def record_step(
         step = Machine.park(before, reason, from_state=step.from_state)
         envelopes = []
     write_instance(record, step.instance)
+    cancel, arm = timer_changes(record, step, cause, now)
+    writes = StepWrites(_history_row(record, step, cause, now), tuple(cancel), tuple(arm))
+    # the instance, its timers and its history row: one store call (one statement on
+    # PostgreSQL)
     if created:
-        await tx.saga_insert(record)
+        await tx.saga_start(record, writes)
     else:
-        await tx.saga_update(record)
-    await tx.timers_set(record.id, *timer_changes(record, step, cause, now))
+        await tx.saga_step(record, writes)
     _log_step(record, step, cause)
-    await tx.history_append([_history_row(record, step, cause, now)])
     report_step(record, step, now, created=created)
     return envelopes
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
+from bus import eventloop
 from bus.daemon import WebApp, serve
 from bus.errors import ConfigurationError, UnknownMessageType
 from bus.observability.logging import configure_logging
@@ -134,7 +135,7 @@ def run(
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
     web = None if console_port is None else _console(console_port, assembly.endpoints)
-    asyncio.run(
+    eventloop.run(
         serve(
             settings, assembly.endpoints, background=assembly.background,
             prepare=assembly.prepare, metrics_port=project.config.metrics_port, web=web,

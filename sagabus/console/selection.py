@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bus.store.browse import SagaFilter
+from bus.store.filters import BadFilter, filter_values, saga_filter
 from saga_dsl.engine.operations import Action, Operations
 from saga_dsl.engine.selection import (
     MAX_SELECTION,
@@ -27,7 +28,6 @@ from saga_dsl.engine.selection import (
     selection_size,
 )
 from sagabus.console.actions import action_of
-from sagabus.console.filters import BadFilter, filter_values, saga_filter
 from sagabus.console.guard import Refused
 
 if TYPE_CHECKING:

@@ -111,7 +111,7 @@ async def test_one_start_event_twice_at_once_makes_one_instance(
         try:
             return bool(await conn.fetchval(
                 "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND query LIKE 'INSERT INTO saga_instance%'"
+                "AND query LIKE '%INSERT INTO saga_instance%'"
             ))
         finally:
             await conn.close()

@@ -19,7 +19,8 @@ from saga_dsl.engine.wiring import saga_runtime
 
 PAGE = REPO / "docs" / "operations.md"
 SECTION = PAGE.read_text().split("## Operator actions on a saga instance", 1)[1]
-[SESSION, HISTORY] = re.findall(r"^```console\n(.*?)^```$", SECTION, re.DOTALL | re.MULTILINE)
+[SESSION, HISTORY, *_] = re.findall(r"^```console\n(.*?)^```$", SECTION,
+                                   re.DOTALL | re.MULTILINE)
 
 
 def exchanges(session: str) -> list[tuple[list[str], list[str]]]:

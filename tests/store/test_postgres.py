@@ -126,6 +126,30 @@ class TestPostgresStore(TransactionCases, MessagingCases, ServiceStateCases, Sag
         async with store.transaction() as reader:
             assert [e.stream_id for e in await reader.events_after(0)] == ["a", "b"]
 
+    async def test_the_event_table_lock_is_taken_again_after_a_rolled_back_savepoint(
+        self, store: Store, server: asyncpg.Connection
+    ) -> None:
+        async def holds_the_table_lock(tx: Transaction) -> bool:
+            assert isinstance(tx, PostgresTransaction)
+            return bool(await server.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE pid = $1 AND mode = 'ExclusiveLock' "
+                "AND relation = (SELECT oid FROM pg_class WHERE relname = 'event' "
+                "AND relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = $2))",
+                tx._conn.get_server_pid(), getattr(store, "schema", None),
+            ))
+
+        async with store.transaction() as tx:
+            with pytest.raises(RuntimeError, match="undo"):
+                async with tx.savepoint():
+                    await tx.events_append("a", [envelope_event()], 0)
+                    assert await holds_the_table_lock(tx)
+                    raise RuntimeError("undo")
+            assert not await holds_the_table_lock(tx)  # gone with the savepoint
+            [first] = await tx.events_append("a", [envelope_event()], 0)
+            assert await holds_the_table_lock(tx)
+            [second] = await tx.events_append("c", [envelope_event()], 0)
+        assert first.position < second.position
+
     async def test_interleaved_history_appends_surface_as_a_concurrency_error(
         self, store: Store, other_store: Store, server: asyncpg.Connection
     ) -> None:

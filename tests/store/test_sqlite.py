@@ -35,8 +35,8 @@ class TestSQLiteStore(
         assert mode == "wal"
         conn = store._conn  # the pragmas below hold per connection
         assert conn is not None
-        assert list(await conn.execute_fetchall("PRAGMA synchronous")) == [(2,)]  # FULL
-        assert list(await conn.execute_fetchall("PRAGMA busy_timeout")) == [(BUSY_TIMEOUT_MS,)]
+        assert conn.fetchall("PRAGMA synchronous") == [(2,)]  # FULL
+        assert conn.fetchall("PRAGMA busy_timeout") == [(BUSY_TIMEOUT_MS,)]
 
     async def test_a_cancelled_unit_of_work_is_rolled_back(self, store: Store) -> None:
         inside = asyncio.Event()

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bus.errors import ConcurrencyError, DuplicateInstance
-from bus.store.base import HistoryRecord, Store
+from bus.store.base import HistoryRecord, StepWrites, Store
 from bus.store.conformance.support import T0, StoreCase, at, saga, step, timer
 from bus.wire.envelope import utcnow
 
@@ -119,6 +119,68 @@ class SagaCases(StoreCase):
         with pytest.raises(ConcurrencyError, match="does not exist"):
             async with store.transaction() as tx:
                 await tx.saga_update(saga())
+
+    async def test_a_start_writes_the_instance_its_history_and_timers_or_nothing(
+        self, store: Store
+    ) -> None:
+        first = StepWrites(step("inst-order-1", "s1"), (), (timer("t1", at(10), "inst-order-1"),))
+        async with store.transaction() as tx:
+            await tx.saga_start(saga(created_at=at(0)), first)
+        again = StepWrites(
+            step("inst-order-1", "x"), ("t1",), (timer("t2", at(5), "inst-order-1"),)
+        )
+        async with store.transaction() as tx:
+            with pytest.raises(DuplicateInstance, match="order-1"):
+                await tx.saga_start(saga(), again)
+            with pytest.raises(DuplicateInstance):
+                await tx.saga_start(saga("order-2", id="inst-order-1"), again)
+            await tx.inbox_add("saga.order_processing", "m1")  # still usable
+        async with store.transaction() as tx:
+            got = await tx.saga_get("inst-order-1")
+            history = await tx.history("inst-order-1")
+            timers = await tx.timers_of("inst-order-1")
+            assert await tx.saga_find("order_processing", "order-2") is None
+            assert await tx.inbox_add("saga.order_processing", "m1") is False
+        assert got is not None and (got.row_version, got.created_at) == (0, at(0))
+        assert [(h.seq, h.to_state, h.effects) for h in history] == [
+            (1, "s1", [{"send": "ReserveStock", "to": "s1"}])
+        ]
+        assert [(t.name, t.due_at) for t in timers] == [("t1", at(10))]
+
+    async def test_a_step_saves_the_instance_its_history_and_timers_or_nothing(
+        self, store: Store, other_store: Store
+    ) -> None:
+        async with store.transaction() as tx:
+            await tx.saga_start(saga(), StepWrites(step("inst-order-1", "s1"), (), (
+                timer("old", at(10), "inst-order-1"), timer("kept", at(20), "inst-order-1"),
+            )))
+            loaded = await tx.saga_get("inst-order-1")
+        assert loaded is not None
+        loaded.state, loaded.data = "s2", {"paid": True}
+        moved = StepWrites(step("inst-order-1", "s2"), ("old", "unknown"), (
+            timer("new", at(5), "inst-order-1", attempt=1),
+        ))
+        async with other_store.transaction() as tx:
+            saved = await tx.saga_step(loaded, moved)
+        assert (saved.row_version, loaded.row_version) == (1, 0) and saved.updated_at is not None
+        stale = StepWrites(
+            step("inst-order-1", "s3"), ("kept",), (timer("x", at(1), "inst-order-1"),)
+        )
+        with pytest.raises(ConcurrencyError, match="row_version 1, not 0"):
+            async with store.transaction() as tx:
+                await tx.saga_step(loaded, stale)
+        with pytest.raises(ConcurrencyError, match="does not exist"):
+            async with store.transaction() as tx:
+                await tx.saga_step(saga("order-9"), stale)
+        async with store.transaction() as tx:
+            got = await tx.saga_get("inst-order-1")
+            history = await tx.history("inst-order-1")
+            timers = await tx.timers_of("inst-order-1")
+        assert got == saved and (got.state, got.data) == ("s2", {"paid": True})
+        assert [(h.seq, h.to_state) for h in history] == [(1, "s1"), (2, "s2")]
+        assert [(t.name, t.due_at, t.payload) for t in timers] == [
+            ("new", at(5), {"attempt": 1}), ("kept", at(20), {}),
+        ]
 
     async def test_saga_list_filters_and_puts_newest_first(self, store: Store) -> None:
         records = [

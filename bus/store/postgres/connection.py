@@ -20,3 +20,5 @@ class PostgresRole:
 
     def __init__(self, conn: Any) -> None:
         self._conn = conn
+        self._event_table_locked = False
+        """Whether this transaction holds `LOCK TABLE event` (until it ends)."""

@@ -37,8 +37,11 @@ class PostgresEvents(PostgresRole, Events):
     ) -> list[StoredEvent]:
         if not await appendable(self, stream_id, events, expected_version):
             return []
-        # held until commit: positions are handed out in commit order (module docstring)
-        await self._conn.execute("LOCK TABLE event IN EXCLUSIVE MODE")
+        # held until commit: positions are handed out in commit order (module docstring);
+        # taken once per transaction (a rolled-back savepoint forgets it: `savepoint`)
+        if not self._event_table_locked:
+            await self._conn.execute("LOCK TABLE event IN EXCLUSIVE MODE")
+            self._event_table_locked = True
         now = utcnow()
         try:
             rows = await self._conn.fetch(

@@ -22,7 +22,8 @@ from bus.store.codec import (
     utcnow,
 )
 from bus.store.postgres.connection import CODEC, PostgresRole, changed
-from bus.store.records import HistoryRecord, SagaRecord, SagaStatus, TimerRecord
+from bus.store.postgres.steps import START, STEP, writes_params
+from bus.store.records import HistoryRecord, SagaRecord, SagaStatus, StepWrites, TimerRecord
 from bus.store.sagas import Sagas
 
 BY_CORRELATION = f"SELECT {SAGA_COLUMNS} FROM saga_instance WHERE correlation = $1 ORDER BY saga"
@@ -95,22 +96,42 @@ class PostgresSagas(PostgresRole, Sagas):
             "UPDATE saga_instance SET definition_version = $1, state = $2, status = $3, "
             "data = $4, machine = $5, reason = $6, row_version = row_version + 1, "
             "updated_at = $7 WHERE id = $8 AND row_version = $9",
-            record.definition_version,
-            record.state,
-            record.status,
-            dump_json(record.data),
-            dump_json(record.machine),
-            record.reason,
-            now,
-            record.id,
-            record.row_version,
+            *CODEC.saga_update_params(record, now),
         )
         if not changed(status):
-            actual = await self._conn.fetchval(
-                "SELECT row_version FROM saga_instance WHERE id = $1", record.id
-            )
-            raise ConcurrencyError(stale_message(record, actual))
+            await self._stale(record)
         return replace(record, row_version=record.row_version + 1, updated_at=now)
+
+    async def _stale(self, record: SagaRecord) -> None:
+        actual = await self._conn.fetchval(
+            "SELECT row_version FROM saga_instance WHERE id = $1", record.id
+        )
+        raise ConcurrencyError(stale_message(record, actual))
+
+    async def saga_start(self, record: SagaRecord, writes: StepWrites) -> None:
+        params = (*CODEC.saga_params(record, utcnow()), *writes_params(writes))
+        if not await self._written(START, params, record):
+            existing = await self._conn.fetchval(
+                "SELECT id FROM saga_instance WHERE saga = $1 AND correlation = $2",
+                record.saga,
+                record.correlation,
+            )
+            raise DuplicateInstance(duplicate_message(record, existing))
+
+    async def saga_step(self, record: SagaRecord, writes: StepWrites) -> SagaRecord:
+        now = utcnow()
+        params = (*CODEC.saga_update_params(record, now), *writes_params(writes))
+        if not await self._written(STEP, params, record):
+            await self._stale(record)
+        return replace(record, row_version=record.row_version + 1, updated_at=now)
+
+    async def _written(self, sql: str, params: Sequence[Any], record: SagaRecord) -> bool:
+        """Runs a one-statement step; whether the instance was written."""
+        try:
+            count: int = await self._conn.fetchval(sql, *params)
+        except asyncpg.UniqueViolationError:
+            raise ConcurrencyError(_history_raced([record.id])) from None
+        return count > 0
 
     async def saga_list(
         self,
@@ -156,11 +177,7 @@ class PostgresSagas(PostgresRole, Sagas):
                 [dump_json(r.effects) for r in records],
             )
         except asyncpg.UniqueViolationError:
-            instances = sorted({r.instance_id for r in records})
-            raise ConcurrencyError(
-                f"history of saga instance(s) {', '.join(instances)} was appended to "
-                "concurrently: someone else saved it first"
-            ) from None
+            raise ConcurrencyError(_history_raced([r.instance_id for r in records])) from None
 
     async def history(self, instance_id: str) -> list[HistoryRecord]:
         rows = await self._conn.fetch(
@@ -228,3 +245,10 @@ class PostgresSagas(PostgresRole, Sagas):
     async def next_timer_due(self) -> datetime | None:
         due: datetime | None = await self._conn.fetchval("SELECT min(due_at) FROM timer")
         return due
+
+
+def _history_raced(instance_ids: Sequence[str]) -> str:
+    return (
+        f"history of saga instance(s) {', '.join(sorted(set(instance_ids)))} was appended "
+        "to concurrently: someone else saved it first"
+    )

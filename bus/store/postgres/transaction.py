@@ -19,8 +19,14 @@ class PostgresTransaction(
 ):
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
-        async with self._conn.transaction():
-            yield
+        locked = self._event_table_locked
+        try:
+            async with self._conn.transaction():
+                yield
+        except BaseException:
+            # a lock taken inside the savepoint went with its rollback
+            self._event_table_locked = locked
+            raise
 
     async def read_rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         numbered = iter(range(1, len(params) + 1))

@@ -1,15 +1,14 @@
 """What every role of a SQLite transaction shares: the connection, refused once the
-transaction has ended, and small query helpers."""
+transaction has ended, and small query helpers. Statements run on the event loop's
+thread (`bus.store.sqlite.driver`): the helpers are plain functions."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-import aiosqlite
-
 from bus.store.codec import RowCodec, parse_time_text, time_text
+from bus.store.sqlite.driver import SQLiteConnection
 
 CODEC = RowCodec(time_out=time_text, time_in=parse_time_text)
 
@@ -20,29 +19,29 @@ ROWS_PER_INSERT = 500
 class SQLiteRole:
     """Base of each role's implementation: holds the transaction's connection."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: SQLiteConnection) -> None:
         self._c = conn
         self._savepoints = 0
         self.closed = False
 
     @property
-    def _conn(self) -> aiosqlite.Connection:
+    def _conn(self) -> SQLiteConnection:
         if self.closed:
             raise RuntimeError("transaction used after it ended")
         return self._c
 
-    async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        return list(await self._conn.execute_fetchall(sql, params))
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self._conn.fetchall(sql, params)
 
-    async def _value(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        rows = await self._rows(sql, params)
+    def _value(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        rows = self._rows(sql, params)
         return rows[0][0] if rows else None
 
-    async def _changes(self, sql: str, params: Sequence[Any] = ()) -> int:
-        cursor = await self._conn.execute(sql, params)
+    def _changes(self, sql: str, params: Sequence[Any] = ()) -> int:
+        cursor = self._conn.execute(sql, params)
         return cursor.rowcount
 
-    async def _insert_many(self, sql: str, rows: list[tuple[Any, ...]]) -> list[int]:
+    def _insert_many(self, sql: str, rows: list[tuple[Any, ...]]) -> list[int]:
         """Inserts `rows` (`sql` is an INSERT of one `VALUES (?, ...)` group) as one
         multi-row statement per `ROWS_PER_INSERT` rows; their rowids, in order, from
         `RETURNING` (rowids of one statement's rows grow in the order they are inserted)."""
@@ -50,7 +49,7 @@ class SQLiteRole:
         ids: list[int] = []
         for start in range(0, len(rows), ROWS_PER_INSERT):
             chunk = rows[start : start + ROWS_PER_INSERT]
-            returned = await self._rows(
+            returned = self._rows(
                 f"{head}VALUES {', '.join([group.strip()] * len(chunk))} RETURNING rowid",
                 [value for row in chunk for value in row],
             )

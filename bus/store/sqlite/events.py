@@ -45,7 +45,7 @@ class SQLiteEvents(SQLiteRole, Events):
         for start in range(0, len(rows), ROWS_PER_INSERT):
             chunk = rows[start : start + ROWS_PER_INSERT]
             # the version check and the insert in one statement
-            returned = await self._rows(
+            returned = self._rows(
                 "INSERT INTO event (stream_id, version, type, schema_version, payload, "
                 "metadata, recorded_at) SELECT * FROM (VALUES "
                 + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
@@ -62,7 +62,7 @@ class SQLiteEvents(SQLiteRole, Events):
     async def events_read(
         self, stream_id: str, *, from_version: int = 1, to_version: int | None = None
     ) -> list[StoredEvent]:
-        rows = await self._rows(
+        rows = self._rows(
             f"SELECT {EVENT_COLUMNS} FROM event WHERE stream_id = ? AND version >= ? "
             "AND (? IS NULL OR version <= ?) ORDER BY version",
             (stream_id, from_version, to_version, to_version),
@@ -70,20 +70,20 @@ class SQLiteEvents(SQLiteRole, Events):
         return [CODEC.event(row) for row in rows]
 
     async def events_after(self, position: int, limit: int = 500) -> list[StoredEvent]:
-        rows = await self._rows(
+        rows = self._rows(
             f"SELECT {EVENT_COLUMNS} FROM event WHERE position > ? ORDER BY position LIMIT ?",
             (position, limit),
         )
         return [CODEC.event(row) for row in rows]
 
     async def stream_version(self, stream_id: str) -> int:
-        version = await self._value(
+        version = self._value(
             "SELECT max(version) FROM event WHERE stream_id = ?", (stream_id,)
         )
         return int(version or 0)
 
     async def snapshot_save(self, stream_id: str, version: int, state: dict[str, Any]) -> None:
-        await self._conn.execute(
+        self._conn.execute(
             "INSERT INTO snapshot (stream_id, version, state) VALUES (?, ?, ?) "
             "ON CONFLICT (stream_id, version) DO UPDATE SET state = excluded.state",
             (stream_id, version, dump_json(state)),
@@ -92,7 +92,7 @@ class SQLiteEvents(SQLiteRole, Events):
     async def snapshot_load(
         self, stream_id: str, *, at_most: int | None = None
     ) -> tuple[int, dict[str, Any]] | None:
-        rows = await self._rows(
+        rows = self._rows(
             "SELECT version, state FROM snapshot WHERE stream_id = ? "
             "AND (? IS NULL OR version <= ?) ORDER BY version DESC LIMIT 1",
             (stream_id, at_most, at_most),
@@ -100,13 +100,13 @@ class SQLiteEvents(SQLiteRole, Events):
         return (rows[0][0], load_json(rows[0][1])) if rows else None
 
     async def projection_get(self, name: str, *, for_update: bool = False) -> ProjectionRecord:
-        rows = await self._rows(
+        rows = self._rows(
             f"SELECT {PROJECTION_COLUMNS} FROM projection WHERE name = ?", (name,)
         )
         return CODEC.projection(rows[0]) if rows else ProjectionRecord(name=name, position=0)
 
     async def projection_put(self, record: ProjectionRecord) -> None:
-        await self._conn.execute(
+        self._conn.execute(
             f"INSERT INTO projection ({PROJECTION_COLUMNS}) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (name) DO UPDATE SET position = excluded.position, "
             "status = excluded.status, reason = excluded.reason, failures = excluded.failures",

@@ -13,7 +13,7 @@ from bus.wire.envelope import Envelope
 
 class SQLiteMessaging(SQLiteRole, Messaging):
     async def inbox_add(self, endpoint: str, message_id: str) -> bool:
-        added = await self._changes(
+        added = self._changes(
             "INSERT INTO inbox (endpoint, message_id, received_at) VALUES (?, ?, ?) "
             "ON CONFLICT DO NOTHING",
             (endpoint, message_id, time_text(utcnow())),
@@ -25,7 +25,7 @@ class SQLiteMessaging(SQLiteRole, Messaging):
         fresh: set[str] = set()
         for start in range(0, len(message_ids), ROWS_PER_INSERT):
             chunk = message_ids[start : start + ROWS_PER_INSERT]
-            rows = await self._rows(
+            rows = self._rows(
                 "INSERT INTO inbox (endpoint, message_id, received_at) VALUES "
                 + ", ".join(["(?, ?, ?)"] * len(chunk))
                 + " ON CONFLICT DO NOTHING RETURNING message_id",
@@ -35,7 +35,7 @@ class SQLiteMessaging(SQLiteRole, Messaging):
         return fresh
 
     async def inbox_purge(self, older_than: datetime) -> int:
-        return await self._changes(
+        return self._changes(
             "DELETE FROM inbox WHERE received_at < ?", (time_text(older_than),)
         )
 
@@ -43,14 +43,14 @@ class SQLiteMessaging(SQLiteRole, Messaging):
         if not envelopes:
             return []
         created_at = time_text(utcnow())
-        return await self._insert_many(
+        return self._insert_many(
             f"INSERT INTO outbox ({ENVELOPE_COLUMNS}, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(*CODEC.envelope_params(envelope), created_at) for envelope in envelopes],
         )
 
     async def outbox_pending(self, limit: int = 500) -> list[tuple[int, Envelope]]:
-        rows = await self._rows(
+        rows = self._rows(
             f"SELECT id, {ENVELOPE_COLUMNS} FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT ?",
             (limit,),
         )
@@ -58,17 +58,17 @@ class SQLiteMessaging(SQLiteRole, Messaging):
 
     async def outbox_mark_sent(self, ids: Sequence[int]) -> None:
         if ids:
-            await self._conn.execute(
+            self._conn.execute(
                 "UPDATE outbox SET sent_at = ? "
                 "WHERE id IN (SELECT value FROM json_each(?)) AND sent_at IS NULL",
                 (time_text(utcnow()), dump_json(list(ids))),
             )
 
     async def outbox_backlog(self) -> int:
-        count: int = await self._value("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+        count: int = self._value("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
         return count
 
     async def outbox_purge(self, sent_before: datetime) -> int:
-        return await self._changes(
+        return self._changes(
             "DELETE FROM outbox WHERE sent_at < ?", (time_text(sent_before),)
         )

@@ -30,20 +30,20 @@ BY_CORRELATION = f"SELECT {SAGA_COLUMNS} FROM saga_instance WHERE correlation = 
 
 class SQLiteSagas(SQLiteRole, Sagas):
     async def saga_insert(self, record: SagaRecord) -> None:
-        inserted = await self._changes(
+        inserted = self._changes(
             f"INSERT INTO saga_instance ({SAGA_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             CODEC.saga_params(record, utcnow()),
         )
         if not inserted:
-            existing = await self._value(
+            existing = self._value(
                 "SELECT id FROM saga_instance WHERE saga = ? AND correlation = ?",
                 (record.saga, record.correlation),
             )
             raise DuplicateInstance(duplicate_message(record, existing))
 
     async def saga_get(self, instance_id: str, *, for_update: bool = False) -> SagaRecord | None:
-        rows = await self._rows(
+        rows = self._rows(
             f"SELECT {SAGA_COLUMNS} FROM saga_instance WHERE id = ?", (instance_id,)
         )
         return CODEC.saga(rows[0]) if rows else None
@@ -51,36 +51,26 @@ class SQLiteSagas(SQLiteRole, Sagas):
     async def saga_find(
         self, saga: str, correlation: str, *, for_update: bool = False
     ) -> SagaRecord | None:
-        rows = await self._rows(
+        rows = self._rows(
             f"SELECT {SAGA_COLUMNS} FROM saga_instance WHERE saga = ? AND correlation = ?",
             (saga, correlation),
         )
         return CODEC.saga(rows[0]) if rows else None
 
     async def saga_with_correlation(self, correlation: str) -> list[SagaRecord]:
-        rows = await self._rows(BY_CORRELATION, (correlation,))
+        rows = self._rows(BY_CORRELATION, (correlation,))
         return [CODEC.saga(row) for row in rows]
 
     async def saga_update(self, record: SagaRecord) -> SagaRecord:
         now = utcnow()
-        saved = await self._changes(
+        saved = self._changes(
             "UPDATE saga_instance SET definition_version = ?, state = ?, status = ?, "
             "data = ?, machine = ?, reason = ?, row_version = row_version + 1, "
             "updated_at = ? WHERE id = ? AND row_version = ?",
-            (
-                record.definition_version,
-                record.state,
-                record.status,
-                dump_json(record.data),
-                dump_json(record.machine),
-                record.reason,
-                time_text(now),
-                record.id,
-                record.row_version,
-            ),
+            CODEC.saga_update_params(record, now),
         )
         if not saved:
-            actual = await self._value(
+            actual = self._value(
                 "SELECT row_version FROM saga_instance WHERE id = ?", (record.id,)
             )
             raise ConcurrencyError(stale_message(record, actual))
@@ -100,7 +90,7 @@ class SQLiteSagas(SQLiteRole, Sagas):
             where.append(f"{column} = ?")
             params.append(value)
         condition = f"WHERE {' AND '.join(where)} " if where else ""
-        rows = await self._rows(
+        rows = self._rows(
             f"SELECT {SAGA_COLUMNS} FROM saga_instance {condition}"
             "ORDER BY created_at DESC, id DESC LIMIT ?",
             (*params, limit),
@@ -108,7 +98,7 @@ class SQLiteSagas(SQLiteRole, Sagas):
         return [CODEC.saga(row) for row in rows]
 
     async def saga_count(self) -> list[tuple[str, str, int]]:
-        rows = await self._rows(
+        rows = self._rows(
             "SELECT saga, state, count(*) FROM saga_instance "
             "GROUP BY saga, state ORDER BY saga, state"
         )
@@ -116,7 +106,7 @@ class SQLiteSagas(SQLiteRole, Sagas):
 
     async def history_append(self, records: Sequence[HistoryRecord]) -> None:
         if records:
-            await self._conn.executemany(
+            self._conn.executemany(
                 "INSERT INTO saga_history (instance_id, seq, at, input, message_id, "
                 "from_state, to_state, effects) VALUES (?, (SELECT coalesce(max(seq), 0) + 1 "
                 "FROM saga_history WHERE instance_id = ?), ?, ?, ?, ?, ?, ?)",
@@ -136,14 +126,14 @@ class SQLiteSagas(SQLiteRole, Sagas):
             )
 
     async def history(self, instance_id: str) -> list[HistoryRecord]:
-        rows = await self._rows(
+        rows = self._rows(
             f"SELECT {HISTORY_COLUMNS} FROM saga_history WHERE instance_id = ? ORDER BY seq",
             (instance_id,),
         )
         return [CODEC.history(row) for row in rows]
 
     async def timer_arm(self, timer: TimerRecord) -> None:
-        await self._conn.execute(
+        self._conn.execute(
             "INSERT INTO timer (instance_id, saga, name, due_at, payload) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (instance_id, name) DO UPDATE SET "
             "saga = excluded.saga, due_at = excluded.due_at, payload = excluded.payload",
@@ -158,9 +148,9 @@ class SQLiteSagas(SQLiteRole, Sagas):
 
     async def timer_cancel(self, instance_id: str, names: Sequence[str] | None = None) -> None:
         if names is None:
-            await self._conn.execute("DELETE FROM timer WHERE instance_id = ?", (instance_id,))
+            self._conn.execute("DELETE FROM timer WHERE instance_id = ?", (instance_id,))
         elif names:
-            await self._conn.execute(
+            self._conn.execute(
                 "DELETE FROM timer WHERE instance_id = ? "
                 "AND name IN (SELECT value FROM json_each(?))",
                 (instance_id, dump_json(list(names))),
@@ -172,7 +162,7 @@ class SQLiteSagas(SQLiteRole, Sagas):
         if cancel:
             await self.timer_cancel(instance_id, cancel)
         if arm:
-            await self._conn.execute(
+            self._conn.execute(
                 "INSERT INTO timer (instance_id, saga, name, due_at, payload) VALUES "
                 + ", ".join(["(?, ?, ?, ?, ?)"] * len(arm))
                 + " ON CONFLICT (instance_id, name) DO UPDATE SET saga = excluded.saga, "
@@ -187,22 +177,22 @@ class SQLiteSagas(SQLiteRole, Sagas):
             )
 
     async def timers_due(self, now: datetime, limit: int = 100) -> list[TimerRecord]:
-        rows = await self._rows(
+        rows = self._rows(
             f"SELECT {TIMER_COLUMNS} FROM timer WHERE due_at <= ? ORDER BY due_at, id LIMIT ?",
             (time_text(now), limit),
         )
         return [CODEC.timer(row) for row in rows]
 
     async def timer_delete(self, timer_id: int) -> None:
-        await self._conn.execute("DELETE FROM timer WHERE id = ?", (timer_id,))
+        self._conn.execute("DELETE FROM timer WHERE id = ?", (timer_id,))
 
     async def timers_of(self, instance_id: str) -> list[TimerRecord]:
-        rows = await self._rows(
+        rows = self._rows(
             f"SELECT {TIMER_COLUMNS} FROM timer WHERE instance_id = ? ORDER BY due_at, name",
             (instance_id,),
         )
         return [CODEC.timer(row) for row in rows]
 
     async def next_timer_due(self) -> datetime | None:
-        due = await self._value("SELECT min(due_at) FROM timer")
+        due = self._value("SELECT min(due_at) FROM timer")
         return None if due is None else parse_time_text(due)

@@ -3,9 +3,9 @@ types (times as fixed-width ISO 8601 text)."""
 
 from __future__ import annotations
 
-import aiosqlite
+import sqlite3
 
-from bus.store.browse_schema import BROWSE_INDEXES
+from bus.store.browse_schema import BROWSE_INDEXES, THROUGHPUT_INDEXES
 from bus.store.codec import time_text, utcnow
 from bus.store.migrations import pending_steps
 
@@ -112,26 +112,27 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID""",
     ),
     BROWSE_INDEXES,
+    THROUGHPUT_INDEXES,
 )
 """Schema steps in order; version N is `MIGRATIONS[N - 1]`. Append, never edit."""
 
 
-async def migrate(conn: aiosqlite.Connection) -> None:
+def migrate(conn: sqlite3.Connection) -> None:
     """Brings the schema to the newest version; `BEGIN IMMEDIATE` makes a second
-    process opening the same file wait, then find nothing left to do."""
-    await conn.execute("BEGIN IMMEDIATE")
+    process opening the same file wait, then find nothing left to do. Runs on the
+    connection's thread (it may wait for that process)."""
+    conn.execute("BEGIN IMMEDIATE")
     try:
-        await conn.execute(SCHEMA_TABLE)
-        rows = list(await conn.execute_fetchall("SELECT max(version) FROM sagabus_schema"))
-        current = rows[0][0] or 0
+        conn.execute(SCHEMA_TABLE)
+        current = conn.execute("SELECT max(version) FROM sagabus_schema").fetchall()[0][0] or 0
         for version, statements in pending_steps(current, MIGRATIONS):
             for statement in statements:
-                await conn.execute(statement)
-            await conn.execute(
+                conn.execute(statement)
+            conn.execute(
                 "INSERT INTO sagabus_schema (version, applied_at) VALUES (?, ?)",
                 (version, time_text(utcnow())),
             )
-        await conn.execute("COMMIT")
+        conn.execute("COMMIT")
     except BaseException:
-        await conn.rollback()
+        conn.rollback()
         raise

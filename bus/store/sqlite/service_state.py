@@ -14,25 +14,25 @@ class SQLiteServiceState(SQLiteRole, ServiceState):
     async def state_get(
         self, namespace: str, key: str, *, for_update: bool = False
     ) -> dict[str, Any] | None:
-        value = await self._value(
+        value = self._value(
             "SELECT value FROM service_state WHERE namespace = ? AND key = ?", (namespace, key)
         )
         return None if value is None else dict(load_json(value))
 
     async def state_put(self, namespace: str, key: str, value: dict[str, Any]) -> None:
-        await self._conn.execute(
+        self._conn.execute(
             "INSERT INTO service_state (namespace, key, value) VALUES (?, ?, ?) "
             "ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value",
             (namespace, key, dump_json(value)),
         )
 
     async def state_delete(self, namespace: str, key: str) -> None:
-        await self._conn.execute(
+        self._conn.execute(
             "DELETE FROM service_state WHERE namespace = ? AND key = ?", (namespace, key)
         )
 
     async def state_list(self, namespace: str) -> list[tuple[str, dict[str, Any]]]:
-        rows = await self._rows(
+        rows = self._rows(
             "SELECT key, value FROM service_state WHERE namespace = ? ORDER BY key",
             (namespace,),
         )

@@ -9,10 +9,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import aiosqlite
-
 from bus.errors import ConfigurationError
 from bus.store.base import Store, Transaction
+from bus.store.sqlite.driver import SQLiteConnection
 from bus.store.sqlite.schema import migrate
 from bus.store.sqlite.transaction import SQLiteTransaction
 
@@ -40,7 +39,7 @@ class SQLiteStore(Store):
     def __init__(self, url: str) -> None:
         self.url = url
         self.path = database_path(url)
-        self._conn: aiosqlite.Connection | None = None
+        self._conn: SQLiteConnection | None = None
         self._lock = asyncio.Lock()
         self._owner: asyncio.Task[Any] | None = None
 
@@ -48,12 +47,17 @@ class SQLiteStore(Store):
         if self._conn is not None:
             return
         try:
-            conn = await aiosqlite.connect(self.path, isolation_level=None)
+            conn = await SQLiteConnection.connect(self.path)
         except sqlite3.Error as exc:
             raise ConfigurationError(f"cannot open SQLite store {self.path}: {exc}") from None
+        path = self.path
+
+        def prepare(raw: sqlite3.Connection) -> None:
+            _configure(raw, path)
+            migrate(raw)
+
         try:
-            await _configure(conn, self.path)
-            await migrate(conn)
+            await conn.run(prepare)
         except BaseException:
             await conn.close()
             raise
@@ -78,17 +82,14 @@ class SQLiteStore(Store):
         async with self._lock:
             self._owner = asyncio.current_task()
             try:
-                if conn.in_transaction:
-                    # a cancelled task may have left its transaction open mid-rollback
-                    await conn.rollback()
-                await conn.execute("BEGIN IMMEDIATE")
+                # rolls back first what a cancelled task may have left open
+                await conn.begin()
                 tx = SQLiteTransaction(conn)
                 try:
                     yield tx
-                    await conn.execute("COMMIT")
+                    await conn.commit()
                 except BaseException:
-                    if conn.in_transaction:
-                        await conn.rollback()
+                    await conn.rollback()
                     raise
                 finally:
                     tx.closed = True
@@ -96,25 +97,26 @@ class SQLiteStore(Store):
                 self._owner = None
 
 
-async def _configure(conn: aiosqlite.Connection, path: str) -> None:
+def _configure(conn: sqlite3.Connection, path: str) -> None:
+    """The busy timeout, WAL and `synchronous=FULL` (on the connection's thread)."""
     try:
-        await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        await _switch_to_wal(conn)
-        await conn.execute("PRAGMA synchronous = FULL")
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        _switch_to_wal(conn)
+        conn.execute("PRAGMA synchronous = FULL")
     except sqlite3.DatabaseError as exc:
         raise ConfigurationError(f"cannot open SQLite store {path}: {exc}") from None
 
 
-async def _switch_to_wal(conn: aiosqlite.Connection) -> None:
+def _switch_to_wal(conn: sqlite3.Connection) -> None:
     """Turns WAL on. SQLite does not call the busy handler for this switch, so two
     processes creating one file at once see "database is locked": wait and try again,
-    as the busy timeout would have."""
+    as the busy timeout would have (on the connection's thread, which may sleep)."""
     deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
     while True:
         try:
-            await conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA journal_mode = WAL")
             return
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
-            await asyncio.sleep(0.05)
+            time.sleep(0.05)

@@ -22,15 +22,15 @@ class SQLiteTransaction(
     async def savepoint(self) -> AsyncIterator[None]:
         self._savepoints += 1
         name = f"sp_{self._savepoints}"
-        await self._conn.execute(f"SAVEPOINT {name}")
+        self._conn.execute(f"SAVEPOINT {name}")
         try:
             yield
         except BaseException:
-            await self._conn.execute(f"ROLLBACK TO {name}")
-            await self._conn.execute(f"RELEASE {name}")
+            self._conn.execute(f"ROLLBACK TO {name}")
+            self._conn.execute(f"RELEASE {name}")
             raise
-        await self._conn.execute(f"RELEASE {name}")
+        self._conn.execute(f"RELEASE {name}")
 
     async def read_rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         values = [time_text(p) if isinstance(p, datetime) else p for p in params]
-        return await self._rows(sql, values)
+        return self._rows(sql, values)

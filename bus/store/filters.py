@@ -1,10 +1,11 @@
-"""The instance filter of the console's list and of its actions on a selection, read
-from a query string or a form (`where_saga`, ... in a form, beside the action's own
-fields)."""
+"""A `SagaFilter` read from text: the console's list filter and its actions on a
+selection (a query string, or a form's `where_saga`, ... beside the action's own
+fields), and the CLI's `--where KEY=VALUE` (`where_items`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from difflib import get_close_matches
 from typing import get_args
 
 from bus.store.base import SagaStatus
@@ -15,7 +16,7 @@ FIELDS = ("saga", "version", "state", "status", "correlation")
 
 
 class BadFilter(ValueError):
-    """A filter value the console does not take (the message says which)."""
+    """A filter value that is not taken (the message says which)."""
 
 
 def saga_filter(values: Mapping[str, str], prefix: str = "") -> SagaFilter:
@@ -44,3 +45,22 @@ def filter_values(where: SagaFilter) -> dict[str, str]:
     """Each field of `where` as form text ("" for any)."""
     values = {name: getattr(where, name) for name in FIELDS}
     return {name: "" if value is None else str(value) for name, value in values.items()}
+
+
+def where_items(items: Sequence[str]) -> SagaFilter:
+    """The filter of `KEY=VALUE` items (`saga=order_processing`, `status=parked`); a key
+    given twice, an unknown key or an item without `=` is a `BadFilter`."""
+    values: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not value.strip():
+            raise BadFilter(f"--where takes KEY=VALUE, not {item!r}")
+        if key not in FIELDS:
+            close = get_close_matches(key, FIELDS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise BadFilter(f"--where: unknown key {key!r}{hint}; keys: {', '.join(FIELDS)}")
+        if key in values:
+            raise BadFilter(f"--where: {key!r} given twice")
+        values[key] = value
+    return saga_filter(values)
