@@ -60,6 +60,7 @@ from bus.store import HistoryRecord, SagaRecord, TimerRecord, namespace_url, ope
 from bus.store.sqlite import database_path
 from bus.unitofwork.endpoint import Endpoint
 from bus.unitofwork.runtime import Bus, bus_topology
+from bus.unitofwork.scheduled import ScheduledSends
 from bus.wire.envelope import new_id, utcnow
 from bus.wire.rabbitmq import RabbitMQTransport
 from bus.wire.topology import Names
@@ -301,7 +302,8 @@ def daemon_endpoints() -> tuple[list[Endpoint], SagaRuntime]:
 
 async def delete_daemon_topology(settings: Settings) -> None:
     endpoints, _ = daemon_endpoints()
-    topology = bus_topology(Names(settings.namespace), endpoints, settings.queue_type)
+    served = [*endpoints, ScheduledSends()]  # every daemon adds the scheduled sends
+    topology = bus_topology(Names(settings.namespace), served, settings.queue_type)
     transport = RabbitMQTransport(settings.amqp_url)
     await transport.connect()
     try:
