@@ -35,8 +35,8 @@ SAGABUS = "(3) sagabus services, SQLite"
 ORDERS_SQLITE = "(4) order saga, SQLite"
 ORDERS_POSTGRES = "(4) order saga, PostgreSQL"
 
-PACKAGES = ("sagabus", "aio-pika", "aiormq", "faststream", "pydantic", "orjson", "aiosqlite",
-            "asyncpg", "common-expression-language")
+PACKAGES = ("sagabus", "aio-pika", "aiormq", "uvloop", "faststream", "pydantic", "orjson",
+            "aiosqlite", "asyncpg", "common-expression-language")
 
 
 @dataclass
@@ -165,6 +165,8 @@ def render(results: Results) -> str:
         "(1)-(4) ran `repeats` times, interleaved; a ratio is taken between runs made back to",
         "back, and shown as the median (min-max) of those per-repeat ratios. The machine is",
         "shared (see the load averages): expect single figures to move by 20-40%.",
+        "Every row ran in this one process on one event loop, the baselines (1) and (2)",
+        "included: the loop named under Settings (uvloop when installed).",
         "",
         "| # | what | steps/s (median) | spread over repeats | sagas/s "
         "| latency p50 / p95 / p99 ms | ratio per step |",

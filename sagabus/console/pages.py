@@ -20,9 +20,12 @@ from bus.errors import SagabusError
 from bus.eventsourcing import linked_streams
 from bus.store.browse import MAX_PAGE, BadCursor, CensusRow, SagaFilter, saga_census, saga_page
 from bus.store.filters import STATUSES, BadFilter, filter_values, saga_filter
+from bus.store.throughput import WINDOW_MINUTES, saga_throughput
+from bus.wire.envelope import utcnow
 from saga_dsl.engine.operations import ACTIONS
 from sagabus.console.dead_letters import EndpointQueue, age_text
 from sagabus.console.graphs import census_graph, path_graph
+from sagabus.console.rates import by_version, sparkline
 from sagabus.console.streams import moment_of, stream_as_of
 
 if TYPE_CHECKING:
@@ -66,6 +69,8 @@ async def overview(request: Request) -> Response:
     async with context.store.transaction() as tx:
         census = await saga_census(tx)
         backlog = await tx.outbox_backlog()
+        versions = [(row.saga, row.definition_version) for row in census]
+        flows = await saga_throughput(tx, versions, utcnow())
     sagas: dict[str, SagaCensus] = {}
     for name in context.machines:
         sagas[name] = SagaCensus(name)
@@ -90,6 +95,9 @@ async def overview(request: Request) -> Response:
         backlog=backlog,
         endpoints=endpoints,
         broker_error=broker_error,
+        rates=by_version(flows),
+        window=WINDOW_MINUTES,
+        sparkline=sparkline,
     )
 
 

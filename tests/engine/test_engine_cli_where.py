@@ -6,15 +6,13 @@ and exit 2. On SQLite and PostgreSQL, through the CLI as a process."""
 
 from __future__ import annotations
 
-import asyncio
-import os
 import re
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from engine_support import REPO, order_saga
+from test_engine_migration import sagabus as run_cli
 from test_engine_operations_doc import exchanges
 
 from bus.store import SagaRecord, Store, open_store
@@ -35,16 +33,9 @@ def waiting(n: int, status: str, state: str = "awaiting_payment") -> SagaRecord:
 
 
 async def sagabus(url: str, sagas: Path, *args: str) -> tuple[int, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("SAGABUS_NAMESPACE", "SAGABUS_LOG_LEVEL")}
-    env.update({"SAGABUS_STORE": url, "SAGABUS_SAGAS": str(sagas)})
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "sagabus", *args, cwd=REPO, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode().strip()
+    """The CLI as a process on `url` (test_engine_migration's runner): exit code and text."""
+    code, lines = await run_cli(url, sagas, *args)
+    return code, "\n".join(lines).strip()
 
 
 async def statuses(store: Store) -> dict[str, tuple[str, str]]:

@@ -16,10 +16,12 @@ from bus.store.browse import (
     SagaFilter,
     decode_cursor,
     encode_cursor,
+    matching_count,
     saga_census,
     saga_names,
     saga_page,
 )
+from bus.store.throughput import Throughput, saga_throughput
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -167,6 +169,60 @@ class BrowseConformance:
         ]
         assert only_refund == [CensusRow("refund", 1, "awaiting_payment", "running", 1)]
         assert names == ["order", "refund"]
+
+    async def test_matching_count_counts_what_the_filter_selects(self, store: Store) -> None:
+        await insert(store, instance(1), instance(2, status="parked"), instance(3, saga="x"))
+        async with store.transaction() as tx:
+            counts = [
+                await matching_count(tx, where)
+                for where in (SagaFilter(), SagaFilter(saga="order"),
+                              SagaFilter(saga="order", status="parked"), SagaFilter(saga="no"))
+            ]  # fmt: skip
+        assert counts == [3, 2, 1, 0]
+
+    async def test_throughput_counts_started_and_finished_per_clock_minute(
+        self, store: Store
+    ) -> None:
+        now = T0.replace(minute=14, second=30)  # the window is 12:00 to 12:15, 15 minutes
+        at = T0.replace  # T0 is 12:00:00
+
+        def finished(n: int, status: SagaStatus, created: datetime, ended: datetime,
+                     version: int = 1) -> SagaRecord:
+            record = instance(n, status=status, state="done", version=version)
+            record.created_at, record.updated_at = created, ended
+            return record
+
+        await insert(
+            store,
+            finished(1, "running", at(minute=14, second=1), at(minute=14, second=2)),
+            finished(2, "running", at(minute=14, second=59), at(minute=14, second=59)),
+            finished(3, "completed", at(minute=10), at(minute=13, second=5)),
+            finished(4, "failed", at(minute=13), at(minute=14, second=10)),
+            finished(5, "completed", T0 - timedelta(minutes=1), at(minute=0)),  # started before
+            finished(6, "completed", T0 - timedelta(hours=1), T0 - timedelta(seconds=1)),
+            finished(7, "parked", at(minute=0), at(minute=14), version=2),
+            finished(8, "running", at(minute=15), at(minute=15)),  # after the window
+        )
+        async with store.transaction() as tx:
+            versions = [("order", 1), ("order", 2), ("order", 1), ("none", 1)]
+            rows = await saga_throughput(tx, versions, now)
+            three = await saga_throughput(tx, versions[:1], now, minutes=3)
+
+        def minutes(**counts: int) -> tuple[int, ...]:
+            per = [0] * 15
+            for minute, count in counts.items():
+                per[int(minute[1:])] = count
+            return tuple(per)
+
+        assert rows == [
+            Throughput("order", 1, "started", minutes(m10=1, m13=1, m14=2)),
+            Throughput("order", 1, "completed", minutes(m0=1, m13=1)),
+            Throughput("order", 1, "failed", minutes(m14=1)),
+            Throughput("order", 2, "started", minutes(m0=1)),
+        ]
+        assert [(r.outcome, r.per_minute, sum(r.per_minute)) for r in three] == [
+            ("started", (0, 1, 2), 3), ("completed", (0, 1, 0), 1), ("failed", (0, 0, 1), 1)
+        ]  # fmt: skip
 
     async def test_a_foreign_cursor_is_refused(self, store: Store) -> None:
         async with store.transaction() as tx:

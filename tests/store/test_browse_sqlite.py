@@ -8,6 +8,7 @@ import pytest
 
 from bus.store.base import Store
 from bus.store.browse import SagaFilter, encode_cursor, page_query
+from bus.store.throughput import minute_edges, version_query
 
 from .browse_conformance import T0, BrowseConformance, test_a_cursor_round_trips
 
@@ -37,3 +38,16 @@ class TestSQLiteBrowse(BrowseConformance):
                 assert "TEMP B-TREE" not in plan, (name, plan)
                 if name == "saga page":  # a range from the cursor, not a filtered scan
                     assert "created_at<?" in plan, plan
+
+    async def test_throughput_counts_ranges_of_its_covering_indexes(self, store: Store) -> None:
+        sql, values = version_query("order", 1, minute_edges(T0, 15))
+        async with store.transaction() as tx:
+            rows = await tx.read_rows(f"EXPLAIN QUERY PLAN {sql}", values)
+        plan = [str(row[3]) for row in rows]
+        searches = [line for line in plan if line.startswith("SEARCH")]
+        started = "saga_instance_started (saga=? AND definition_version=? AND created_at>? AND "
+        finished = "saga_instance_finished (saga=? AND definition_version=? AND status=? AND "
+        assert len(searches) == 45, plan
+        assert all("USING COVERING INDEX" in line for line in searches), plan
+        assert sum(started in line for line in searches) == 15, plan
+        assert sum(finished in line for line in searches) == 30, plan

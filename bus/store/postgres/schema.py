@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bus.store.browse_schema import BROWSE_INDEXES
+from bus.store.browse_schema import BROWSE_INDEXES, THROUGHPUT_INDEXES
 from bus.store.codec import utcnow
 from bus.store.migrations import pending_steps
 
@@ -142,6 +142,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
     ),
     BROWSE_INDEXES,
+    THROUGHPUT_INDEXES,
     (STATE_FOR_UPDATE,),
 )
 """Schema steps in order; version N is `MIGRATIONS[N - 1]`. Append, never edit."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from bus.store.browse_schema import BROWSE_INDEXES
+from bus.store.browse_schema import BROWSE_INDEXES, THROUGHPUT_INDEXES
 from bus.store.codec import time_text, utcnow
 from bus.store.migrations import pending_steps
 
@@ -112,6 +112,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID""",
     ),
     BROWSE_INDEXES,
+    THROUGHPUT_INDEXES,
 )
 """Schema steps in order; version N is `MIGRATIONS[N - 1]`. Append, never edit."""
 
