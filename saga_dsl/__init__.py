@@ -15,20 +15,10 @@ Running (the saga engine does this inside a store transaction)::
     step.instance, step.effects, step.accepted, step.from_state, step.to_state
 """
 
+from saga_dsl import effects
 from saga_dsl.compiler import Edge, build_table
 from saga_dsl.diagnostics import Diagnostic
-from saga_dsl.effects import (
-    ArmTimer,
-    CancelTimer,
-    Effect,
-    EventInput,
-    Finished,
-    Input,
-    Parked,
-    PublishEvent,
-    SendCommand,
-    TimerFired,
-)
+from saga_dsl.effects import *  # noqa: F403  (the vocabulary is effects.__all__)
 from saga_dsl.instance import Compensating, SagaInstance, Status
 from saga_dsl.machine import Machine, Step
 from saga_dsl.saga_definition import SagaDefinition
@@ -41,28 +31,19 @@ def compile(definition: SagaDefinition) -> Machine:
 
 
 __all__ = [
-    "ArmTimer",
-    "CancelTimer",
     "Compensating",
     "Diagnostic",
     "DirectoryLoad",
     "Edge",
-    "Effect",
-    "EventInput",
-    "Finished",
-    "Input",
     "LoadResult",
     "Machine",
-    "Parked",
-    "PublishEvent",
     "SagaDefinition",
     "SagaInstance",
-    "SendCommand",
     "Status",
     "Step",
-    "TimerFired",
     "compile",
     "load",
     "load_directory",
     "load_files",
 ]
+__all__ += effects.__all__

@@ -14,6 +14,19 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, ClassVar, Literal
 
+__all__ = [
+    "ArmTimer",
+    "CancelTimer",
+    "Effect",
+    "EventInput",
+    "Finished",
+    "Input",
+    "Parked",
+    "PublishEvent",
+    "SendCommand",
+    "TimerFired",
+]
+
 
 @dataclass(frozen=True)
 class EventInput:

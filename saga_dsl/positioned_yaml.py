@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -132,6 +133,16 @@ class Document:
         if style in ("'", '"') and raw[1:-1] == value:
             return 1
         return None
+
+
+def read_file(path: Path, report: Report) -> str | None:
+    """The text of a saga or scenario file; reports and returns None when it cannot be read."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        report.error(START, f"cannot read the file: {exc.strerror or exc}")
+        return None
+    return read_source(raw, report)
 
 
 def read_source(raw: bytes, report: Report) -> str | None:

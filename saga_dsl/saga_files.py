@@ -14,30 +14,21 @@ from pathlib import Path
 from bus.wire.contracts import Registry
 from saga_dsl import checks, schema
 from saga_dsl import positioned_yaml as loader
-from saga_dsl.diagnostics import START, Diagnostic, Report
+from saga_dsl.diagnostics import START, Diagnostic, Loaded, Report
 from saga_dsl.saga_definition import SagaDefinition, build
 
 SAGA_SUFFIXES = (".yaml", ".yml")
 
 
-@dataclass(frozen=True)
-class LoadResult:
-    """The definition (None when there is an error) and every diagnostic, in file order."""
+class LoadResult(Loaded[SagaDefinition]):
+    """A saga file's checked definition (None when there is an error) and its diagnostics.
 
-    definition: SagaDefinition | None
-    diagnostics: list[Diagnostic]
-
-    @property
-    def ok(self) -> bool:
-        return self.definition is not None
+    When `ok`, `saga_dsl.compile(result.definition)` gives the saga's state machine.
+    """
 
     @property
-    def errors(self) -> list[Diagnostic]:
-        return [d for d in self.diagnostics if d.is_error]
-
-    @property
-    def warnings(self) -> list[Diagnostic]:
-        return [d for d in self.diagnostics if not d.is_error]
+    def definition(self) -> SagaDefinition | None:
+        return self.value
 
 
 @dataclass(frozen=True)
@@ -65,12 +56,7 @@ def load(
     if isinstance(source, Path) or _looks_like_path(source):
         path = Path(source)
         report = Report(name or str(path))
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            report.error(START, f"cannot read the file: {exc.strerror or exc}")
-            return LoadResult(None, report.sorted())
-        text = loader.read_source(raw, report)
+        text = loader.read_file(path, report)
         if text is None:
             return LoadResult(None, report.sorted())
         return load_text(text, report, registry)

@@ -7,14 +7,13 @@ and column (`file:line:col: error: message`), as saga files report theirs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from saga_dsl import positioned_yaml
-from saga_dsl.diagnostics import START, Diagnostic, Report
+from saga_dsl.diagnostics import Loaded, Report
 from saga_dsl.positioned_yaml import Document
 from saga_dsl.scenarios.catalog import Catalog, Found, SagaNotFound
 from saga_dsl.scenarios.model import Scenario, ScenarioFile
@@ -26,27 +25,18 @@ from saga_dsl.scenarios.suite import Case, Suite
 FindSaga = Callable[[str], Found]
 
 
-@dataclass(frozen=True)
-class SuiteLoad:
-    """The suite (None when the file has an error) and every diagnostic, in file order."""
-
-    suite: Suite | None
-    diagnostics: list[Diagnostic]
+class SuiteLoad(Loaded[Suite]):
+    """A scenario file's suite (None when the file has an error) and its diagnostics."""
 
     @property
-    def ok(self) -> bool:
-        return self.suite is not None
+    def suite(self) -> Suite | None:
+        return self.value
 
 
 def load(path: Path, catalog: Catalog | None = None) -> SuiteLoad:
     """Loads the scenario file at `path`; its saga comes from `catalog` (or a new one)."""
     report = Report(str(path))
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        report.error(START, f"cannot read the file: {exc.strerror or exc}")
-        return SuiteLoad(None, report.sorted())
-    text = positioned_yaml.read_source(raw, report)
+    text = positioned_yaml.read_file(path, report)
     if text is None:
         return SuiteLoad(None, report.sorted())
     found_in = catalog or Catalog()

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from engine_cli import sagabus
 from engine_support import REPO, order_saga
-from test_engine_migration import sagabus as run_cli
 from test_engine_operations_doc import exchanges
 
 from bus.store import SagaRecord, Store, open_store
@@ -30,12 +30,6 @@ def waiting(n: int, status: str, state: str = "awaiting_payment") -> SagaRecord:
                       data={"order_id": f"o-{n}", "customer_id": "c-1", "amount": 10.0,
                             "items": [{"sku": "S-1", "quantity": 1, "unit_price": 10.0}]},
                       status=status, created_at=at, updated_at=at)  # type: ignore[arg-type]
-
-
-async def sagabus(url: str, sagas: Path, *args: str) -> tuple[int, str]:
-    """The CLI as a process on `url` (test_engine_migration's runner): exit code and text."""
-    code, lines = await run_cli(url, sagas, *args)
-    return code, "\n".join(lines).strip()
 
 
 async def statuses(store: Store) -> dict[str, tuple[str, str]]:

@@ -38,11 +38,7 @@ async def process_payment(cmd: m.ProcessPayment, ctx: HandlerContext) -> None:
 broken_payments.handles(m.RefundPayment)(payments_module.refund_payment)
 
 
-@pytest.fixture(name="payments")
-def served_payments() -> Endpoint:
-    return broken_payments
-
-
+@pytest.mark.parametrize("payments", [broken_payments], ids=["payments that fail"])
 async def test_dead_lettered_payment_command_voids_the_order_at_once(
     broker: TestBroker,
     settings: Settings,

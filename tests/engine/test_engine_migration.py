@@ -5,12 +5,10 @@ output are the session of docs/operations.md."""
 
 from __future__ import annotations
 
-import asyncio
-import os
 import re
-import sys
 from pathlib import Path
 
+from engine_cli import sagabus
 from engine_support import REPO, deliver, history
 from test_engine_operations_doc import exchanges
 
@@ -30,19 +28,6 @@ ORDERS = ("o-1", "o-2")
 async def handle(endpoint: SagaEndpoint, store: Store, message: Message) -> None:
     async with store.transaction() as tx:
         await deliver(tx, endpoint, message)
-
-
-async def sagabus(url: str, sagas: Path, *args: str) -> tuple[int, list[str]]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("SAGABUS_NAMESPACE", "SAGABUS_LOG_LEVEL")}
-    env.update({"SAGABUS_STORE": url, "SAGABUS_SAGAS": str(sagas)})
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "sagabus", *args, cwd=REPO, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode().splitlines()
 
 
 async def records(store: Store) -> dict[str, SagaRecord]:
@@ -71,7 +56,8 @@ async def test_waiting_instances_move_to_version_2_and_finish_there(tmp_path: Pa
             text.replace("version: 1", "version: 2").replace("manual_review", "review"))
 
         for words, expected in exchanges(SESSION):
-            code, said = await sagabus(url, sagas, *words[1:])
+            code, out = await sagabus(url, sagas, *words[1:])
+            said = out.splitlines()
             assert said == expected, " ".join(words)
             assert code == (2 if expected[0].startswith("sagabus: error") else 0)
             if "--map" not in words or "--dry-run" in words:

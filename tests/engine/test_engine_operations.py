@@ -8,16 +8,13 @@ is then resent once and given up on: the instance parks.
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from engine_cli import sagabus
 from engine_support import (
-    REPO,
     SILENT_SHIPPER,
     Eventually,
     all_finished,
@@ -68,24 +65,7 @@ def sagas(tmp_path: Path) -> Path:
     return rewrite_saga(directory, quick_to_park, source=directory / "order_processing.yaml")
 
 
-@pytest.fixture(name="payments")
-def served_payments() -> Endpoint:
-    return payments
-
-
-async def sagabus(settings: Settings, sagas: Path, *args: str) -> str:
-    """The CLI, on the test's store (its namespace is in the test's own URL already)."""
-    env = {k: v for k, v in os.environ.items() if k != "SAGABUS_NAMESPACE"}
-    env.update({"SAGABUS_STORE": settings.store, "SAGABUS_SAGAS": str(sagas)})
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "sagabus", *args, cwd=REPO, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await process.communicate()
-    assert process.returncode == 0, out.decode()
-    return out.decode().strip()
-
-
+@pytest.mark.parametrize("payments", [payments], ids=["refunds held back"])
 async def test_parked_instances_finish_by_resume_or_by_their_late_confirmation(
     broker: TestBroker,
     settings: Settings,
@@ -110,15 +90,16 @@ async def test_parked_instances_finish_by_resume_or_by_their_late_confirmation(
 
             await eventually(both_parked, 40, what="both instances parked")
             REFUNDS["open"] = True
-            said = await sagabus(settings, sagas, "resume", resumed.order_id,
-                                 "--reason", "payments answers refunds again")
-            assert said.endswith("resume: now running in shipping"), said
+            code, said = await sagabus(settings.store, sagas, "resume", resumed.order_id,
+                                       "--reason", "payments answers refunds again")
+            assert code == 0 and said.endswith("resume: now running in shipping"), said
             async with BusClient(settings) as client:
                 await client.publish(m.PaymentRefunded(
                     order_id=confirmed.order_id, payment_id="late", amount=1.0))
             records = await all_finished(store, settings, orders, 30)
             steps = {o.order_id: await history(store, records[o.order_id]) for o in orders}
-        again = await sagabus(settings, sagas, "resume", resumed.order_id)
+        code, again = await sagabus(settings.store, sagas, "resume", resumed.order_id)
+    assert code == 0, again
     assert again.endswith("nothing to resume: the instance is failed in cancelled"), again
     for order in orders:
         record = records[order.order_id]
