@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, Unpack
 
 import structlog
 
@@ -38,6 +38,7 @@ from bus.wire.client import BusClient
 from bus.wire.contracts import Message, Registry, registry
 from bus.wire.envelope import Envelope, PoisonMessage
 from bus.wire.memory import InMemoryBroker, InMemoryTransport
+from bus.wire.send_options import SendOptions
 from bus.wire.topology import Names
 from bus.wire.transport import Outcome, WireMessage
 
@@ -195,26 +196,14 @@ class BusHarness:
         return self._client
 
     # -- sending in ----------------------------------------------------------------------
-    async def send(
-        self,
-        command: Message,
-        *,
-        correlation_id: str | None = None,
-        headers: Mapping[str, Any] | None = None,
-    ) -> Envelope:
+    async def send(self, command: Message, **options: Unpack[SendOptions]) -> Envelope:
         """Sends a command as `BusClient.send` does (`Unroutable` when no endpoint of the
         harness handles it); returns the envelope sent."""
-        return await self.client.send(command, correlation_id=correlation_id, headers=headers)
+        return await self.client.send(command, **options)
 
-    async def publish(
-        self,
-        event: Message,
-        *,
-        correlation_id: str | None = None,
-        headers: Mapping[str, Any] | None = None,
-    ) -> Envelope:
+    async def publish(self, event: Message, **options: Unpack[SendOptions]) -> Envelope:
         """Publishes an event as `BusClient.publish` does; returns the envelope."""
-        return await self.client.publish(event, correlation_id=correlation_id, headers=headers)
+        return await self.client.publish(event, **options)
 
     async def dispatch(self, envelope: Envelope) -> Envelope:
         """Publishes a ready envelope again, ids and all (a duplicate delivery)."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -50,87 +50,89 @@ UNKNOWN = "unknown"
 untrusted input never becomes a label value."""
 
 
+M = TypeVar("M", Counter, Gauge, Histogram)
+
+
+class Declared(Generic[M]):
+    """One metric of `Metrics`, declared once in its class body. Each `Metrics` makes
+    its own in its registry; the instance's attribute then hides the declaration."""
+
+    def __init__(self, kind: type[M], name: str, *labels: str, doc: str, **options: Any) -> None:
+        self.kind: type[M] = kind
+        self.name, self.labels, self.doc, self.options = name, labels, doc, options
+
+    def create(self, registry: CollectorRegistry) -> M:
+        metric: M = self.kind(self.name, self.doc, self.labels, registry=registry, **self.options)
+        return metric
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any]) -> Declared[M]: ...
+    @overload
+    def __get__(self, instance: object, owner: type[Any]) -> M: ...
+    def __get__(self, instance: object | None, owner: type[Any]) -> Declared[M] | M:
+        if instance is None:
+            return self
+        raise AttributeError(f"{self.name} is made by Metrics.__init__")
+
+
 class Metrics(Observer):
     """Every sagabus metric, in `registry` (default: a registry of its own)."""
 
+    # What the pipeline and the outbox relay report.
+    messages_consumed = Declared(Counter, "sagabus_messages_consumed", "endpoint", "type",
+        doc="Deliveries taken from an endpoint's queue.")
+    messages_handled = Declared(Counter, "sagabus_messages_handled", "endpoint", "type", "outcome",
+        doc="Deliveries by outcome: success (handled and committed), duplicate (inbox hit,"
+        " handler skipped), failed (the handler raised).")
+    messages_retried = Declared(Counter, "sagabus_messages_retried", "endpoint", "type",
+        doc="Failed deliveries sent to a retry queue.")
+    messages_dead_lettered = Declared(
+        Counter, "sagabus_messages_dead_lettered", "endpoint", "type", "reason",
+        doc="Deliveries sent to the dead-letter queue: poison, or failed on the last attempt.")
+    messages_published = Declared(Counter, "sagabus_messages_published", "type", "outcome",
+        doc="Outbox rows published: confirmed, parked as unroutable, or failed (sent again).")
+    handler_duration = Declared(
+        Histogram, "sagabus_handler_duration_seconds", "endpoint", "type",
+        doc="Time a handler ran, failures included.", buckets=HANDLER_BUCKETS)
+    lag = Declared(Histogram, "sagabus_consumer_lag_seconds", "endpoint",
+        doc="Seconds from a message's timestamp (whole seconds) to its consumption.",
+        buckets=LAG_BUCKETS)
+
+    # What the saga engine reports, once its transaction committed.
+    sagas_started = Declared(Counter, "sagabus_sagas_started", "saga",
+        doc="Saga instances started.")
+    sagas_finished = Declared(Counter, "sagabus_sagas_finished", "saga", "outcome",
+        doc="Saga instances that entered a final state.")
+    saga_duration = Declared(Histogram, "sagabus_saga_duration_seconds", "saga", "outcome",
+        doc="Seconds from a saga's start to its final state.", buckets=SAGA_BUCKETS)
+    compensations = Declared(Counter, "sagabus_saga_compensations", "saga", "state",
+        doc="Compensations sent, by the state they undo (a resend counts again).")
+    parkings = Declared(Counter, "sagabus_sagas_parked", "saga", "state",
+        doc="Saga instances parked for a human, by state.")
+    timers_due_now = Declared(Gauge, "sagabus_timers_due",
+        doc="Timers due at the scheduler's last look (one batch at most).")
+    timers_overdue = Declared(Gauge, "sagabus_timers_overdue",
+        doc=f"Of those, timers due more than {OVERDUE_AFTER.total_seconds():g}s ago.")
+
+    # What the sampler (bus/observability/sampler.py) sets on each look.
+    queue_depth = Declared(Gauge, "sagabus_queue_depth", "queue",
+        doc="Messages ready in a queue (endpoint queues and DLQs).")
+    saga_instances = Declared(Gauge, "sagabus_saga_instances", "saga", "state",
+        doc="Saga instances by saga and state (all statuses).")
+    parked_instances = Declared(Gauge, "sagabus_saga_instances_parked", "saga",
+        doc="Saga instances parked now, waiting for a human.")
+    outbox_backlog = Declared(Gauge, "sagabus_outbox_backlog",
+        doc="Outbox rows committed and not yet sent.")
+    timer_delay = Declared(Gauge, "sagabus_timer_delay_seconds",
+        doc="How long the earliest timer is past due (0 when none is): grows when timers"
+        " are not fired.")
+
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
-        self._message_metrics(self.registry)
-        self._saga_metrics(self.registry)
-        self._sampled_metrics(self.registry)
+        for attribute, declared in vars(Metrics).items():
+            if isinstance(declared, Declared):
+                setattr(self, attribute, declared.create(self.registry))
         self._children: dict[tuple[Any, ...], Any] = {}
-
-    def _message_metrics(self, r: CollectorRegistry) -> None:
-        """What the pipeline and the outbox relay report."""
-        self.messages_consumed = Counter(
-            "sagabus_messages_consumed", "Deliveries taken from an endpoint's queue.",
-            ["endpoint", "type"], registry=r)
-        self.messages_handled = Counter(
-            "sagabus_messages_handled",
-            "Deliveries by outcome: success (handled and committed), duplicate (inbox hit,"
-            " handler skipped), failed (the handler raised).",
-            ["endpoint", "type", "outcome"], registry=r)
-        self.messages_retried = Counter(
-            "sagabus_messages_retried", "Failed deliveries sent to a retry queue.",
-            ["endpoint", "type"], registry=r)
-        self.messages_dead_lettered = Counter(
-            "sagabus_messages_dead_lettered",
-            "Deliveries sent to the dead-letter queue: poison, or failed on the last attempt.",
-            ["endpoint", "type", "reason"], registry=r)
-        self.messages_published = Counter(
-            "sagabus_messages_published",
-            "Outbox rows published: confirmed, parked as unroutable, or failed (sent again).",
-            ["type", "outcome"], registry=r)
-        self.handler_duration = Histogram(
-            "sagabus_handler_duration_seconds", "Time a handler ran, failures included.",
-            ["endpoint", "type"], buckets=HANDLER_BUCKETS, registry=r)
-        self.lag = Histogram(
-            "sagabus_consumer_lag_seconds",
-            "Seconds from a message's timestamp (whole seconds) to its consumption.",
-            ["endpoint"], buckets=LAG_BUCKETS, registry=r)
-
-    def _saga_metrics(self, r: CollectorRegistry) -> None:
-        """What the saga engine reports, once its transaction committed."""
-        self.sagas_started = Counter(
-            "sagabus_sagas_started", "Saga instances started.", ["saga"], registry=r)
-        self.sagas_finished = Counter(
-            "sagabus_sagas_finished", "Saga instances that entered a final state.",
-            ["saga", "outcome"], registry=r)
-        self.saga_duration = Histogram(
-            "sagabus_saga_duration_seconds", "Seconds from a saga's start to its final state.",
-            ["saga", "outcome"], buckets=SAGA_BUCKETS, registry=r)
-        self.compensations = Counter(
-            "sagabus_saga_compensations",
-            "Compensations sent, by the state they undo (a resend counts again).",
-            ["saga", "state"], registry=r)
-        self.parkings = Counter(
-            "sagabus_sagas_parked", "Saga instances parked for a human, by state.",
-            ["saga", "state"], registry=r)
-        self.timers_due_now = Gauge(
-            "sagabus_timers_due", "Timers due at the scheduler's last look (one batch at most).",
-            registry=r)
-        self.timers_overdue = Gauge(
-            "sagabus_timers_overdue",
-            f"Of those, timers due more than {OVERDUE_AFTER.total_seconds():g}s ago.",
-            registry=r)
-
-    def _sampled_metrics(self, r: CollectorRegistry) -> None:
-        """What the sampler (bus/observability/sampler.py) sets on each look."""
-        self.queue_depth = Gauge(
-            "sagabus_queue_depth", "Messages ready in a queue (endpoint queues and DLQs).",
-            ["queue"], registry=r)
-        self.saga_instances = Gauge(
-            "sagabus_saga_instances", "Saga instances by saga and state (all statuses).",
-            ["saga", "state"], registry=r)
-        self.parked_instances = Gauge(
-            "sagabus_saga_instances_parked", "Saga instances parked now, waiting for a human.",
-            ["saga"], registry=r)
-        self.outbox_backlog = Gauge(
-            "sagabus_outbox_backlog", "Outbox rows committed and not yet sent.", registry=r)
-        self.timer_delay = Gauge(
-            "sagabus_timer_delay_seconds",
-            "How long the earliest timer is past due (0 when none is): grows when timers"
-            " are not fired.", registry=r)
 
     def _child(self, metric: Any, *labels: str) -> Any:
         """`metric.labels(*labels)`, remembered: the hot path skips the library's

@@ -9,16 +9,15 @@ written to the outbox in the same transaction as the handler's own state.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, Unpack, runtime_checkable
 
 from bus.store.base import Transaction
 from bus.unitofwork.retry import RetryPolicy
 from bus.wire.contracts import Message
 from bus.wire.envelope import Envelope
-from bus.wire.schedule import due_time, scheduled
+from bus.wire.schedule import scheduled
+from bus.wire.send_options import TimedSendOptions, due
 
 
 @runtime_checkable
@@ -88,32 +87,16 @@ class HandlerContext:
     log: Any
     _outgoing: list[Envelope] = field(default_factory=list, init=False, repr=False)
 
-    def send(
-        self,
-        command: Message | Envelope,
-        *,
-        correlation_id: str | None = None,
-        headers: Mapping[str, Any] | None = None,
-        delay: float | timedelta | None = None,
-        at: datetime | None = None,
-    ) -> Envelope:
+    def send(self, command: Message | Envelope, **options: Unpack[TimedSendOptions]) -> Envelope:
         """Queues a command; it leaves through the outbox once this unit commits.
         delay (seconds or a timedelta) or at (an aware datetime): it is sent then instead,
         by the daemon's scheduler (bus/unitofwork/scheduled.py), durably."""
-        return self._add(command, "command", correlation_id, headers, due_time(delay=delay, at=at))
+        return self._add(command, "command", options)
 
-    def publish(
-        self,
-        event: Message | Envelope,
-        *,
-        correlation_id: str | None = None,
-        headers: Mapping[str, Any] | None = None,
-        delay: float | timedelta | None = None,
-        at: datetime | None = None,
-    ) -> Envelope:
+    def publish(self, event: Message | Envelope, **options: Unpack[TimedSendOptions]) -> Envelope:
         """Queues an event; it leaves through the outbox once this unit commits (or at
         `delay` / `at`, as for `send`)."""
-        return self._add(event, "event", correlation_id, headers, due_time(delay=delay, at=at))
+        return self._add(event, "event", options)
 
     def forward(self, envelope: Envelope) -> Envelope:
         """Queues an envelope as it is: its maker stamped its ids already (the saga
@@ -127,13 +110,10 @@ class HandlerContext:
         return list(self._outgoing)
 
     def _add(
-        self,
-        message: Message | Envelope,
-        kind: str,
-        correlation_id: str | None,
-        headers: Mapping[str, Any] | None,
-        due: datetime | None = None,
+        self, message: Message | Envelope, kind: str, options: TimedSendOptions
     ) -> Envelope:
+        correlation_id, headers = options.get("correlation_id"), options.get("headers")
+        at = due(options)
         if isinstance(message, Envelope):
             envelope = message
             if headers:
@@ -151,5 +131,5 @@ class HandlerContext:
             )
             raise TypeError(f"ctx.{verb}() takes {wanted}; {envelope.type} is {got}")
         envelope = envelope.caused_by(self.message)
-        self._outgoing.append(envelope if due is None else scheduled(envelope, due))
+        self._outgoing.append(envelope if at is None else scheduled(envelope, at))
         return envelope

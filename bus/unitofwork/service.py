@@ -44,32 +44,18 @@ class Service:
         self.name = name
         self.retry = retry or RetryPolicy()
         self._handlers: dict[str, list[AnyHandler]] = {}
-        self._commands: set[str] = set()
-        self._events: set[str] = set()
+        self.commands: frozenset[str] = frozenset()
+        """Commands it handles (`handles`); registering a handler replaces the set."""
+        self.events: frozenset[str] = frozenset()
+        """Events it subscribes to (`on`)."""
+        self.sends: frozenset[str] = frozenset()
+        """Commands its handlers declare they send (`emits=`)."""
+        self.publishes: frozenset[str] = frozenset()
+        """Events its handlers declare they publish (`emits=`)."""
         self._emits: dict[str, set[str]] = {}
-        self._sends: set[str] = set()
-        self._publishes: set[str] = set()
 
     def __repr__(self) -> str:
         return f"Service({self.name!r})"
-
-    @property
-    def commands(self) -> frozenset[str]:
-        return frozenset(self._commands)
-
-    @property
-    def events(self) -> frozenset[str]:
-        return frozenset(self._events)
-
-    @property
-    def sends(self) -> frozenset[str]:
-        """Commands its handlers declare they send (`emits=`)."""
-        return frozenset(self._sends)
-
-    @property
-    def publishes(self) -> frozenset[str]:
-        """Events its handlers declare they publish (`emits=`)."""
-        return frozenset(self._publishes)
 
     def _declare(self, handled: str, emits: Iterable[type[Message]]) -> None:
         declared = list(emits)
@@ -78,8 +64,10 @@ class Service:
                 raise ConfigurationError(
                     f"{self.name}: emits= takes contract classes, not {contract!r}"
                 )
-            kinds = self._sends if issubclass(contract, Command) else self._publishes
-            kinds.add(contract.message_type())
+            if issubclass(contract, Command):
+                self.sends |= {contract.message_type()}
+            else:
+                self.publishes |= {contract.message_type()}
         if declared:
             self._emits.setdefault(handled, set()).update(c.message_type() for c in declared)
 
@@ -94,11 +82,11 @@ class Service:
                 " (subscribe to events with .on())"
             )
         name = contract.message_type()
-        if name in self._commands:
+        if name in self.commands:
             raise ConfigurationError(f"{self.name} handles {name} twice")
 
         def register(fn: Handler[M]) -> Handler[M]:
-            self._commands.add(name)
+            self.commands |= {name}
             self._handlers[name] = [fn]
             self._declare(name, emits)
             return fn
@@ -118,7 +106,7 @@ class Service:
         name = contract.message_type()
 
         def register(fn: Handler[M]) -> Handler[M]:
-            self._events.add(name)
+            self.events |= {name}
             self._handlers.setdefault(name, []).append(fn)
             self._declare(name, emits)
             return fn

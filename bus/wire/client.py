@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
+from typing import Any, Unpack
 
 from bus.errors import BrokerUnavailable, ContractViolation, Unroutable
 from bus.settings import Settings
@@ -25,7 +25,8 @@ from bus.wire.contracts import Message, Registry, registry
 from bus.wire.envelope import Envelope
 from bus.wire.rabbitmq import RabbitMQTransport
 from bus.wire.reply import ReplyQueue, await_reply
-from bus.wire.schedule import due_time, scheduled
+from bus.wire.schedule import scheduled
+from bus.wire.send_options import SendOptions, TimedSendOptions, due
 from bus.wire.topology import Names, exchanges
 from bus.wire.transport import Outcome, Publication, Transport, WireMessage
 
@@ -66,34 +67,16 @@ class BusClient:
         finally:
             await self.transport.close()
 
-    async def send(
-        self,
-        command: Message,
-        *,
-        correlation_id: str | None = None,
-        headers: Mapping[str, Any] | None = None,
-        delay: float | timedelta | None = None,
-        at: datetime | None = None,
-    ) -> Envelope:
+    async def send(self, command: Message, **options: Unpack[TimedSendOptions]) -> Envelope:
         """Sends a command to its one owner; returns the envelope that was sent.
         delay (seconds or a timedelta) or at (an aware datetime): the daemon's scheduler
         keeps it durably and sends it then."""
-        envelope = _wrap(command, "command", correlation_id, headers)
-        return await self._dispatch_at(envelope, due_time(delay=delay, at=at))
+        return await self._dispatch_at(_wrap(command, "command", options), due(options))
 
-    async def publish(
-        self,
-        event: Message,
-        *,
-        correlation_id: str | None = None,
-        headers: Mapping[str, Any] | None = None,
-        delay: float | timedelta | None = None,
-        at: datetime | None = None,
-    ) -> Envelope:
+    async def publish(self, event: Message, **options: Unpack[TimedSendOptions]) -> Envelope:
         """Publishes an event to every subscriber (there may be none); `delay` / `at`
         as for `send`."""
-        envelope = _wrap(event, "event", correlation_id, headers)
-        return await self._dispatch_at(envelope, due_time(delay=delay, at=at))
+        return await self._dispatch_at(_wrap(event, "event", options), due(options))
 
     async def request(
         self,
@@ -102,15 +85,14 @@ class BusClient:
         reply: type[Message] | str | Iterable[type[Message] | str],
         timeout: float = 30.0,  # noqa: ASYNC109 - the request's own deadline
         where: Mapping[str, Any] | None = None,
-        correlation_id: str | None = None,
-        headers: Mapping[str, Any] | None = None,
+        **options: Unpack[SendOptions],
     ) -> Envelope:
         """Sends `command` and returns the first event of type `reply` (a type, a name,
         or several) that answers it (bus/wire/reply.py); raises `NoReply` after
         `timeout` seconds. `where`: payload fields the reply must have, instead of ids."""
         envelope = (
             command if isinstance(command, Envelope)
-            else _wrap(command, "command", correlation_id, headers)
+            else _wrap(command, "command", options)
         )
         if envelope.correlation_id is None:
             envelope = replace(envelope, correlation_id=envelope.message_id)
@@ -125,34 +107,16 @@ class BusClient:
         return await await_reply(waiter, timeout, self._replies)
 
     async def send_type(
-        self,
-        type_name: str,
-        payload: Mapping[str, Any],
-        *,
-        correlation_id: str | None = None,
-        headers: Mapping[str, Any] | None = None,
+        self, type_name: str, payload: Mapping[str, Any], **options: Unpack[SendOptions]
     ) -> Envelope:
         """Sends the command `type_name` with `payload`, validated against its contract."""
-        return await self.send(
-            self._parse(type_name, payload, "command"),
-            correlation_id=correlation_id,
-            headers=headers,
-        )
+        return await self.send(self._parse(type_name, payload, "command"), **options)
 
     async def publish_type(
-        self,
-        type_name: str,
-        payload: Mapping[str, Any],
-        *,
-        correlation_id: str | None = None,
-        headers: Mapping[str, Any] | None = None,
+        self, type_name: str, payload: Mapping[str, Any], **options: Unpack[SendOptions]
     ) -> Envelope:
         """Publishes the event `type_name` with `payload`, validated against its contract."""
-        return await self.publish(
-            self._parse(type_name, payload, "event"),
-            correlation_id=correlation_id,
-            headers=headers,
-        )
+        return await self.publish(self._parse(type_name, payload, "event"), **options)
 
     async def _dispatch_at(self, envelope: Envelope, due: datetime | None) -> Envelope:
         if due is None:
@@ -186,7 +150,8 @@ class BusClient:
         correlation_id: str | None = None,
     ) -> Envelope:
         """The envelope of `type_name` with `payload`, validated against its contract."""
-        return _wrap(self._parse(type_name, payload, kind), kind, correlation_id, None)
+        message = self._parse(type_name, payload, kind)
+        return _wrap(message, kind, {"correlation_id": correlation_id})
 
     def _parse(self, type_name: str, payload: Mapping[str, Any], kind: str) -> Message:
         contract = self._contracts.get(type_name)
@@ -202,12 +167,11 @@ def _type_names(reply: type[Message] | str | Iterable[type[Message] | str]) -> f
     return frozenset(r if isinstance(r, str) else r.message_type() for r in reply)
 
 
-def _wrap(
-    message: Message,
-    kind: str,
-    correlation_id: str | None,
-    headers: Mapping[str, Any] | None,
-) -> Envelope:
+def _wrap(message: Message, kind: str, options: SendOptions) -> Envelope:
     if message.__kind__ != kind:
         raise TypeError(f"{message.message_type()} is a {message.__kind__}, not a {kind}")
-    return Envelope.of(message, correlation_id=correlation_id, headers=dict(headers or {}))
+    return Envelope.of(
+        message,
+        correlation_id=options.get("correlation_id"),
+        headers=dict(options.get("headers") or {}),
+    )

@@ -18,6 +18,33 @@ CREATE TABLE sagabus_schema (
     applied_at timestamptz NOT NULL
 )"""
 
+STATE_LOCK_CLASS = 0x5A6A
+"""First key of the advisory lock that guards a service document which does not exist
+yet (the second key is a hash of namespace and key). Part of a migration: never change."""
+
+STATE_FOR_UPDATE = f"""
+CREATE FUNCTION sagabus_state_for_update(wanted_namespace text, wanted_key text)
+RETURNS json LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    doc json;
+BEGIN
+    SELECT value INTO doc FROM service_state
+    WHERE namespace = wanted_namespace AND key = wanted_key FOR UPDATE;
+    IF FOUND THEN
+        RETURN doc;
+    END IF;
+    -- no row to lock: lock the name, then look again; each statement of a volatile
+    -- function reads a snapshot of its own, so a creator that committed while this
+    -- one waited for the lock is seen
+    PERFORM pg_advisory_xact_lock({STATE_LOCK_CLASS},
+                                  hashtext(wanted_namespace || chr(31) || wanted_key));
+    SELECT value INTO doc FROM service_state
+    WHERE namespace = wanted_namespace AND key = wanted_key FOR UPDATE;
+    RETURN doc;
+END
+$$"""
+"""A service document read for update in one round trip (`state_get(for_update=True)`)."""
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         """CREATE TABLE inbox (
@@ -116,6 +143,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     BROWSE_INDEXES,
     THROUGHPUT_INDEXES,
+    (STATE_FOR_UPDATE,),
 )
 """Schema steps in order; version N is `MIGRATIONS[N - 1]`. Append, never edit."""
 
