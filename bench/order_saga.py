@@ -154,6 +154,9 @@ class FinalTap:
         lost = asyncio.create_task(self._lost.wait())
         try:
             await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
         finally:
             lost.cancel()
         if not task.done():
@@ -165,12 +168,24 @@ class FinalTap:
         return task.result()
 
 
+async def place_order(client: BusClient, n: int) -> None:
+    """Sends order `n`'s CreateOrder, on the path `path_of(n)`."""
+    import handlers.messages as m
+
+    path = path_of(n)
+    item = m.OrderItem(sku=path.sku.format(n=n % SKUS), quantity=1, unit_price=path.amount)
+    await client.send(
+        m.CreateOrder(
+            order_id=order_id(n), customer_id=f"customer-{n % 97}", items=[item],
+            amount=path.amount,
+        )
+    )
+
+
 async def drive(settings: Settings, *, in_flight: int, total: int, limit: float) -> float:
     """Places orders 0 .. total - 1, at most `in_flight` at a time, on the bus of
     `settings` (running in this process or another); returns the seconds from the
     first CreateOrder sent to the last order's final event."""
-    import handlers.messages as m
-
     slots = asyncio.Semaphore(in_flight)
     async with FinalTap(settings.amqp_url, settings.namespace) as tap, \
             BusClient(settings) as client:
@@ -186,16 +201,7 @@ async def drive(settings: Settings, *, in_flight: int, total: int, limit: float)
             async with asyncio.timeout(limit):
                 for n in range(total):
                     await tap.guard(slots.acquire())
-                    path = path_of(n)
-                    item = m.OrderItem(
-                        sku=path.sku.format(n=n % SKUS), quantity=1, unit_price=path.amount
-                    )
-                    await client.send(
-                        m.CreateOrder(
-                            order_id=order_id(n), customer_id=f"customer-{n % 97}",
-                            items=[item], amount=path.amount,
-                        )
-                    )
+                    await place_order(client, n)
                 await tap.guard(asyncio.shield(releasing))
         except TimeoutError:
             raise TimeoutError(
