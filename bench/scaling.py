@@ -7,8 +7,9 @@ holds 1,000,000 instances waiting on a long timer.
 
 Levels: `bench.order_saga` with L orders in flight (closed loop) and max(2L, 300)
 orders in all; throughput and OrderCreated -> final latency at each. `--huge` adds
-L = 100,000 with 120,000 orders (the last 20,000 enter as the first ones end; an hour
-or more on 2 cores: at load 6 the run went at about 10 sagas/s).
+L = 100,000 with 120,000 orders (the last 20,000 enter as the first ones end; hours
+on 2 cores, and the driver sends one order at a time: `bench.window` measures that
+level in a window instead).
 
 Waiting instances: `--parked` order-saga instances in `manual_review` (default
 1,000,000), each with its review timeout armed a day ahead, and `--history-rows`
