@@ -23,7 +23,7 @@ taken per repeat. Each run has its own namespace (exchanges and queues) and its 
 store, both deleted afterwards (SIGTERM and Ctrl-C too). Parts 1-4 take about 2.5
 minutes on 2 cores; writing the million waiting instances about half an hour more
 (`--template DIR` keeps that store for the next run; `--parked 100000
---history-rows 300000` is the quick version), `--huge` most of an hour more.
+--history-rows 300000` is the quick version), `--huge` an hour or more.
 
 Every part runs on one event loop, the baselines included, so that a ratio compares
 the libraries and not the loops: uvloop when it is installed (the `fast` extra, which

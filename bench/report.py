@@ -250,7 +250,7 @@ def _goals(results: Results) -> list[str]:
     faststream = [r.rate for r in results.pingpong.get(FASTSTREAM, [])]
     sqlite_steps = [r.steps_per_second for r in results.orders.get(ORDERS_SQLITE, [])]
     lines = [
-        "## Goals (issue 7)",
+        "## Goals (issues 7 and 16)",
         "",
         "| goal | measured | met |",
         "|---|---|---|",

@@ -47,15 +47,17 @@ class ConfirmedPublisher:
         self, publications: Sequence[Publication]
     ) -> tuple[list[Outcome], BaseException | None]:
         """One outcome per publication, and the first error seen (for the log)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._confirm_timeout
         frames, ids, error = self._encode(publications)
-        sent = await self._send(frames, ids)
+        sent = await self._send(frames, ids, deadline)
         if sent is None:
             return [Outcome.FAILED] * len(publications), error
         confirmations = [s[0] if s is not None else None for s in sent]
         try:
             waiting = [c for c in confirmations if c is not None]
             if waiting:
-                await asyncio.wait(waiting, timeout=self._confirm_timeout)
+                await asyncio.wait(waiting, timeout=max(0.0, deadline - loop.time()))
         finally:
             self._forget(ids, sent)
         outcomes: list[Outcome] = []
@@ -91,11 +93,21 @@ class ConfirmedPublisher:
         return frames, ids, error
 
     async def _send(
-        self, frames: list[bytes | None], ids: list[str]
+        self, frames: list[bytes | None], ids: list[str], deadline: float
     ) -> list[Sent | None] | None:
         """Registers a delivery tag and a confirmation per encoded publish, in the
         order of the frames, and queues them for the writer as one buffer; None when
-        the channel is closed."""
+        the channel is closed, or when the writer takes nothing before `deadline` (a
+        connection going down: nothing was sent, nothing stays registered)."""
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await self._register_and_queue(frames, ids)
+        except TimeoutError:
+            return None
+
+    async def _register_and_queue(
+        self, frames: list[bytes | None], ids: list[str]
+    ) -> list[Sent | None] | None:
         channel = self.channel
         async with self._lock:
             if channel.is_closed:
@@ -117,7 +129,7 @@ class ConfirmedPublisher:
             try:
                 await channel.write_queue.put(ChannelFrame(payload=payload, should_close=False))
             except BaseException:
-                # nothing reached the broker: the tags are free again
+                # nothing reached the writer: the tags are free again
                 for tag in range(first + 1, channel.delivery_tag + 1):
                     channel.confirmations.pop(tag, None)
                 channel.delivery_tag = first

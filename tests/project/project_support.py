@@ -13,6 +13,8 @@ from support.daemons import exit_code
 
 REPO = Path(__file__).resolve().parents[2]
 SAGABUS = [sys.executable, "-m", "sagabus"]
+USER_PINGS = Path(__file__).with_name("user_pings.py")
+"""A user's one-file service, which tests copy into their working directory."""
 
 
 def user_env(**extra: str) -> dict[str, str]:

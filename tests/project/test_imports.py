@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 from live_services import AMQP_URL
-from project_support import delete_topology, sagabus, start_daemon, stop_daemon, user_env
+from project_support import (
+    USER_PINGS,
+    delete_topology,
+    sagabus,
+    start_daemon,
+    stop_daemon,
+    user_env,
+)
 
 from bus.errors import ConfigurationError
 from bus.store import open_store
@@ -61,28 +68,13 @@ def test_a_package_with_its_submodules(tmp_path: Path, module: str) -> None:
     assert [s.name for s in load_services(package.name)] == ["deep"]
 
 
-SINGLE_FILE = """
-from bus import Command, HandlerContext, Service
-
-
-class SingleFilePing(Command):
-    ping_id: str
-
-
-pinger = Service("pinger")
-
-
-@pinger.handles(SingleFilePing)
-async def ping(cmd: SingleFilePing, ctx: HandlerContext) -> None:
-    await ctx.tx.state_put("pings", cmd.ping_id, {"seen": True})
-"""
 
 
 @pytest.mark.integration
 async def test_a_single_file_module_in_the_working_directory_is_served(
     tmp_path: Path, eventually
 ) -> None:
-    (tmp_path / "myservices.py").write_text(SINGLE_FILE)
+    (tmp_path / "myservices.py").write_text(USER_PINGS.read_text())
     store = f"sqlite:///{tmp_path / 'pings.db'}"
     namespace = f"single-{uuid.uuid4().hex[:8]}"
     env = user_env(SAGABUS_AMQP_URL=AMQP_URL, SAGABUS_NAMESPACE=namespace, SAGABUS_STORE=store)

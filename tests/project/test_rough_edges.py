@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import typer.main
-from project_support import REPO, sagabus, user_env
+from project_support import REPO, USER_PINGS, sagabus, user_env
 
 import sagabus.cli.app as cli_app
 
@@ -104,23 +104,14 @@ async def test_python_dash_m_sagabus_is_the_command_line(tmp_path: Path) -> None
     assert "init" in out and "config" in out and "run" in out
 
 
-LOUD_SCRIPT = """
+HARNESS_SCRIPT = """
 import asyncio
-from bus import Command, HandlerContext, Service
 from bus.testing import BusHarness
-
-class QuietPing(Command):
-    n: int
-
-pings = Service("pings")
-
-@pings.handles(QuietPing)
-async def ping(cmd: QuietPing, ctx: HandlerContext) -> None:
-    pass
+from myservices import SingleFilePing, pinger
 
 async def main() -> None:
-    async with BusHarness(services=[pings]) as h:
-        await h.send(QuietPing(n=1))
+    async with BusHarness(services=[pinger]) as h:
+        await h.send(SingleFilePing(ping_id="p-1"))
         await h.wait_idle()
     print("done")
 
@@ -133,7 +124,8 @@ async def test_a_harness_script_outside_pytest_logs_at_sagabus_log_level(
     tmp_path: Path, level: str | None, quiet: bool
 ) -> None:
     script = tmp_path / "script.py"
-    script.write_text(LOUD_SCRIPT)
+    script.write_text(HARNESS_SCRIPT)
+    (tmp_path / "myservices.py").write_text(USER_PINGS.read_text())
     env = user_env(**({"SAGABUS_LOG_LEVEL": level} if level else {}))
     process = await asyncio.create_subprocess_exec(
         sys.executable, str(script), cwd=tmp_path, env=env,
