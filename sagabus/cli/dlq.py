@@ -29,6 +29,7 @@ from bus.settings import Settings
 from bus.unitofwork.runtime import bus_topology
 from bus.wire.topology import Names
 from sagabus.cli.app import app
+from sagabus.cli.options import AmqpUrl, Namespace
 from sagabus.daemon import NothingToRun, assemble
 from sagabus.project import open_project
 
@@ -51,10 +52,6 @@ Handlers = Annotated[
 ]
 Sagas = Annotated[
     Path | None, typer.Option("--sagas", help="Saga directory (default: the project's sagas).")
-]
-AmqpUrl = Annotated[str | None, typer.Option("--amqp-url", help="RabbitMQ URL [SAGABUS_AMQP_URL].")]
-Namespace = Annotated[
-    str | None, typer.Option("--namespace", help="Exchange and queue prefix [SAGABUS_NAMESPACE].")
 ]
 
 

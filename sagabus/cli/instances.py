@@ -17,10 +17,8 @@ from bus.eventsourcing.aggregate import linked_streams
 from bus.store import HistoryRecord, SagaRecord, TimerRecord, namespace_url, open_store
 from bus.store.base import SagaStatus
 from sagabus.cli.app import app
+from sagabus.cli.options import Json, StoreUrl
 from sagabus.project import existing_store, import_contracts, open_project
-
-StoreUrl = Annotated[str | None, typer.Option("--store", help="Store URL [SAGABUS_STORE].")]
-Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 STATUSES: tuple[str, ...] = get_args(SagaStatus)
 TIMER_EFFECTS = frozenset({"arm_timer", "cancel_timer"})

@@ -34,6 +34,7 @@ from bus.eventsourcing import (
 )
 from bus.store import ProjectionRecord, namespace_url, open_store
 from sagabus.cli.app import app
+from sagabus.cli.options import Json
 from sagabus.project import existing_store, import_contracts, open_project
 
 stream_app = typer.Typer(
@@ -62,7 +63,6 @@ HandlersOption = Annotated[
         "(default: the project's services).",
     ),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 class StreamNotFound(SagabusError):
@@ -162,7 +162,7 @@ def show(
             help="Stop at this stream version, or at this time (ISO 8601, UTC if no zone).",
         ),
     ] = None,
-    as_json: JsonOption = False,
+    as_json: Json = False,
     store: StoreOption = None,
     handlers: HandlersOption = None,
 ) -> None:
@@ -258,7 +258,7 @@ async def projection_states(url: str) -> list[tuple[ProjectionRecord, bool]]:
 
 @projection_app.command("status")
 def status(
-    as_json: JsonOption = False,
+    as_json: Json = False,
     store: StoreOption = None,
     handlers: HandlersOption = None,
 ) -> None:
