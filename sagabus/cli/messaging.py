@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import difflib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
@@ -26,19 +25,11 @@ from saga_dsl.engine.endpoint import SagaEndpoint
 from saga_dsl.engine.versions import InvalidSagas
 from sagabus.cli.app import app
 from sagabus.cli.follow import follow_saga
-from sagabus.cli.options import AmqpUrl, Namespace, StoreUrl
+from sagabus.cli.options import AmqpUrl, Handlers, Namespace, Sagas, StoreUrl
 from sagabus.cli.replies import Match, ReplyTimeout, WaitFor, print_reply, send_and_wait
 from sagabus.daemon import assemble
 from sagabus.project import import_contracts, open_project
 
-Handlers = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--handlers",
-        help="Module, package or module:attribute of services (repeatable) "
-        "[SAGABUS_SERVICES; default: services of [tool.sagabus]].",
-    ),
-]
 Contracts = Annotated[
     list[str] | None,
     typer.Option(
@@ -59,12 +50,6 @@ CorrelationId = Annotated[
 ]
 
 
-Sagas = Annotated[
-    Path | None,
-    typer.Option(
-        "--sagas", help="Directory of saga files [SAGABUS_SAGAS; default: sagas of [tool.sagabus]]."
-    ),
-]
 Follow = Annotated[
     bool,
     typer.Option("--follow", help="Print each transition of the saga this starts, until it ends."),
