@@ -38,7 +38,7 @@ from bus.wire.client import BusClient
 from bus.wire.contracts import Message, Registry, registry
 from bus.wire.envelope import Envelope, PoisonMessage
 from bus.wire.memory import InMemoryBroker, InMemoryTransport
-from bus.wire.send_options import SendOptions
+from bus.wire.send_options import SendOptions, check
 from bus.wire.topology import Names
 from bus.wire.transport import Outcome, WireMessage
 
@@ -199,10 +199,12 @@ class BusHarness:
     async def send(self, command: Message, **options: Unpack[SendOptions]) -> Envelope:
         """Sends a command as `BusClient.send` does (`Unroutable` when no endpoint of the
         harness handles it); returns the envelope sent."""
+        check(options, SendOptions)
         return await self.client.send(command, **options)
 
     async def publish(self, event: Message, **options: Unpack[SendOptions]) -> Envelope:
         """Publishes an event as `BusClient.publish` does; returns the envelope."""
+        check(options, SendOptions)
         return await self.client.publish(event, **options)
 
     async def dispatch(self, envelope: Envelope) -> Envelope:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,10 +21,6 @@ from bus.store.base import SagaStatus, Transaction
 
 MAX_PAGE = 500
 """The largest page a caller may ask for."""
-
-SUMMARY_COLUMNS = (
-    "id, saga, definition_version, correlation, state, status, reason, created_at, updated_at"
-)
 
 
 class BadCursor(ValueError):
@@ -55,6 +51,10 @@ class SagaSummary:
     reason: str | None
     created_at: datetime
     updated_at: datetime
+
+
+SUMMARY_COLUMNS = ", ".join(f.name for f in fields(SagaSummary))
+"""The columns a summary is read from: its fields, in order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,17 +120,8 @@ def _conditions(where: SagaFilter) -> tuple[list[str], list[Any]]:
 
 
 def _summary(row: Any) -> SagaSummary:
-    return SagaSummary(
-        id=row[0],
-        saga=row[1],
-        definition_version=row[2],
-        correlation=row[3],
-        state=row[4],
-        status=row[5],
-        reason=row[6],
-        created_at=moment(row[7]),
-        updated_at=moment(row[8]),
-    )
+    """A row in `SUMMARY_COLUMNS` order; the last two columns are its timestamps."""
+    return SagaSummary(*row[:-2], *map(moment, row[-2:]))
 
 
 def page_query(where: SagaFilter, after: str | None, limit: int) -> tuple[str, list[Any]]:

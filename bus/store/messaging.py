@@ -32,6 +32,15 @@ class Messaging(abc.ABC):
     async def outbox_add(self, envelopes: Sequence[Envelope]) -> list[int]:
         """Queues messages to publish after commit; returns their row ids in order."""
 
+    async def outbox_write(self, envelopes: Sequence[Envelope], sent: Sequence[int]) -> list[int]:
+        """`outbox_add(envelopes)` and `outbox_mark_sent(sent)` (rows of earlier units
+        of work) in one call: the ids of the new rows, in order. Stores override this
+        with fewer statements."""
+        ids = await self.outbox_add(envelopes) if envelopes else []
+        if sent:
+            await self.outbox_mark_sent(sent)
+        return ids
+
     @abc.abstractmethod
     async def outbox_pending(self, limit: int = 500) -> list[tuple[int, Envelope]]:
         """Unsent rows, oldest first (on PostgreSQL rows locked by another relay are

@@ -17,7 +17,7 @@ from bus.unitofwork.retry import RetryPolicy
 from bus.wire.contracts import Message
 from bus.wire.envelope import Envelope
 from bus.wire.schedule import scheduled
-from bus.wire.send_options import TimedSendOptions, due
+from bus.wire.send_options import TimedSendOptions, check, due
 
 
 @runtime_checkable
@@ -112,6 +112,7 @@ class HandlerContext:
     def _add(
         self, message: Message | Envelope, kind: str, options: TimedSendOptions
     ) -> Envelope:
+        check(options, TimedSendOptions)
         correlation_id, headers = options.get("correlation_id"), options.get("headers")
         at = due(options)
         if isinstance(message, Envelope):

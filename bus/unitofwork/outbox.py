@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from datetime import timedelta
 
 from bus.deadletters.republishing import ORIGINAL_EXCHANGE, ORIGINAL_ROUTING_KEY, REASON
@@ -44,35 +44,28 @@ MARK_DELAY = 0.05
 marks them in a transaction of its own."""
 
 
+@dataclass(eq=False)
 class OutboxRelay:
-    """interval: seconds between sweeps when nothing notifies (default 1).
+    """Publishes the outbox rows of `store` on `transport`, routed by `names`.
+    interval: seconds between sweeps when nothing notifies (default 1).
     batch: rows read per sweep step (default 500). observer: told what became of each
-    row (bus/observability/observe.py)."""
+    row (bus/observability/observe.py). published / parked count the rows so far."""
 
-    def __init__(
-        self,
-        store: Store,
-        transport: Transport,
-        names: Names,
-        *,
-        interval: float = 1.0,
-        batch: int = 500,
-        observer: Observer = NO_OBSERVER,
-    ) -> None:
-        self._store = store
-        self._transport = transport
-        self._names = names
-        self._interval = interval
-        self._batch = batch
-        self._observer = observer
-        self._wake = asyncio.Event()
-        self._in_flight: set[int] = set()
-        self._unmarked: list[int] = []
-        self._mark_timer: asyncio.TimerHandle | None = None
-        self._marking: asyncio.Task[None] | None = None
-        self._sweep_lock = asyncio.Lock()
-        self.published = 0
-        self.parked = 0
+    store: Store
+    transport: Transport
+    names: Names
+    _: KW_ONLY
+    interval: float = 1.0
+    batch: int = 500
+    observer: Observer = NO_OBSERVER
+    published: int = field(default=0, init=False)
+    parked: int = field(default=0, init=False)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
+    _in_flight: set[int] = field(default_factory=set, init=False, repr=False)
+    _unmarked: list[int] = field(default_factory=list, init=False, repr=False)
+    _mark_timer: asyncio.TimerHandle | None = field(default=None, init=False, repr=False)
+    _marking: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _sweep_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
 
     def notify(self) -> None:
         """Rows were committed: sweep soon. Cheap, safe to call from any task."""
@@ -92,7 +85,7 @@ class OutboxRelay:
             except Exception as exc:
                 log.error("outbox sweep failed", error=str(exc), exc_info=True)
             try:
-                await asyncio.wait_for(self._wake.wait(), self._interval)
+                await asyncio.wait_for(self._wake.wait(), self.interval)
                 min_age = 0.0
             except TimeoutError:
                 min_age = SWEEP_MIN_AGE
@@ -103,8 +96,8 @@ class OutboxRelay:
         sent_total = 0
         async with self._sweep_lock:
             while True:
-                async with self._store.transaction() as tx:
-                    pending = await tx.outbox_pending(self._batch)
+                async with self.store.transaction() as tx:
+                    pending = await tx.outbox_pending(self.batch)
                 cutoff = utcnow() - timedelta(seconds=min_age)
                 rows = [
                     r for r in pending
@@ -119,12 +112,12 @@ class OutboxRelay:
                 try:
                     sent, failed = await self._publish(rows)
                     if sent:
-                        async with self._store.transaction() as tx:
+                        async with self.store.transaction() as tx:
                             await tx.outbox_mark_sent(sent)
                 finally:
                     self._in_flight.difference_update(ids)
                 sent_total += len(sent)
-                if failed or len(pending) < self._batch:
+                if failed or len(pending) < self.batch:
                     return sent_total
 
     async def publish(self, rows: Sequence[Row]) -> None:
@@ -170,12 +163,12 @@ class OutboxRelay:
         if not ids:
             return
         try:
-            async with self._store.transaction() as tx:
+            async with self.store.transaction() as tx:
                 await tx.outbox_mark_sent(ids)
         except Exception as exc:
             log.warning("marking outbox rows sent failed; retrying", error=str(exc))
             self._unmarked.extend(ids)
-            self._schedule_marking(self._interval)
+            self._schedule_marking(self.interval)
         else:
             self._in_flight.difference_update(ids)
 
@@ -205,7 +198,7 @@ class OutboxRelay:
     async def _publish(self, rows: Sequence[Row]) -> tuple[list[int], int]:
         """Publishes `rows`; returns the ids now sent (or parked) and how many failed."""
         publications = [self._publication(env) for _, env in rows]
-        outcomes = await self._transport.publish(publications)
+        outcomes = await self.transport.publish(publications)
         sent: list[int] = []
         returned: list[tuple[int, Publication]] = []
         failed = 0
@@ -214,35 +207,35 @@ class OutboxRelay:
         ):
             if outcome is Outcome.CONFIRMED:
                 sent.append(row_id)
-                self._observer.published(envelope, "confirmed")
+                self.observer.published(envelope, "confirmed")
             elif outcome is Outcome.RETURNED:
                 returned.append((row_id, publication))
             else:
                 failed += 1
-                self._observer.published(envelope, "failed")
+                self.observer.published(envelope, "failed")
         if returned:
             envelopes = dict(rows)
-            parked = await self._transport.publish([self._parked(p) for _, p in returned])
+            parked = await self.transport.publish([self._parked(p) for _, p in returned])
             for (row_id, publication), outcome in zip(returned, parked, strict=True):
                 if outcome is Outcome.CONFIRMED:
                     sent.append(row_id)
                     self.parked += 1
-                    self._observer.published(envelopes[row_id], "parked")
+                    self.observer.published(envelopes[row_id], "parked")
                     log.warning(
                         "unroutable command parked",
                         type=publication.routing_key,
                         message_id=publication.message.message_id,
                         correlation_id=publication.message.correlation_id,
-                        queue=self._names.unroutable,
+                        queue=self.names.unroutable,
                     )
                 else:
                     failed += 1
-                    self._observer.published(envelopes[row_id], "failed")
+                    self.observer.published(envelopes[row_id], "failed")
         self.published += len(sent)
         return sent, failed
 
     def _publication(self, envelope: Envelope) -> Publication:
-        exchange, routing_key, mandatory = self._names.route(envelope)
+        exchange, routing_key, mandatory = self.names.route(envelope)
         return Publication(exchange, routing_key, WireMessage.of(envelope), mandatory)
 
     def _parked(self, publication: Publication) -> Publication:
@@ -256,6 +249,6 @@ class OutboxRelay:
         headers["x-parked-at"] = utcnow().isoformat()
         return Publication(
             DEFAULT_EXCHANGE,
-            self._names.unroutable,
+            self.names.unroutable,
             replace(publication.message, headers=headers),
         )

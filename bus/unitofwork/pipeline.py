@@ -332,10 +332,9 @@ class Pipeline:
                     else:
                         handled += 1
                         outgoing.extend(sent)
-                # one insert for the batch; what failed handlers queued is not in it
-                ids = await tx.outbox_add(outgoing) if outgoing else []
-                if marks:
-                    await tx.outbox_mark_sent(marks)
+                # one insert for the batch (what failed handlers queued is not in it),
+                # with the rows published since the last batch marked sent
+                ids = await tx.outbox_write(outgoing, marks)
             committed = True
         finally:
             self._relay.settle_marks(marks, committed=committed)

@@ -66,14 +66,9 @@ def publish(
     """The frames of one publish on `channel`, bodies cut at `max_content` bytes.
     Raises TypeError (as pamqp does) for a name or property too long for AMQP."""
     body = message.body
-    if exchange not in _checked_exchanges:
-        check_exchange(exchange)
-    method = (
-        _METHOD_HEAD.pack(PUBLISH_INDEX, 0)
-        + short_string(exchange)
-        + short_string(routing_key)
-        + (b"\x01" if mandatory else b"\x00")
-    )
+    method = _methods.get((exchange, routing_key, mandatory))
+    if method is None:
+        method = _method(exchange, routing_key, mandatory)
     header = _CONTENT_HEAD.pack(BASIC_CLASS, 0, len(body)) + properties(message)
     parts = [_frame(FRAME_METHOD, channel, method), _frame(FRAME_HEADER, channel, header)]
     if len(body) < max_content:
@@ -87,17 +82,34 @@ def publish(
     return b"".join(parts)
 
 
+def _method(exchange: str, routing_key: str, mandatory: bool) -> bytes:
+    """A Basic.Publish method's payload (the same for every message of one exchange,
+    routing key and flag: kept for the next, up to `CACHED` of them)."""
+    check_exchange(exchange)
+    method = (
+        _METHOD_HEAD.pack(PUBLISH_INDEX, 0)
+        + short_string(exchange)
+        + short_string(routing_key)
+        + (b"\x01" if mandatory else b"\x00")
+    )
+    if len(_methods) < CACHED:
+        _methods[(exchange, routing_key, mandatory)] = method
+    return method
+
+
 def check_exchange(name: str) -> None:
     """Raises ValueError for an exchange name AMQP does not allow (as pamqp does)."""
     if len(name) > 127:
         raise ValueError("Max length exceeded for exchange")
     if not pamqp_constants.DOMAIN_REGEX["exchange-name"].fullmatch(name):
         raise ValueError("Invalid value for exchange")
-    if len(_checked_exchanges) < 1024:
-        _checked_exchanges.add(name)
 
 
-_checked_exchanges: set[str] = set()
+CACHED = 4096
+"""How many method payloads, and how many header names, are kept once encoded."""
+
+_methods: dict[tuple[str, str, bool], bytes] = {}
+_names: dict[str, bytes] = {}
 
 
 def properties(message: WireMessage) -> bytes:
@@ -139,13 +151,26 @@ def field_table(table: Any) -> bytes:
     type that holds them, everything else as pamqp encodes it."""
     parts: list[bytes] = []
     for key, value in sorted(table.items()):
-        name = key.encode("utf-8")
-        if len(name) > MAX_KEY_BYTES:
-            return bytes(pamqp_encode.field_table(dict(table)))
-        parts.append(_U8.pack(len(name)) + name)
+        name = _names.get(key)
+        if name is None:
+            name = _name(key)
+            if name is None:
+                return bytes(pamqp_encode.field_table(dict(table)))
+        parts.append(name)
         parts.append(_table_value(value))
     data = b"".join(parts)
     return _U32.pack(len(data)) + data
+
+
+def _name(key: str) -> bytes | None:
+    """A header name as a short string, or None when pamqp would truncate it."""
+    data = key.encode("utf-8")
+    if len(data) > MAX_KEY_BYTES:
+        return None
+    name = _U8.pack(len(data)) + data
+    if len(_names) < CACHED:
+        _names[key] = name
+    return name
 
 
 def _table_value(value: Any) -> bytes:

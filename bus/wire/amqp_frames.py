@@ -100,11 +100,12 @@ def _ack(data: bytes) -> Frame:
 
 
 def _properties(flags: int, data: bytes, offset: int) -> Any:
-    properties = PROPERTIES.__new__(PROPERTIES)
+    properties = PROPERTIES()  # every property absent; the present ones are read below
     for name, flag, kind in _PROPERTIES:
         if not flags & flag:
-            value: Any = "" if name == "cluster_id" else None
-        elif kind == _SHORTSTR:
+            continue
+        value: Any
+        if kind == _SHORTSTR:
             offset, value = _short_string(data, offset)
         elif kind == _OCTET:
             value = data[offset]

@@ -26,7 +26,7 @@ from bus.wire.envelope import Envelope
 from bus.wire.rabbitmq import RabbitMQTransport
 from bus.wire.reply import ReplyQueue, await_reply
 from bus.wire.schedule import scheduled
-from bus.wire.send_options import SendOptions, TimedSendOptions, due
+from bus.wire.send_options import SendOptions, TimedSendOptions, check, due
 from bus.wire.topology import Names, exchanges
 from bus.wire.transport import Outcome, Publication, Transport, WireMessage
 
@@ -71,11 +71,13 @@ class BusClient:
         """Sends a command to its one owner; returns the envelope that was sent.
         delay (seconds or a timedelta) or at (an aware datetime): the daemon's scheduler
         keeps it durably and sends it then."""
+        check(options, TimedSendOptions)
         return await self._dispatch_at(_wrap(command, "command", options), due(options))
 
     async def publish(self, event: Message, **options: Unpack[TimedSendOptions]) -> Envelope:
         """Publishes an event to every subscriber (there may be none); `delay` / `at`
         as for `send`."""
+        check(options, TimedSendOptions)
         return await self._dispatch_at(_wrap(event, "event", options), due(options))
 
     async def request(
@@ -90,6 +92,7 @@ class BusClient:
         """Sends `command` and returns the first event of type `reply` (a type, a name,
         or several) that answers it (bus/wire/reply.py); raises `NoReply` after
         `timeout` seconds. `where`: payload fields the reply must have, instead of ids."""
+        check(options, SendOptions)
         envelope = (
             command if isinstance(command, Envelope)
             else _wrap(command, "command", options)
@@ -110,12 +113,14 @@ class BusClient:
         self, type_name: str, payload: Mapping[str, Any], **options: Unpack[SendOptions]
     ) -> Envelope:
         """Sends the command `type_name` with `payload`, validated against its contract."""
+        check(options, SendOptions)
         return await self.send(self._parse(type_name, payload, "command"), **options)
 
     async def publish_type(
         self, type_name: str, payload: Mapping[str, Any], **options: Unpack[SendOptions]
     ) -> Envelope:
         """Publishes the event `type_name` with `payload`, validated against its contract."""
+        check(options, SendOptions)
         return await self.publish(self._parse(type_name, payload, "event"), **options)
 
     async def _dispatch_at(self, envelope: Envelope, due: datetime | None) -> Envelope:

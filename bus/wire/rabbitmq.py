@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
@@ -338,37 +339,32 @@ class RabbitMQTransport:
                 await channel.close()
 
 
+@dataclass(eq=False)
 class RabbitMQSubscription:
-    """A consumer that follows its transport across reconnects."""
+    """A consumer of `queue` that follows its transport across reconnects: up to
+    `prefetch` unacknowledged deliveries, each handed to `on_delivery`."""
 
-    def __init__(
-        self,
-        transport: RabbitMQTransport,
-        queue: str,
-        prefetch: int,
-        on_delivery: Callable[[Delivery], None],
-    ) -> None:
-        self._transport = transport
-        self._queue = queue
-        self._prefetch = prefetch
-        self._on_delivery = on_delivery
-        self._channel: AbstractChannel | None = None
-        self._raw: RawChannel | None = None
-        self._consumer_tag: str | None = None
-        self._outstanding: set[int] = set()
+    transport: RabbitMQTransport
+    queue: str
+    prefetch: int
+    on_delivery: Callable[[Delivery], None]
+    _channel: AbstractChannel | None = field(default=None, init=False, repr=False)
+    _raw: RawChannel | None = field(default=None, init=False, repr=False)
+    _consumer_tag: str | None = field(default=None, init=False, repr=False)
+    _outstanding: set[int] = field(default_factory=set, init=False, repr=False)
 
     async def attach(
         self, connection: AbstractConnection, watch: Callable[[Any, Any], None]
     ) -> None:
         channel = await connection.channel(publisher_confirms=False)
         channel.close_callbacks.add(watch)
-        await channel.set_qos(prefetch_count=self._prefetch)
+        await channel.set_qos(prefetch_count=self.prefetch)
         raw = await channel.get_underlay_channel()
         # the broker cancels a consumer whose queue was deleted: rebuilding the
         # connection declares the queue again and resumes
         raw.on_consumer_cancel_callbacks.add(lambda _: watch(None, None))
         self._channel, self._raw, self._outstanding = channel, raw, set()
-        ok = await raw.basic_consume(self._queue, self._deliver, no_ack=False)
+        ok = await raw.basic_consume(self.queue, self._deliver, no_ack=False)
         self._consumer_tag = ok.consumer_tag
 
     def detach(self) -> None:
@@ -381,7 +377,7 @@ class RabbitMQSubscription:
         if tag is None or message.channel is not self._raw:
             return
         self._outstanding.add(tag)
-        self._on_delivery(delivery_of(message, token=(message.channel, tag)))
+        self.on_delivery(delivery_of(message, token=(message.channel, tag)))
 
     def _current_tags(self, deliveries: Sequence[Delivery]) -> list[int]:
         """Tags of the deliveries still unsettled on the current channel (a tag from a
@@ -425,7 +421,7 @@ class RabbitMQSubscription:
         self._outstanding.difference_update(tags)
 
     async def cancel(self) -> None:
-        self._transport._forget(self)
+        self.transport._forget(self)
         raw, tag = self._raw, self._consumer_tag
         if raw is not None and tag is not None and not raw.is_closed:
             try:

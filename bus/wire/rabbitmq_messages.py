@@ -58,7 +58,7 @@ def delivery_of(message: DeliveredMessage, token: Any) -> Delivery:
             type=props.message_type,
             correlation_id=props.correlation_id,
             timestamp=timestamp if isinstance(timestamp, datetime) else None,
-            headers=dict(props.headers or {}),
+            headers=props.headers or {},  # a fresh dict of this frame's decoding
             content_type=props.content_type,
         ),
         exchange=message.exchange or "",

@@ -29,6 +29,14 @@ class TimedSendOptions(SendOptions, total=False):
     at: datetime | None
 
 
+def check(options: Mapping[str, Any], allowed: type[SendOptions]) -> None:
+    """Raises TypeError for an option the sender does not take, as a plain keyword
+    parameter would: a misspelt `delay` must not send the message at once."""
+    unknown = options.keys() - allowed.__annotations__.keys()
+    if unknown:
+        raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+
+
 def due(options: TimedSendOptions) -> datetime | None:
     """When the message with these options is due; None: now."""
     return due_time(delay=options.get("delay"), at=options.get("at"))

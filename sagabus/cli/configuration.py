@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sagabus.cli.app import app
+from sagabus.cli.options import Json
 from sagabus.config import load_config
 
 NO_PROJECT = "none (no pyproject.toml with [tool.sagabus] here or above)"
@@ -35,7 +36,7 @@ def show_config(
     metrics_port: Annotated[
         int | None, typer.Option("--metrics-port", help="Metrics port.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    as_json: Json = False,
 ) -> None:
     """Print the effective settings, each with where it came from (credentials redacted)."""
     loaded = load_config(

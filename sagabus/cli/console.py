@@ -25,6 +25,7 @@ from bus.unitofwork.runtime import bus_topology
 from bus.wire.topology import Names
 from saga_dsl.engine.endpoint import SagaEndpoint
 from sagabus.cli.app import app
+from sagabus.cli.options import AmqpUrl, Namespace, StoreUrl
 from sagabus.config import LoadedConfig
 from sagabus.daemon import NothingToRun, assemble
 from sagabus.project import existing_store, open_project
@@ -34,7 +35,7 @@ DEFAULT_PORT = 8089
 
 @app.command()
 def console(
-    store: Annotated[str | None, typer.Option("--store", help="Store URL [SAGABUS_STORE].")] = None,
+    store: StoreUrl = None,
     sagas: Annotated[
         Path | None,
         typer.Option("--sagas", help="Saga directory for the graphs (default: the project's)."),
@@ -54,13 +55,8 @@ def console(
         list[str] | None,
         typer.Option("--handlers", help="Services whose DLQs to show (default: the project's)."),
     ] = None,
-    amqp_url: Annotated[
-        str | None, typer.Option("--amqp-url", help="RabbitMQ URL [SAGABUS_AMQP_URL].")
-    ] = None,
-    namespace: Annotated[
-        str | None,
-        typer.Option("--namespace", help="Exchange and queue prefix [SAGABUS_NAMESPACE]."),
-    ] = None,
+    amqp_url: AmqpUrl = None,
+    namespace: Namespace = None,
 ) -> None:
     """Serve the web console (overview, instances, dead letters; actions with
     SAGABUS_CONSOLE_TOKEN set)."""

@@ -29,6 +29,7 @@ from bus.settings import Settings
 from bus.unitofwork.runtime import bus_topology
 from bus.wire.topology import Names
 from sagabus.cli.app import app
+from sagabus.cli.options import AmqpUrl, Handlers, Namespace, Sagas
 from sagabus.daemon import NothingToRun, assemble
 from sagabus.project import open_project
 
@@ -41,20 +42,6 @@ Queue = Annotated[
 ]
 QueueOption = Annotated[
     str | None, typer.Option("--queue", help="Endpoint, queue or DLQ (default: all of them).")
-]
-Handlers = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--handlers",
-        help="Module or package of services (repeatable; default: the project's services).",
-    ),
-]
-Sagas = Annotated[
-    Path | None, typer.Option("--sagas", help="Saga directory (default: the project's sagas).")
-]
-AmqpUrl = Annotated[str | None, typer.Option("--amqp-url", help="RabbitMQ URL [SAGABUS_AMQP_URL].")]
-Namespace = Annotated[
-    str | None, typer.Option("--namespace", help="Exchange and queue prefix [SAGABUS_NAMESPACE].")
 ]
 
 

@@ -17,14 +17,11 @@ from bus.eventsourcing.aggregate import linked_streams
 from bus.store import HistoryRecord, SagaRecord, TimerRecord, namespace_url, open_store
 from bus.store.base import SagaStatus
 from sagabus.cli.app import app
+from sagabus.cli.options import Json, StoreUrl
 from sagabus.project import existing_store, import_contracts, open_project
-
-StoreUrl = Annotated[str | None, typer.Option("--store", help="Store URL [SAGABUS_STORE].")]
-Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+from sagabus.step_effects import sent_and_published
 
 STATUSES: tuple[str, ...] = get_args(SagaStatus)
-TIMER_EFFECTS = frozenset({"arm_timer", "cancel_timer"})
-"""Left out of the history table (they are in `--json`): the table shows messages."""
 
 
 class InstanceNotFound(SagabusError):
@@ -132,24 +129,12 @@ def _print_status(view: InstanceView) -> None:
         console.print(f"stream       {stream} (sagabus stream show {stream})")
     table = Table("time", "input", "from -> to", "sent / published", title="history")
     for row in view.history:
-        shown = [_effect_text(e) for e in row.effects if e.get("effect") not in TIMER_EFFECTS]
+        shown = sent_and_published(row.effects)
         table.add_row(
             row.at.strftime("%H:%M:%S.%f")[:-3], row.input,
             f"{row.from_state or '(start)'} -> {row.to_state}", ", ".join(shown),
         )
     console.print(table)
-
-
-def _effect_text(effect: dict[str, Any]) -> str:
-    kind = effect.get("effect")
-    if kind in ("send", "publish"):
-        undo = f" (undo {effect['compensates']})" if effect.get("compensates") else ""
-        return f"{kind} {effect['type']}{undo}"
-    if kind == "finished":
-        return f"finished: {effect['outcome']}"
-    if kind == "parked":
-        return f"parked: {effect['reason']}"
-    return str(effect)
 
 
 def _when(at: datetime | None) -> str:

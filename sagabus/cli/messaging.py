@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import orjson
@@ -14,6 +14,7 @@ from bus import eventloop
 from bus.daemon import WebApp, serve
 from bus.errors import ConfigurationError, UnknownMessageType
 from bus.observability.logging import configure_logging
+from bus.settings import Settings
 from bus.store import namespace_url
 from bus.unitofwork.endpoint import Endpoint
 from bus.unitofwork.middleware import load_middleware
@@ -24,18 +25,11 @@ from saga_dsl.engine.endpoint import SagaEndpoint
 from saga_dsl.engine.versions import InvalidSagas
 from sagabus.cli.app import app
 from sagabus.cli.follow import follow_saga
+from sagabus.cli.options import AmqpUrl, Handlers, Namespace, Sagas, StoreUrl
 from sagabus.cli.replies import Match, ReplyTimeout, WaitFor, print_reply, send_and_wait
 from sagabus.daemon import assemble
 from sagabus.project import import_contracts, open_project
 
-Handlers = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--handlers",
-        help="Module, package or module:attribute of services (repeatable) "
-        "[SAGABUS_SERVICES; default: services of [tool.sagabus]].",
-    ),
-]
 Contracts = Annotated[
     list[str] | None,
     typer.Option(
@@ -43,13 +37,8 @@ Contracts = Annotated[
         help="Module or package of contracts (repeatable; default: the project's services).",
     ),
 ]
-StoreUrl = Annotated[str | None, typer.Option("--store", help="Store URL [SAGABUS_STORE].")]
-AmqpUrl = Annotated[str | None, typer.Option("--amqp-url", help="RabbitMQ URL [SAGABUS_AMQP_URL].")]
 Prefetch = Annotated[
     int | None, typer.Option("--prefetch", help="Prefetch per consumer [SAGABUS_PREFETCH].")
-]
-Namespace = Annotated[
-    str | None, typer.Option("--namespace", help="Exchange and queue prefix [SAGABUS_NAMESPACE].")
 ]
 LogFormat = Annotated[
     str | None, typer.Option("--log-format", help="console or json [SAGABUS_LOG_FORMAT].")
@@ -61,12 +50,6 @@ CorrelationId = Annotated[
 ]
 
 
-Sagas = Annotated[
-    Path | None,
-    typer.Option(
-        "--sagas", help="Directory of saga files [SAGABUS_SAGAS; default: sagas of [tool.sagabus]]."
-    ),
-]
 Follow = Annotated[
     bool,
     typer.Option("--follow", help="Print each transition of the saga this starts, until it ends."),
@@ -160,13 +143,11 @@ def send(
     match: Match = None,
 ) -> None:
     """Send a command to the service that handles it."""
+    message = _message(type_name, data, correlation_id, contracts, amqp_url, namespace, store)
     if wait_for:
-        _request(type_name, data, correlation_id, contracts, amqp_url, namespace,
-                 wait_for, timeout, match or [])
+        _request(message, wait_for, timeout, match or [])
         return
-    envelope = _dispatch(
-        "command", type_name, data, correlation_id, contracts, amqp_url, namespace, store
-    )
+    envelope = _dispatch("command", message)
     if follow:
         project = open_project(store=store, namespace=namespace)
         outcome = asyncio.run(follow_saga(
@@ -187,11 +168,21 @@ def publish(
     namespace: Namespace = None,
 ) -> None:
     """Publish an event to every subscriber."""
-    _dispatch("event", type_name, data, correlation_id, contracts, amqp_url, namespace)
+    _dispatch("event", _message(type_name, data, correlation_id, contracts, amqp_url, namespace))
 
 
-def _dispatch(
-    kind: str,
+@dataclass(frozen=True)
+class _Message:
+    """A message given on the command line, its type and payload checked, and the
+    settings of the bus it goes to."""
+
+    settings: Settings
+    type_name: str
+    payload: dict[str, Any]
+    correlation_id: str | None
+
+
+def _message(
     type_name: str,
     data: str,
     correlation_id: str | None,
@@ -199,19 +190,23 @@ def _dispatch(
     amqp_url: str | None,
     namespace: str | None,
     store: str | None = None,
-) -> Envelope:
+) -> _Message:
     project = open_project(amqp_url=amqp_url, namespace=namespace, store=store)
     settings = project.bus_settings()
     configure_logging("console", "error")
     import_contracts(contracts or project.config.services)
     payload = _json_object(data)
     _check_type(type_name)
+    return _Message(settings, type_name, payload, correlation_id)
 
+
+def _dispatch(kind: str, message: _Message) -> Envelope:
     async def go() -> Envelope:
-        async with BusClient(settings) as client:
-            if kind == "command":
-                return await client.send_type(type_name, payload, correlation_id=correlation_id)
-            return await client.publish_type(type_name, payload, correlation_id=correlation_id)
+        async with BusClient(message.settings) as client:
+            dispatch = client.send_type if kind == "command" else client.publish_type
+            return await dispatch(
+                message.type_name, message.payload, correlation_id=message.correlation_id
+            )
 
     envelope = asyncio.run(go())
     verb = "sent" if kind == "command" else "published"
@@ -219,29 +214,14 @@ def _dispatch(
     return envelope
 
 
-def _request(
-    type_name: str,
-    data: str,
-    correlation_id: str | None,
-    contracts: list[str] | None,
-    amqp_url: str | None,
-    namespace: str | None,
-    wait_for: list[str],
-    timeout: float,
-    match: list[str],
-) -> None:
+def _request(message: _Message, wait_for: list[str], timeout: float, match: list[str]) -> None:
     """`send --wait-for`: sends the command, prints the reply (sagabus/cli/replies.py)."""
-    project = open_project(amqp_url=amqp_url, namespace=namespace)
-    settings = project.bus_settings()
-    configure_logging("console", "error")
-    import_contracts(contracts or project.config.services)
-    payload = _json_object(data)
-    _check_type(type_name)
 
     async def go() -> tuple[Envelope, Envelope]:
-        async with BusClient(settings) as client:
+        async with BusClient(message.settings) as client:
             return await send_and_wait(
-                client, type_name, payload, correlation_id=correlation_id,
+                client, message.type_name, message.payload,
+                correlation_id=message.correlation_id,
                 wait_for=wait_for, timeout=timeout, match=match,
             )
 

@@ -34,6 +34,7 @@ from saga_dsl.engine.selection import (
 )
 from saga_dsl.engine.versions import load_machines
 from sagabus.cli.app import app
+from sagabus.cli.options import StoreUrl
 from sagabus.project import existing_store, import_contracts, open_project
 
 Instance = Annotated[str | None, typer.Argument(
@@ -43,7 +44,6 @@ Where = Annotated[list[str] | None, typer.Option(
                     "act on every instance it selects, instead of INSTANCE.")]
 DryRun = Annotated[bool, typer.Option(
     "--dry-run", help="With --where: count what it selects, change nothing.")]
-StoreUrl = Annotated[str | None, typer.Option("--store", help="Store URL [SAGABUS_STORE].")]
 
 
 Reason = Annotated[str, typer.Option("--reason", help="Why, for the instance's history.")]

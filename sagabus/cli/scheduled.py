@@ -10,12 +10,13 @@ import typer
 from bus.store import namespace_url, open_store
 from bus.unitofwork.scheduled import ScheduledMessage, pending
 from sagabus.cli.app import app
+from sagabus.cli.options import StoreUrl
 from sagabus.project import existing_store, open_project
 
 
 @app.command("scheduled")
 def scheduled(
-    store: Annotated[str | None, typer.Option("--store", help="Store URL [SAGABUS_STORE].")] = None,
+    store: StoreUrl = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Rows to show, at most.")] = 100,
 ) -> None:
     """List scheduled messages (ctx.send / client.send with delay or at), soonest first."""

@@ -34,6 +34,7 @@ from bus.eventsourcing import (
 )
 from bus.store import ProjectionRecord, namespace_url, open_store
 from sagabus.cli.app import app
+from sagabus.cli.options import Json
 from sagabus.project import existing_store, import_contracts, open_project
 
 stream_app = typer.Typer(
@@ -54,7 +55,7 @@ StoreOption = Annotated[
     str | None,
     typer.Option("--store", help="Store URL [SAGABUS_STORE; default: the project's store]."),
 ]
-HandlersOption = Annotated[
+Handlers = Annotated[
     str | None,
     typer.Option(
         "--handlers",
@@ -62,7 +63,6 @@ HandlersOption = Annotated[
         "(default: the project's services).",
     ),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 class StreamNotFound(SagabusError):
@@ -162,9 +162,9 @@ def show(
             help="Stop at this stream version, or at this time (ISO 8601, UTC if no zone).",
         ),
     ] = None,
-    as_json: JsonOption = False,
+    as_json: Json = False,
     store: StoreOption = None,
-    handlers: HandlersOption = None,
+    handlers: Handlers = None,
 ) -> None:
     """Print the events of a stream and the state they rebuild (at --as-of)."""
     point = None if as_of is None else parse_as_of(as_of)
@@ -221,28 +221,26 @@ def _report(record: ProjectionRecord, done: str) -> None:
     typer.echo(f"projection {record.name} {done}: checkpoint at position {record.position}")
 
 
+ProjectionName = Annotated[str, typer.Argument(help="The projection's name, e.g. orders.")]
+
+
 @projection_app.command("rebuild")
-def rebuild(
-    name: Annotated[str, typer.Argument(help="The projection's name, e.g. orders.")],
-    store: StoreOption = None,
-    handlers: HandlersOption = None,
-) -> None:
+def rebuild(name: ProjectionName, store: StoreOption = None, handlers: Handlers = None) -> None:
     """Empty a read model and rebuild it from the start of the event log."""
-    load_handlers(handlers)
-    _projection(name)
-    _report(asyncio.run(_drive(_store_url(store), name, "rebuild")), "rebuilt")
+    _run_projection(name, store, handlers, "rebuild")
 
 
 @projection_app.command("resume")
-def resume(
-    name: Annotated[str, typer.Argument(help="The projection's name, e.g. orders.")],
-    store: StoreOption = None,
-    handlers: HandlersOption = None,
-) -> None:
+def resume(name: ProjectionName, store: StoreOption = None, handlers: Handlers = None) -> None:
     """Un-park a projection at its checkpoint (once its cause is fixed) and catch up."""
+    _run_projection(name, store, handlers, "resume")
+
+
+def _run_projection(name: str, store: str | None, handlers: str | None, action: str) -> None:
     load_handlers(handlers)
     _projection(name)
-    _report(asyncio.run(_drive(_store_url(store), name, "resume")), "resumed")
+    done = "rebuilt" if action == "rebuild" else "resumed"
+    _report(asyncio.run(_drive(_store_url(store), name, action)), done)
 
 
 async def projection_states(url: str) -> list[tuple[ProjectionRecord, bool]]:
@@ -258,9 +256,9 @@ async def projection_states(url: str) -> list[tuple[ProjectionRecord, bool]]:
 
 @projection_app.command("status")
 def status(
-    as_json: JsonOption = False,
+    as_json: Json = False,
     store: StoreOption = None,
-    handlers: HandlersOption = None,
+    handlers: Handlers = None,
 ) -> None:
     """Show each projection's checkpoint, whether it is parked, and why."""
     load_handlers(handlers)

@@ -27,12 +27,12 @@ from sagabus.console.dead_letters import EndpointQueue, age_text
 from sagabus.console.graphs import census_graph, path_graph
 from sagabus.console.rates import by_version, sparkline
 from sagabus.console.streams import moment_of, stream_as_of
+from sagabus.step_effects import sent_and_published
 
 if TYPE_CHECKING:
     from sagabus.console.app import ConsoleContext
 
 PAGE_SIZE = 50
-TIMER_EFFECTS = frozenset({"arm_timer", "cancel_timer"})
 
 
 @dataclass
@@ -154,18 +154,6 @@ async def instances(request: Request) -> Response:
     )
 
 
-def _effect_text(effect: dict[str, Any]) -> str:
-    kind = effect.get("effect")
-    if kind in ("send", "publish"):
-        undo = f" (undo {effect.get('compensates')})" if effect.get("compensates") else ""
-        return f"{kind} {effect.get('type')}{undo}"
-    if kind == "finished":
-        return f"finished: {effect.get('outcome')}"
-    if kind == "parked":
-        return f"parked: {effect.get('reason')}"
-    return orjson.dumps(effect).decode()
-
-
 def pretty(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
 
@@ -183,7 +171,7 @@ async def instance(request: Request) -> Response:
     steps = [
         {
             "row": row,
-            "shown": [_effect_text(e) for e in row.effects if e.get("effect") not in TIMER_EFFECTS],
+            "shown": sent_and_published(row.effects),
         }
         for row in history
     ]

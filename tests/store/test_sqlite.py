@@ -10,7 +10,7 @@ import aiosqlite
 import pytest
 
 from bus.errors import ConfigurationError
-from bus.store import Store, open_store
+from bus.store import Store, Transaction, open_store
 from bus.store.conformance import (
     EventCases,
     MessagingCases,
@@ -109,3 +109,29 @@ async def test_a_file_that_is_no_database_is_reported_in_one_line(tmp_path: Path
     path.write_bytes(b"these are not the pages you are looking for" * 100)
     with pytest.raises(ConfigurationError, match="not a database"):
         await open_store(f"sqlite:///{path}").open()
+
+
+async def test_a_transaction_is_closed_before_its_commit_runs(tmp_path: Path) -> None:
+    """Statements run on the loop's thread and COMMIT on the connection's own: a task
+    still holding the transaction, woken while the commit is on its way, is refused
+    instead of running a statement beside the COMMIT (or inside the next transaction)."""
+    async with open_store(f"sqlite:///{tmp_path / 'late.db'}") as store:
+        body_ended = asyncio.Event()
+        refused: list[str] = []
+
+        async def late(tx: Transaction) -> None:
+            await body_ended.wait()
+            try:
+                await tx.inbox_add("late", "m-1")
+            except RuntimeError as exc:
+                refused.append(str(exc))
+
+        async with store.transaction() as tx:
+            straggler = asyncio.create_task(late(tx))
+            await asyncio.sleep(0)  # the straggler waits on the event
+            body_ended.set()
+        await straggler
+        async with store.transaction() as tx:
+            claimed_again = await tx.inbox_add("late", "m-1")
+    assert refused == ["transaction used after it ended"]
+    assert claimed_again  # the straggler's claim never ran

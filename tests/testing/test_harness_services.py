@@ -176,3 +176,23 @@ async def test_a_namespace_of_the_settings_names_every_queue() -> None:
 def test_a_single_service_where_a_list_belongs_is_refused_at_once() -> None:
     with pytest.raises(TypeError, match="services takes a list of endpoints"):
         BusHarness(services=ledger)  # type: ignore[arg-type]
+
+
+async def test_a_misspelt_send_option_is_refused_not_sent_at_once() -> None:
+    refused: list[str] = []
+    typos = Service("typos")
+
+    @typos.handles(ProcessPayment)
+    async def resend(cmd: ProcessPayment, ctx: HandlerContext) -> None:
+        try:
+            ctx.send(cmd, dealy=30)  # type: ignore[call-arg]
+        except TypeError as exc:
+            refused.append(str(exc))
+
+    async with BusHarness(services=[typos]) as h:
+        with pytest.raises(TypeError, match="delay"):
+            await h.send(ProcessPayment(order_id="o-1", amount=1.0), delay=30)  # type: ignore[call-arg]
+        await h.send(ProcessPayment(order_id="o-2", amount=1.0))
+        await h.wait_idle()
+    assert refused == ["unexpected keyword argument(s): dealy"]
+    assert [e.type for e in h.consumed] == ["ProcessPayment"]

@@ -119,6 +119,21 @@ class MessagingCases(StoreCase):
             assert [i for i, _ in await tx.outbox_pending()] == [ids[1], ids[3]]
             assert await tx.outbox_backlog() == 2
 
+    async def test_new_rows_and_earlier_ones_marked_sent_in_one_write(
+        self, store: Store
+    ) -> None:
+        async with store.transaction() as tx:
+            first = await tx.outbox_write([envelope(n) for n in range(3)], [])
+        async with store.transaction() as tx:
+            more = await tx.outbox_write([envelope(3), envelope(4)], [first[0], first[2]])
+            assert await tx.outbox_write([], [more[0]]) == []
+            assert await tx.outbox_write([], []) == []
+        async with store.transaction() as tx:
+            pending = await tx.outbox_pending()
+            assert [i for i, _ in pending] == [first[1], more[1]]
+            assert [e.payload["n"] for _, e in pending] == [1, 4]
+        assert first == sorted(first) and more == sorted(more) and first[-1] < more[0]
+
     async def test_rows_of_a_rolled_back_transaction_are_never_relayed(self, store: Store) -> None:
         async with store.transaction() as tx:
             kept = await tx.outbox_add([envelope(1)])

@@ -19,6 +19,13 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text
 ORDER BY n
 RETURNING id"""
 
+WRITE_OUTBOX = f"""
+WITH marked AS (
+    UPDATE outbox SET sent_at = $11 WHERE id = ANY($12::bigint[]) AND sent_at IS NULL
+)
+{INSERT_OUTBOX}"""
+"""New rows and earlier rows marked sent in one statement (`outbox_write`)."""
+
 
 class PostgresMessaging(PostgresRole, Messaging):
     async def inbox_add(self, endpoint: str, message_id: str) -> bool:
@@ -53,6 +60,13 @@ class PostgresMessaging(PostgresRole, Messaging):
         columns = [list(c) for c in zip(*map(CODEC.envelope_params, envelopes), strict=True)]
         rows = await self._conn.fetch(INSERT_OUTBOX, *columns, utcnow())
         # identity values are drawn in row order, so sorted ids are in envelope order
+        return sorted(row[0] for row in rows)
+
+    async def outbox_write(self, envelopes: Sequence[Envelope], sent: Sequence[int]) -> list[int]:
+        if not envelopes or not sent:
+            return await super().outbox_write(envelopes, sent)
+        columns = [list(c) for c in zip(*map(CODEC.envelope_params, envelopes), strict=True)]
+        rows = await self._conn.fetch(WRITE_OUTBOX, *columns, utcnow(), list(sent))
         return sorted(row[0] for row in rows)
 
     async def outbox_pending(self, limit: int = 500) -> list[tuple[int, Envelope]]:

@@ -87,12 +87,14 @@ class SQLiteStore(Store):
                 tx = SQLiteTransaction(conn)
                 try:
                     yield tx
+                    # closed before COMMIT goes to the connection's thread: a task still
+                    # holding `tx` must not run statements on the loop's thread meanwhile
+                    tx.closed = True
                     await conn.commit()
                 except BaseException:
+                    tx.closed = True
                     await conn.rollback()
                     raise
-                finally:
-                    tx.closed = True
             finally:
                 self._owner = None
 
