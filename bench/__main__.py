@@ -14,8 +14,9 @@ Parts, in this order (see each module's docstring):
 4. `bench.order_saga`: N order sagas, K in flight, on SQLite and on PostgreSQL;
    then `bench.stages`: statements per saga and CPU per stage (load-independent);
 5. `bench.scaling`: the order saga at 10, 100, 1,000 (and with `--huge` 100,000) in
-   flight; 1,000,000 waiting instances with 1,000,000 history rows: daemon RSS and
-   `sagabus status` time, in the process and as a process.
+   flight; `bench.window`: steps/s at 100 and at 100,000 in flight counted in a
+   `--window` (about 6 minutes); 1,000,000 waiting instances with 1,000,000 history
+   rows: daemon RSS and `sagabus status` time, in the process and as a process.
 
 Parts 1-4 run `--repeat` times, interleaved (1, 1b, 2, 3, 4 SQLite, 4 PostgreSQL, then
 again), so that every implementation meets the same background load; the ratios are
@@ -45,7 +46,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import ModuleType
 
-from bench import order_saga, pingpong_aiopika, pingpong_sagabus, scaling, stages
+from bench import order_saga, pingpong_aiopika, pingpong_sagabus, scaling, stages, window
 from bench.conversation import Run
 from bench.order_saga import fresh_store
 from bench.report import (
@@ -93,6 +94,9 @@ def parse() -> argparse.Namespace:
                         help="event loop of every part (default: SAGABUS_EVENT_LOOP, else"
                              " auto: uvloop when installed)")
     parser.add_argument("--no-scaling", action="store_true", help="skip (5)")
+    parser.add_argument("--window", type=float, default=60.0,
+                        help="seconds of steps counted at 100 and at 100,000 in flight "
+                             "(bench.window; 0: skip)")
     parser.add_argument("--no-stages", action="store_true",
                         help="skip the statements per saga and CPU per stage")
     parser.add_argument("--stage-sagas", type=int, default=120,
@@ -167,6 +171,15 @@ async def bench(args: argparse.Namespace, results: Results, postgres: bool, tmp:
                                           prefetch=prefetch)
     for level in results.levels:
         _progress(level.label, level.sagas_per_second, "sagas/s")
+    if args.window > 0:
+        for in_flight in (100, scaling.HUGE):
+            async with fresh_store("sqlite", tmp) as store:
+                results.windows.append(await window.measure(
+                    store, in_flight, args.window, amqp_url=url, prefetch=prefetch,
+                    ramp_limit=1800.0,
+                ))
+            _progress(f"{in_flight:,} in flight (window)", results.windows[-1].steps_per_second,
+                      "steps/s")
     print(f"{args.parked:,} waiting instances, {args.history_rows:,} history rows", flush=True)
     results.parked = await scaling.parked(
         "sqlite", tmp, instances=args.parked, history_rows=args.history_rows, amqp_url=url,
