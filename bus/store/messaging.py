@@ -9,6 +9,9 @@ from datetime import datetime
 
 from bus.wire.envelope import Envelope
 
+BACKLOG_BY_TYPE = "SELECT type, count(*) FROM outbox WHERE sent_at IS NULL GROUP BY type"
+"""Unsent outbox rows by message type (the same SQL on every backend)."""
+
 
 class Messaging(abc.ABC):
     """Inbox and outbox of a unit of work."""
@@ -52,6 +55,11 @@ class Messaging(abc.ABC):
     @abc.abstractmethod
     async def outbox_backlog(self) -> int:
         """Number of unsent rows."""
+
+    @abc.abstractmethod
+    async def outbox_backlog_by_type(self) -> dict[str, int]:
+        """Unsent rows counted by message type (the console sums them per endpoint
+        whose queue is bound to the type)."""
 
     @abc.abstractmethod
     async def outbox_purge(self, sent_before: datetime) -> int:

@@ -76,7 +76,7 @@ def console(
 async def _serve(project: LoadedConfig, host: str, port: int, dead_letters: bool) -> None:
     """The console of `project`'s store, sagas and (with `dead_letters`) DLQs."""
     from sagabus.console import create_app
-    from sagabus.console.dead_letters import BrokerDeadLetters
+    from sagabus.console.dead_letters import BrokerDeadLetters, bound_types
     from sagabus.console.serving import serve_console
 
     settings = project.bus_settings()
@@ -95,6 +95,7 @@ async def _serve(project: LoadedConfig, host: str, port: int, dead_letters: bool
             settings.amqp_url,
             dead_letter_queues(names, topology),
             [names.queue(e.name) for e in endpoints],
+            bound_types(topology),
         )
     async with open_store(url) as opened:
         app_ = create_app(opened, machines, dead_letters=source)

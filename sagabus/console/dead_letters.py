@@ -7,13 +7,13 @@ message back to its queue. Replaying and purging (for the console's actions) are
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
 from bus.deadletters.operations import NO_ID, DeadLetter, DeadLetterQueues, Replay
-from bus.wire.topology import Names
+from bus.wire.topology import Names, Topology
 
 BROWSE_LIMIT = 100
 """Letters read per queue for one page."""
@@ -26,12 +26,25 @@ CONNECT_TIMEOUT = 2.0
 @dataclass(frozen=True)
 class EndpointQueue:
     """An endpoint's queue: ready messages, consumers (None: no such queue) and the
-    ready messages of its dead-letter queue (None: it has none)."""
+    ready messages of its dead-letter queue (None: it has none); `bound_types`: the
+    message types routed to it (commands it handles, events it subscribes to)."""
 
     queue: str
     depth: int | None
     consumers: int | None
     dead_letters: int | None
+    bound_types: frozenset[str] = frozenset()
+
+    def in_outbox(self, backlog_by_type: Mapping[str, int]) -> int:
+        """Messages for this queue still waiting in the outbox, of `backlog_by_type`
+        (an event for several queues counts for each)."""
+        return sum(backlog_by_type.get(t, 0) for t in self.bound_types)
+
+
+def bound_types(topology: Topology) -> dict[str, frozenset[str]]:
+    """The message types each queue of `topology` is bound to, by queue name."""
+    return {q.name: frozenset(b.routing_key for b in q.bindings)
+            for q in topology.queues if q.bindings}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -74,11 +87,14 @@ class BrokerDeadLetters:
     on the broker at `amqp_url`, with a connection of its own per page."""
 
     def __init__(
-        self, amqp_url: str, dead_letter_queues: Sequence[str], queues: Sequence[str] = ()
+        self, amqp_url: str, dead_letter_queues: Sequence[str], queues: Sequence[str] = (),
+        bindings: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
+        """`bindings`: the message types routed to each of `queues` (`bound_types`)."""
         self.amqp_url = amqp_url
         self.names = list(dead_letter_queues)
         self.queue_names = list(queues)
+        self.bindings = dict(bindings or {})
 
     def _queues(self) -> DeadLetterQueues:
         return DeadLetterQueues(self.amqp_url, connect_timeout=CONNECT_TIMEOUT)
@@ -93,7 +109,7 @@ class BrokerDeadLetters:
             dlq = Names.dlq(name)
             dead = await box.depth(dlq) if dlq in self.names else None
             found.append(EndpointQueue(name, await box.depth(name), await box.consumers(name),
-                                       dead))  # fmt: skip
+                                       dead, self.bindings.get(name, frozenset())))  # fmt: skip
         return found
 
     async def read(self) -> BrokerView:

@@ -69,6 +69,7 @@ async def overview(request: Request) -> Response:
     async with context.store.transaction() as tx:
         census = await saga_census(tx)
         backlog = await tx.outbox_backlog()
+        backlog_by_type = await tx.outbox_backlog_by_type()
         versions = [(row.saga, row.definition_version) for row in census]
         flows = await saga_throughput(tx, versions, utcnow())
     sagas: dict[str, SagaCensus] = {}
@@ -93,6 +94,7 @@ async def overview(request: Request) -> Response:
         sagas=sorted(sagas.values(), key=lambda s: s.saga),
         parked=sum(s.by_status.get("parked", 0) for s in sagas.values()),
         backlog=backlog,
+        backlog_by_type=backlog_by_type,
         endpoints=endpoints,
         broker_error=broker_error,
         rates=by_version(flows),
@@ -218,12 +220,17 @@ async def stream(request: Request) -> Response:
 
 
 async def dead_letters(request: Request) -> Response:
-    source = _context(request).dead_letters
+    context = _context(request)
+    source = context.dead_letters
+    async with context.store.transaction() as tx:
+        backlog_by_type = await tx.outbox_backlog_by_type()
     try:
         view = await source.read() if source is not None else None
     except SagabusError as exc:  # the broker is down or refuses: say so on the page
-        return render(request, "dead_letters.html", view=None, error=str(exc), age=age_text)
-    return render(request, "dead_letters.html", view=view, error=None, age=age_text)
+        return render(request, "dead_letters.html", view=None, error=str(exc), age=age_text,
+                      backlog_by_type=backlog_by_type)
+    return render(request, "dead_letters.html", view=view, error=None, age=age_text,
+                  backlog_by_type=backlog_by_type)
 
 
 async def not_found(request: Request, exc: Exception) -> Response:

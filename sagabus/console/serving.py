@@ -20,7 +20,7 @@ from bus.wire.contracts import registry
 from saga_dsl.machine import Machine
 from sagabus.asyncapi import asyncapi_document, broker_host
 from sagabus.console.app import create_app
-from sagabus.console.dead_letters import BrokerDeadLetters
+from sagabus.console.dead_letters import BrokerDeadLetters, bound_types
 from sagabus.participants import of_endpoint
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ def console_builder(machines: Sequence[Machine] = ()) -> WebBuilder:
             bus.settings.amqp_url,
             dead_letter_queues(bus.names, topology),
             [bus.names.queue(e.name) for e in bus.endpoints],
+            bound_types(topology),
         )
         document = asyncapi_document(
             registry,

@@ -1,6 +1,7 @@
 """The overview's endpoints on the real RabbitMQ: each endpoint queue's ready
-messages, consumers and dead letters, refreshed with the rest of the overview; a
-broker that cannot be read is said, without its credentials (SQLite and PostgreSQL)."""
+messages, consumers, dead letters and the messages for it still in the outbox,
+refreshed with the rest of the overview; a broker that cannot be read is said, without
+its credentials (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from live_services import AMQP_URL, rabbitmq_unreachable
 from test_console_serving import free_port
 
 from bus.store import Store
+from bus.wire.envelope import Envelope
 from sagabus.console.dead_letters import BrokerDeadLetters
 
 
@@ -56,8 +58,18 @@ async def test_the_overview_shows_each_endpoint_ready_consumers_and_dead_letters
                 aio_pika.Message(b"{}"), routing_key=f"{payments}.dlq"
             )
         tags = [await queues[0].consume(ignore) for _ in range(2)]
+        async with store.transaction() as tx:  # unsent: 2 ChargeCard, 1 OrderPlaced
+            placed = await tx.outbox_add([
+                Envelope(type="ChargeCard", kind="command", payload={}),
+                Envelope(type="ChargeCard", kind="command", payload={}),
+                Envelope(type="OrderPlaced", kind="event", payload={}),
+                Envelope(type="OrderPlaced", kind="event", payload={}),
+            ])
+            await tx.outbox_mark_sent(placed[3:])
+        bindings = {payments: frozenset({"ChargeCard", "OrderPlaced"}),
+                    orders: frozenset({"OrderPlaced"})}  # fmt: skip
         source = BrokerDeadLetters(
-            AMQP_URL, [f"{payments}.dlq"], [payments, orders, f"{prefix}.missing"]
+            AMQP_URL, [f"{payments}.dlq"], [payments, orders, f"{prefix}.missing"], bindings
         )
         async with console_client(store, order_machines(), dead_letters=source) as client:
             page = await client.get("/")
@@ -69,10 +81,10 @@ async def test_the_overview_shows_each_endpoint_ready_consumers_and_dead_letters
     assert page.status_code == 200
     live = page.text.split('id="live"', 1)[1]
     assert "<h2>Endpoints</h2>" in live
-    assert row(page.text, payments) == ["0", "2", "2"]
-    assert row(page.text, orders) == ["3", "0", ""]
-    assert row(page.text, f"{prefix}.missing") == ["(no such queue)"]
-    assert row(again.text, payments) == ["0", "1", "2"]
+    assert row(page.text, payments) == ["0", "2", "2", "3"]
+    assert row(page.text, orders) == ["3", "0", "", "1"]
+    assert row(page.text, f"{prefix}.missing") == ["(no such queue)", "0"]
+    assert row(again.text, payments) == ["0", "1", "2", "3"]
 
 
 async def test_an_unreachable_broker_is_said_on_the_overview(store: Store) -> None:

@@ -119,6 +119,15 @@ class MessagingCases(StoreCase):
             assert [i for i, _ in await tx.outbox_pending()] == [ids[1], ids[3]]
             assert await tx.outbox_backlog() == 2
 
+    async def test_the_backlog_is_counted_by_message_type(self, store: Store) -> None:
+        async with store.transaction() as tx:
+            assert await tx.outbox_backlog_by_type() == {}
+            placed = await tx.outbox_add([envelope(n) for n in range(3)])
+            await tx.outbox_add([envelope(9, type="ChargeCard", kind="command")])
+            await tx.outbox_mark_sent([placed[1]])
+        async with store.transaction() as tx:
+            assert await tx.outbox_backlog_by_type() == {"OrderPlaced": 2, "ChargeCard": 1}
+
     async def test_new_rows_and_earlier_ones_marked_sent_in_one_write(
         self, store: Store
     ) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from bus.store.codec import ENVELOPE_COLUMNS, utc, utcnow
-from bus.store.messaging import Messaging
+from bus.store.messaging import BACKLOG_BY_TYPE, Messaging
 from bus.store.postgres.connection import CODEC, PostgresRole, changed
 from bus.wire.envelope import Envelope
 
@@ -88,6 +88,10 @@ class PostgresMessaging(PostgresRole, Messaging):
     async def outbox_backlog(self) -> int:
         count: int = await self._conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
         return count
+
+    async def outbox_backlog_by_type(self) -> dict[str, int]:
+        rows = await self._conn.fetch(BACKLOG_BY_TYPE)
+        return {row[0]: row[1] for row in rows}
 
     async def outbox_purge(self, sent_before: datetime) -> int:
         return changed(

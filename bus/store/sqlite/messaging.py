@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from bus.store.codec import ENVELOPE_COLUMNS, dump_json, time_text, utcnow
-from bus.store.messaging import Messaging
+from bus.store.messaging import BACKLOG_BY_TYPE, Messaging
 from bus.store.sqlite.connection import CODEC, ROWS_PER_INSERT, SQLiteRole
 from bus.wire.envelope import Envelope
 
@@ -67,6 +67,10 @@ class SQLiteMessaging(SQLiteRole, Messaging):
     async def outbox_backlog(self) -> int:
         count: int = self._value("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
         return count
+
+    async def outbox_backlog_by_type(self) -> dict[str, int]:
+        rows = self._rows(BACKLOG_BY_TYPE)
+        return {message_type: count for message_type, count in rows}
 
     async def outbox_purge(self, sent_before: datetime) -> int:
         return self._changes(
