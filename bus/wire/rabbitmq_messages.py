@@ -1,6 +1,6 @@
 """AMQP messages and queues as the RabbitMQ transport writes and reads them: queue
-arguments of a `QueueSpec`, message properties of a `WireMessage`, a `Delivery` of a
-received message, the `Outcome` of a publish."""
+arguments of a `QueueSpec`, a `Delivery` of a received message, the `Outcome` of a
+publish. (A publish's frames, properties included, are `bus.wire.amqp_encoding`'s.)"""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from pamqp import commands as spec
 
 from bus.wire.topology import QueueSpec
 from bus.wire.transport import Delivery, Outcome, WireMessage
-
-PERSISTENT = 2
 
 
 def queue_arguments(queue: QueueSpec) -> dict[str, Any]:
@@ -32,18 +30,6 @@ def queue_arguments(queue: QueueSpec) -> dict[str, Any]:
             arguments["x-dead-letter-strategy"] = "at-least-once"
             arguments["x-overflow"] = "reject-publish"
     return arguments
-
-
-def properties(message: WireMessage) -> spec.Basic.Properties:
-    return spec.Basic.Properties(
-        content_type=message.content_type,
-        delivery_mode=PERSISTENT,
-        message_id=message.message_id,
-        correlation_id=message.correlation_id,
-        message_type=message.type,
-        timestamp=message.timestamp,
-        headers=dict(message.headers) if message.headers else None,
-    )
 
 
 def delivery_of(message: DeliveredMessage, token: Any) -> Delivery:

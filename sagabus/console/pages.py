@@ -68,7 +68,6 @@ async def overview(request: Request) -> Response:
     context = _context(request)
     async with context.store.transaction() as tx:
         census = await saga_census(tx)
-        backlog = await tx.outbox_backlog()
         backlog_by_type = await tx.outbox_backlog_by_type()
         versions = [(row.saga, row.definition_version) for row in census]
         flows = await saga_throughput(tx, versions, utcnow())
@@ -93,7 +92,7 @@ async def overview(request: Request) -> Response:
         "overview.html",
         sagas=sorted(sagas.values(), key=lambda s: s.saga),
         parked=sum(s.by_status.get("parked", 0) for s in sagas.values()),
-        backlog=backlog,
+        backlog=sum(backlog_by_type.values()),
         backlog_by_type=backlog_by_type,
         endpoints=endpoints,
         broker_error=broker_error,

@@ -17,10 +17,22 @@ from pamqp.body import ContentBody
 from pamqp.header import ContentHeader
 
 from bus.wire import amqp_encoding
-from bus.wire.rabbitmq_messages import properties
 from bus.wire.transport import WireMessage
 
 MAX_CONTENT = 131_072 - amqp_encoding.FRAME_OVERHEAD
+
+
+def properties(message: WireMessage) -> spec.Basic.Properties:
+    """The properties aiormq's basic_publish was given for a `WireMessage`."""
+    return spec.Basic.Properties(
+        content_type=message.content_type,
+        delivery_mode=amqp_encoding.PERSISTENT,
+        message_id=message.message_id,
+        correlation_id=message.correlation_id,
+        message_type=message.type,
+        timestamp=message.timestamp,
+        headers=dict(message.headers) if message.headers else None,
+    )
 
 
 def pamqp_frames(
