@@ -1,36 +1,22 @@
 """Importing the user's code the way uvicorn and celery do.
 
-The working directory goes first on `sys.path` (and the project's directory, the one
-holding its pyproject.toml, right after it), so `sagabus run --handlers myservices`
-serves `./myservices.py`. A target is a module, a package (with every module beneath
-it), or `module:attribute` naming a `Service` or a list of them. Every failure is one
-line: "no such module" only when the named module is missing; an exception raised
-while importing the user's module names their file and line.
+With the working directory first on `sys.path` (`sagabus.syspath`; the project's
+directory, the one holding its pyproject.toml, right after it), `sagabus run
+--handlers myservices` serves `./myservices.py`. A target is a module, a package
+(with every module beneath it), or `module:attribute` naming a `Service` or a list
+of them. Every failure is one line: "no such module" only when the named module is
+missing; an exception raised while importing the user's module names their file
+and line.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterable
-from pathlib import Path
 from types import ModuleType
 
 from bus.discovery import import_package, services_in
 from bus.errors import ConfigurationError
 from bus.unitofwork.service import Service
-
-
-def put_on_path(*directories: str | Path) -> None:
-    """Puts the working directory first on `sys.path`, then each of `directories`,
-    once each."""
-    wanted = [os.getcwd(), *(str(Path(d).resolve()) for d in directories)]
-    for directory in reversed(wanted):
-        while directory in sys.path:
-            sys.path.remove(directory)
-        sys.path.insert(0, directory)
-    if "" in sys.path:  # the interpreter's "current directory" entry: now explicit
-        sys.path.remove("")
 
 
 def import_modules(target: str) -> list[ModuleType]:
@@ -40,6 +26,12 @@ def import_modules(target: str) -> list[ModuleType]:
     if not module:
         raise ConfigurationError(f"cannot import {target!r}: no module named before ':'")
     return import_package(module)
+
+
+def import_contracts(targets: list[str]) -> None:
+    """Imports each module or package of `targets`, so their contracts register."""
+    for target in targets:
+        import_modules(target)
 
 
 def load_services(target: str) -> list[Service]:

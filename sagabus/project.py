@@ -1,5 +1,5 @@
 """The user's project as a command sees it: its configuration loaded, its directory on
-`sys.path`, its contracts imported, its store looked up without creating one."""
+`sys.path`, its store looked up without creating one."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from bus.errors import ConfigurationError
 from bus.store.sqlite import URL_PREFIX, database_path
 from sagabus.config import LoadedConfig, load_config
-from sagabus.imports import import_modules, put_on_path
+from sagabus.syspath import put_on_path
 
 MEMORY = ":memory:"
 
@@ -20,12 +20,6 @@ def open_project(**flags: Any) -> LoadedConfig:
     loaded = load_config(**flags)
     put_on_path(*([loaded.root] if loaded.root is not None else []))
     return loaded
-
-
-def import_contracts(targets: list[str]) -> None:
-    """Imports each module or package of `targets`, so their contracts register."""
-    for target in targets:
-        import_modules(target)
 
 
 def existing_store(url: str) -> str:

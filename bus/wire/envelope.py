@@ -12,11 +12,12 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from bus.wire.contracts import Message, MessageKind, Payload
+if TYPE_CHECKING:  # annotations only: the store reads and writes envelopes without pydantic
+    from bus.wire.contracts import Message, MessageKind, Payload
 
 CONTENT_TYPE = "application/json"
 RESERVED_HEADERS = frozenset({"causation_id", "version", "traceparent", "kind"})

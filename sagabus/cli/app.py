@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import typer
 
 from bus.errors import SagabusError
-from sagabus.imports import put_on_path
+from sagabus.syspath import put_on_path
 
 app = typer.Typer(
     name="sagabus",

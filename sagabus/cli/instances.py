@@ -9,8 +9,6 @@ from typing import Annotated, Any, get_args
 
 import orjson
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from bus.errors import SagabusError
 from bus.eventsourcing.aggregate import linked_streams
@@ -18,7 +16,8 @@ from bus.store import HistoryRecord, SagaRecord, TimerRecord, namespace_url, ope
 from bus.store.base import SagaStatus
 from sagabus.cli.app import app
 from sagabus.cli.options import Json, StoreUrl
-from sagabus.project import existing_store, import_contracts, open_project
+from sagabus.imports import import_contracts
+from sagabus.project import existing_store, open_project
 from sagabus.step_effects import sent_and_published
 
 STATUSES: tuple[str, ...] = get_args(SagaStatus)
@@ -75,6 +74,9 @@ def list_instances(
             orjson.dumps([_record_json(r) for r in records], option=orjson.OPT_INDENT_2).decode()
         )
         return
+    from rich.console import Console  # only for people: --json goes without rich
+    from rich.table import Table
+
     table = Table("instance", "saga", "correlation", "state", "status", "updated", "reason")
     for r in records:
         table.add_row(
@@ -115,6 +117,9 @@ async def _list(url: str, saga: str | None, state: str | None, limit: int) -> li
 
 
 def _print_status(view: InstanceView) -> None:
+    from rich.console import Console  # only for people: --json goes without rich
+    from rich.table import Table
+
     record = view.record
     console = Console()
     console.print(f"[bold]{record.saga}[/] v{record.definition_version}  instance {record.id}")

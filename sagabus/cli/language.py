@@ -22,7 +22,8 @@ from saga_dsl.graph import FORMATS, render
 from saga_dsl.saga_files import SAGA_SUFFIXES
 from saga_dsl.schema import json_schema_text
 from sagabus.cli.app import app
-from sagabus.project import import_contracts, open_project
+from sagabus.imports import import_contracts
+from sagabus.project import open_project
 
 EXIT_INVALID = 1
 """Exit code of `validate` and `graph` when a saga file has errors."""

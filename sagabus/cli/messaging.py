@@ -28,7 +28,8 @@ from sagabus.cli.follow import follow_saga
 from sagabus.cli.options import AmqpUrl, Handlers, Namespace, Sagas, StoreUrl
 from sagabus.cli.replies import Match, ReplyTimeout, WaitFor, print_reply, send_and_wait
 from sagabus.daemon import assemble
-from sagabus.project import import_contracts, open_project
+from sagabus.imports import import_contracts
+from sagabus.project import open_project
 
 Contracts = Annotated[
     list[str] | None,

@@ -35,7 +35,8 @@ from saga_dsl.engine.selection import (
 from saga_dsl.engine.versions import load_machines
 from sagabus.cli.app import app
 from sagabus.cli.options import StoreUrl
-from sagabus.project import existing_store, import_contracts, open_project
+from sagabus.imports import import_contracts
+from sagabus.project import existing_store, open_project
 
 Instance = Annotated[str | None, typer.Argument(
     help="Instance id, or its correlation value (or --where instead).")]

@@ -35,7 +35,8 @@ from bus.eventsourcing import (
 from bus.store import ProjectionRecord, namespace_url, open_store
 from sagabus.cli.app import app
 from sagabus.cli.options import Json
-from sagabus.project import existing_store, import_contracts, open_project
+from sagabus.imports import import_contracts
+from sagabus.project import existing_store, open_project
 
 stream_app = typer.Typer(
     help="Event streams: the events of a stream and the state they rebuild.",

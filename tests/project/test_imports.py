@@ -20,7 +20,8 @@ from project_support import (
 
 from bus.errors import ConfigurationError
 from bus.store import open_store
-from sagabus.imports import load_services, put_on_path
+from sagabus.imports import load_services
+from sagabus.syspath import put_on_path
 
 SERVICES = """
 from bus import Service
