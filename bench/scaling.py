@@ -13,10 +13,11 @@ level in a window instead).
 
 Waiting instances: `--parked` order-saga instances in `manual_review` (default
 1,000,000), each with its review timeout armed a day ahead, and `--history-rows`
-history rows spread over them (default 1,000,000; the first two of each are the real
-steps that led there), written straight through the store API, 1,000 instances per
-transaction: the store a daemon finds after a busy month (the fill takes about half an
-hour on 2 cores; `--template DIR` keeps it for later runs). Then, on that store:
+history rows spread over them (default 1,000,000, at least two each: the real steps
+that led there): the store a daemon finds after a busy month, written by
+`bench.fill` (the first instance through the store API, the others copies of its
+rows; about two minutes for a million on 2 cores; `--template DIR` keeps the store
+for later runs). Then, on that store:
 
 - `sagabus status ID` (by instance id and by order id): the time of the command's own
   work in this process (open the store, read instance, timers, history, streams),
@@ -40,11 +41,10 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 
+from bench.fill import asked_about, correlation_of, fill, per_instance
 from bench.order_saga import (
-    SAGA,
     SAGAS,
     OrderRun,
     collect,
@@ -57,17 +57,13 @@ from bench.pingpong_aiopika import AMQP_URL
 from bus.daemon import import_package, serve, services_in
 from bus.observability.logging import configure_logging
 from bus.settings import Settings
-from bus.store import HistoryRecord, SagaRecord, TimerRecord, namespace_url, open_store
+from bus.store import namespace_url, open_store
 from bus.store.sqlite import database_path
 from bus.unitofwork.endpoint import Endpoint
 from bus.unitofwork.runtime import Bus, bus_topology
 from bus.unitofwork.scheduled import ScheduledSends
-from bus.wire.envelope import new_id, utcnow
 from bus.wire.rabbitmq import RabbitMQTransport
 from bus.wire.topology import Names
-from saga_dsl import ArmTimer, EventInput
-from saga_dsl.engine.endpoint import instance_id
-from saga_dsl.engine.recording import write_instance
 from saga_dsl.engine.wiring import SagaRuntime, saga_runtime
 from sagabus.cli.instances import _status
 
@@ -80,9 +76,6 @@ PARKED = 1_000_000
 """Waiting instances in the store of the daemon and `status` runs (issue 16's figure)."""
 HISTORY_ROWS = 1_000_000
 MIN_ORDERS = 300
-BATCH = 1_000
-"""Instances written per transaction when filling the store."""
-TIMER_AHEAD = timedelta(days=1)
 DAEMON_ORDERS = 300
 READY = "bench-daemon-ready"
 
@@ -126,64 +119,6 @@ async def levels(
                 )
             )
     return results
-
-
-async def fill(url: str, instances: int, history_rows: int) -> str:
-    """Writes `instances` waiting order-saga instances and `history_rows` history rows;
-    returns the id of one instance from the middle (the one `status` is asked about)."""
-    import_package("handlers")  # the contracts the saga file is checked against
-    [endpoint] = saga_runtime(SAGAS).endpoints
-    machine = endpoint.machine
-    now = utcnow()
-    order = {
-        "order_id": "template", "customer_id": "customer-1",
-        "items": [{"sku": "PIANO-1", "quantity": 1, "unit_price": 20_000.0}],
-        "amount": 20_000.0,
-    }
-    started = machine.start(EventInput("OrderCreated", order, new_id()), now)
-    reviewing = machine.handle(
-        started.instance,
-        EventInput("PaymentSucceeded", {"order_id": "template", "payment_id": "pay-1",
-                                        "amount": 20_000.0}, new_id()),
-        now,
-    )
-    assert reviewing.to_state == "manual_review", reviewing.to_state
-    timers = [e.name for e in reviewing.effects if isinstance(e, ArmTimer)]
-    steps = [("OrderCreated", started), ("PaymentSucceeded", reviewing)]
-    per_instance = max(len(steps), history_rows // max(instances, 1))
-    async with open_store(url) as store:
-        for first in range(0, instances, BATCH):
-            async with store.transaction() as tx:
-                history: list[HistoryRecord] = []
-                for n in range(first, min(first + BATCH, instances)):
-                    correlation = f"parked-{n:07d}"
-                    record = write_instance(
-                        SagaRecord(
-                            id=instance_id(SAGA, correlation), saga=SAGA,
-                            definition_version=machine.version, correlation=correlation,
-                            state=reviewing.to_state, machine={"started_by": new_id()},
-                        ),
-                        reviewing.instance,
-                    )
-                    record.data = {**record.data, "order_id": correlation}
-                    await tx.saga_insert(record)
-                    for name in timers:
-                        await tx.timer_arm(
-                            TimerRecord(instance_id=record.id, saga=SAGA, name=name,
-                                        due_at=now + TIMER_AHEAD)
-                        )
-                    for i in range(per_instance):
-                        label, step = steps[i % len(steps)]
-                        history.append(
-                            HistoryRecord(
-                                instance_id=record.id, at=now, input=label,
-                                message_id=new_id(), from_state=step.from_state,
-                                to_state=step.to_state,
-                                effects=[e.to_json() for e in step.effects],
-                            )
-                        )
-                await tx.history_append(history)
-    return instance_id(SAGA, f"parked-{instances // 2:07d}")
 
 
 def rss_mb(pid: int) -> tuple[float, float]:
@@ -230,7 +165,7 @@ async def filled(url: str, instances: int, history_rows: int, template: Path | N
         await fill(f"sqlite:///{partial}", instances, history_rows)
         partial.rename(kept)
     shutil.copyfile(kept, database_path(url))
-    return instance_id(SAGA, f"parked-{instances // 2:07d}")
+    return asked_about(instances)
 
 
 def template_files(template: Path, instances: int, history_rows: int) -> tuple[Path, Path | None]:
@@ -257,11 +192,11 @@ async def parked(
         url = namespace_url(base_url, namespace)  # where the daemon of `namespace` looks
         started = time.perf_counter()
         key = await filled(url, instances, history_rows, template)
-        result = ParkedResult(instances, max(2, history_rows // instances) * instances,
+        result = ParkedResult(instances, per_instance(instances, history_rows) * instances,
                               time.perf_counter() - started)
         await timed_status(url, key, 2)  # warm the page cache like any second call
         result.status_by_id = await timed_status(url, key, 20)
-        result.status_by_order = await timed_status(url, f"parked-{instances // 2:07d}", 20)
+        result.status_by_order = await timed_status(url, correlation_of(instances // 2), 20)
         cli_status(url, key, 1)  # the interpreter's and the modules' files into the page cache
         result.status_cli, result.python_start = cli_status(url, key, 5)
 

@@ -21,8 +21,9 @@ endpoints' `handle`, with the store calls it makes: the saga row, history, timer
 saga's start also counts its savepoint here and under savepoints), outbox
 (`outbox_add`), commit (the store's `transaction`: BEGIN, COMMIT, the lock), publish
 (`Pipeline._publish`, `OutboxRelay.publish`, aiormq's `basic_publish`: they run as
-tasks of their own), ack (`RabbitMQSubscription.ack`), amqp in (aiormq's connection
-reader and channel frame readers: deliveries and confirms decoded), other (the rest
+tasks of their own), ack (`RabbitMQSubscription.ack`), amqp in (the connection's frame
+reader, `bus.wire.amqp_reader`'s or aiormq's, and aiormq's channel frame readers:
+deliveries and confirms decoded), other (the rest
 of the loop thread: asyncio itself, writing frames, the client driving the orders,
 timers). The loop thread's CPU time still moves with the load (caches, frequency):
 "Python calls/msg" (function calls per delivery under the profiler) does not.
@@ -65,7 +66,8 @@ STAGES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
                  ("bus/unitofwork/outbox.py", "publish"),
                  ("aiormq/channel.py", "basic_publish"))),
     ("ack", (("bus/wire/rabbitmq.py", "ack"),)),
-    ("amqp in", (("aiormq/connection.py", "__reader"), ("aiormq/channel.py", "_reader"))),
+    ("amqp in", (("aiormq/connection.py", "__reader"), ("aiormq/channel.py", "_reader"),
+                 ("bus/wire/amqp_reader.py", "_Connection__reader"))),
 )
 """Each stage and the (file suffix, function) whose cumulative CPU it is."""
 

@@ -9,18 +9,18 @@ from typing import Any
 
 from bus.errors import ConcurrencyError, DuplicateInstance
 from bus.store.codec import (
+    ARMED_TIMER,
     HISTORY_COLUMNS,
     SAGA_COLUMNS,
     TIMER_COLUMNS,
     dump_json,
     duplicate_message,
     parse_time_text,
-    saga_filters,
     stale_message,
     time_text,
     utcnow,
 )
-from bus.store.records import HistoryRecord, SagaRecord, SagaStatus, TimerRecord
+from bus.store.records import HistoryRecord, SagaRecord, TimerRecord
 from bus.store.sagas import Sagas
 from bus.store.sqlite.connection import CODEC, SQLiteRole
 
@@ -76,26 +76,8 @@ class SQLiteSagas(SQLiteRole, Sagas):
             raise ConcurrencyError(stale_message(record, actual))
         return replace(record, row_version=record.row_version + 1, updated_at=now)
 
-    async def saga_list(
-        self,
-        *,
-        saga: str | None = None,
-        state: str | None = None,
-        status: SagaStatus | None = None,
-        limit: int = 100,
-    ) -> list[SagaRecord]:
-        where: list[str] = []
-        params: list[Any] = []
-        for column, value in saga_filters(saga, state, status):
-            where.append(f"{column} = ?")
-            params.append(value)
-        condition = f"WHERE {' AND '.join(where)} " if where else ""
-        rows = self._rows(
-            f"SELECT {SAGA_COLUMNS} FROM saga_instance {condition}"
-            "ORDER BY created_at DESC, id DESC LIMIT ?",
-            (*params, limit),
-        )
-        return [CODEC.saga(row) for row in rows]
+    async def _sagas_selected(self, sql: str, params: Sequence[Any]) -> list[SagaRecord]:
+        return [CODEC.saga(row) for row in self._rows(sql, params)]
 
     async def saga_count(self) -> list[tuple[str, str, int]]:
         rows = self._rows(
@@ -134,16 +116,10 @@ class SQLiteSagas(SQLiteRole, Sagas):
 
     async def timer_arm(self, timer: TimerRecord) -> None:
         self._conn.execute(
-            "INSERT INTO timer (instance_id, saga, name, due_at, payload) "
+            f"INSERT INTO timer ({ARMED_TIMER.sql}) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (instance_id, name) DO UPDATE SET "
             "saga = excluded.saga, due_at = excluded.due_at, payload = excluded.payload",
-            (
-                timer.instance_id,
-                timer.saga,
-                timer.name,
-                time_text(timer.due_at),
-                dump_json(timer.payload),
-            ),
+            CODEC.params(ARMED_TIMER, timer),
         )
 
     async def timer_cancel(self, instance_id: str, names: Sequence[str] | None = None) -> None:
@@ -163,17 +139,11 @@ class SQLiteSagas(SQLiteRole, Sagas):
             await self.timer_cancel(instance_id, cancel)
         if arm:
             self._conn.execute(
-                "INSERT INTO timer (instance_id, saga, name, due_at, payload) VALUES "
+                f"INSERT INTO timer ({ARMED_TIMER.sql}) VALUES "
                 + ", ".join(["(?, ?, ?, ?, ?)"] * len(arm))
                 + " ON CONFLICT (instance_id, name) DO UPDATE SET saga = excluded.saga, "
                 "due_at = excluded.due_at, payload = excluded.payload",
-                [
-                    value
-                    for t in arm
-                    for value in (
-                        t.instance_id, t.saga, t.name, time_text(t.due_at), dump_json(t.payload)
-                    )
-                ],
+                [value for timer in arm for value in CODEC.params(ARMED_TIMER, timer)],
             )
 
     async def timers_due(self, now: datetime, limit: int = 100) -> list[TimerRecord]:
