@@ -28,7 +28,7 @@ from bus.errors import BrokerUnavailable, ConfigurationError
 from bus.observability.logging import get_logger
 from bus.observability.redact import redact_text, redact_url
 from bus.settings import check_amqp_url
-from bus.wire import amqp_decoding
+from bus.wire import amqp_decoding, amqp_reader
 from bus.wire.backoff import Backoff
 from bus.wire.rabbitmq_messages import delivery_of, queue_arguments
 from bus.wire.rabbitmq_publish import ConfirmedPublisher
@@ -261,6 +261,7 @@ class RabbitMQTransport:
             self._url,
             timeout=self._connect_timeout,
             client_properties={"connection_name": self._name},
+            connection_class=amqp_reader.connection_class(),
         )
         try:
             watch = self._watch()
