@@ -180,11 +180,7 @@ def aggregate_for_stream(stream_id: str) -> type[Aggregate[Any]] | None:
 
 
 async def linked_streams(tx: Transaction, key: str) -> list[str]:
-    """The streams named by `key` in every registered aggregate category that has
-    events (`order-<key>` for the order saga's correlation value)."""
-    streams = []
-    for aggregate in _aggregates.values():
-        stream_id = aggregate.stream_id(key)
-        if await tx.stream_version(stream_id) > 0:
-            streams.append(stream_id)
-    return streams
+    """The streams named by `key` in every stream category of the store that has
+    events (`order-<key>` for the order saga's correlation value): `tx.linked_streams`,
+    which needs no aggregate class imported."""
+    return await tx.linked_streams(key)

@@ -9,8 +9,8 @@ which sorts like time; PostgreSQL: `timestamptz`), and a `RowCodec` is built fro
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence, Set
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -45,6 +45,32 @@ HISTORY_COLUMNS = "instance_id, seq, at, input, message_id, from_state, to_state
 TIMER_COLUMNS = "id, instance_id, saga, name, due_at, payload"
 EVENT_COLUMNS = "position, stream_id, version, type, schema_version, payload, metadata, recorded_at"
 PROJECTION_COLUMNS = "name, position, status, reason, failures"
+
+
+class Columns:
+    """How a record is stored: its columns in the order they are selected and written
+    (`sql`; each is named as the record's field), those held as JSON text (`json`) and
+    those holding a timestamp (`times`)."""
+
+    __slots__ = ("json", "names", "sql", "times")
+
+    def __init__(self, sql: str, json: Set[str] = frozenset(), times: Set[str] = frozenset()):
+        self.sql = sql
+        self.names = tuple(sql.split(", "))
+        self.json = frozenset(json)
+        self.times = frozenset(times)
+
+
+ENVELOPE = Columns(ENVELOPE_COLUMNS, json={"payload", "headers"}, times={"timestamp"})
+SAGA = Columns(SAGA_COLUMNS, json={"data", "machine"}, times={"created_at", "updated_at"})
+HISTORY = Columns(HISTORY_COLUMNS, json={"effects"}, times={"at"})
+TIMER = Columns(TIMER_COLUMNS, json={"payload"}, times={"due_at"})
+EVENT = Columns(EVENT_COLUMNS, json={"payload", "metadata"}, times={"recorded_at"})
+PROJECTION = Columns(PROJECTION_COLUMNS)
+ARMED_TIMER = Columns(
+    "instance_id, saga, name, due_at, payload", json={"payload"}, times={"due_at"}
+)
+"""What arming a timer writes: the timer without its id, which the store hands out."""
 
 
 def dump_json(value: Any) -> str:
@@ -83,52 +109,42 @@ class RowCodec:
     time_out: Callable[[datetime], Any]
     time_in: Callable[[Any], datetime]
 
+    def fields(self, columns: Columns, row: Row, offset: int = 0) -> dict[str, Any]:
+        """The record's fields read from `row` in `columns` order, from column `offset`."""
+        values: dict[str, Any] = {}
+        for index, name in enumerate(columns.names, offset):
+            value = row[index]
+            if name in columns.json:
+                value = load_json(value)
+            elif name in columns.times:
+                value = self.time_in(value)
+            values[name] = value
+        return values
+
+    def params(self, columns: Columns, record: Any) -> tuple[Any, ...]:
+        """Parameters in `columns` order, read from the record's attributes."""
+        return tuple(self._param(columns, name, getattr(record, name)) for name in columns.names)
+
+    def _param(self, columns: Columns, name: str, value: Any) -> Any:
+        if name in columns.json:
+            return dump_json(value)
+        if name in columns.times:
+            return self.time_out(value)
+        return value
+
     def envelope_params(self, envelope: Envelope) -> tuple[Any, ...]:
         """Parameters in `ENVELOPE_COLUMNS` order."""
-        return (
-            envelope.message_id,
-            envelope.kind,
-            envelope.type,
-            dump_json(envelope.payload),
-            envelope.correlation_id,
-            envelope.causation_id,
-            self.time_out(envelope.timestamp),
-            envelope.version,
-            envelope.traceparent,
-            dump_json(envelope.headers),
-        )
+        return self.params(ENVELOPE, envelope)
 
     def envelope(self, row: Row, offset: int = 0) -> Envelope:
         """The envelope in `ENVELOPE_COLUMNS` order, starting at column `offset`."""
-        return Envelope(
-            message_id=row[offset],
-            kind=row[offset + 1],
-            type=row[offset + 2],
-            payload=load_json(row[offset + 3]),
-            correlation_id=row[offset + 4],
-            causation_id=row[offset + 5],
-            timestamp=self.time_in(row[offset + 6]),
-            version=row[offset + 7],
-            traceparent=row[offset + 8],
-            headers=load_json(row[offset + 9]),
-        )
+        return Envelope(**self.fields(ENVELOPE, row, offset))
 
     def saga_params(self, record: SagaRecord, now: datetime) -> tuple[Any, ...]:
         """Parameters in `SAGA_COLUMNS` order; unset times become `now`."""
         created_at = record.created_at or now
-        return (
-            record.id,
-            record.saga,
-            record.definition_version,
-            record.correlation,
-            record.state,
-            record.status,
-            dump_json(record.data),
-            dump_json(record.machine),
-            record.reason,
-            record.row_version,
-            self.time_out(created_at),
-            self.time_out(record.updated_at or created_at),
+        return self.params(
+            SAGA, replace(record, created_at=created_at, updated_at=record.updated_at or created_at)
         )
 
     def saga_update_params(self, record: SagaRecord, now: datetime) -> tuple[Any, ...]:
@@ -147,60 +163,19 @@ class RowCodec:
         )
 
     def saga(self, row: Row) -> SagaRecord:
-        return SagaRecord(
-            id=row[0],
-            saga=row[1],
-            definition_version=row[2],
-            correlation=row[3],
-            state=row[4],
-            status=row[5],
-            data=load_json(row[6]),
-            machine=load_json(row[7]),
-            reason=row[8],
-            row_version=row[9],
-            created_at=self.time_in(row[10]),
-            updated_at=self.time_in(row[11]),
-        )
+        return SagaRecord(**self.fields(SAGA, row))
 
     def history(self, row: Row) -> HistoryRecord:
-        return HistoryRecord(
-            instance_id=row[0],
-            seq=row[1],
-            at=self.time_in(row[2]),
-            input=row[3],
-            message_id=row[4],
-            from_state=row[5],
-            to_state=row[6],
-            effects=load_json(row[7]),
-        )
+        return HistoryRecord(**self.fields(HISTORY, row))
 
     def timer(self, row: Row) -> TimerRecord:
-        return TimerRecord(
-            id=row[0],
-            instance_id=row[1],
-            saga=row[2],
-            name=row[3],
-            due_at=self.time_in(row[4]),
-            payload=load_json(row[5]),
-        )
+        return TimerRecord(**self.fields(TIMER, row))
 
     def event(self, row: Row) -> StoredEvent:
-        return StoredEvent(
-            position=row[0],
-            stream_id=row[1],
-            version=row[2],
-            type=row[3],
-            schema_version=row[4],
-            payload=load_json(row[5]),
-            metadata=load_json(row[6]),
-            recorded_at=self.time_in(row[7]),
-        )
+        return StoredEvent(**self.fields(EVENT, row))
 
-    @staticmethod
-    def projection(row: Row) -> ProjectionRecord:
-        return ProjectionRecord(
-            name=row[0], position=row[1], status=row[2], reason=row[3], failures=row[4]
-        )
+    def projection(self, row: Row) -> ProjectionRecord:
+        return ProjectionRecord(**self.fields(PROJECTION, row))
 
 
 def duplicate_message(record: SagaRecord, existing_id: str | None) -> str:
@@ -248,8 +223,3 @@ def appended_events(
         for number, (event, position) in enumerate(zip(events, positions, strict=True), 1)
     ]
 
-
-def saga_filters(saga: str | None, state: str | None, status: str | None) -> list[tuple[str, str]]:
-    """The (column, value) pairs a saga listing filters on, the unset ones left out."""
-    pairs = (("saga", saga), ("state", state), ("status", status))
-    return [(column, value) for column, value in pairs if value is not None]

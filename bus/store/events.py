@@ -36,6 +36,12 @@ class Events(abc.ABC):
     async def stream_version(self, stream_id: str) -> int:
         """0 when the stream does not exist."""
 
+    @abc.abstractmethod
+    async def linked_streams(self, key: str) -> list[str]:
+        """The streams `{category}-{key}` that exist, of every category that has a
+        stream (a category: a stream id's part before its first '-'), by category:
+        `order-<key>` for the order saga's correlation value."""
+
     # -- snapshots -------------------------------------------------------------------
     @abc.abstractmethod
     async def snapshot_save(self, stream_id: str, version: int, state: dict[str, Any]) -> None: ...

@@ -5,7 +5,9 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
+from bus.store.codec import SAGA_COLUMNS
 from bus.store.records import HistoryRecord, SagaRecord, SagaStatus, StepWrites, TimerRecord
 
 
@@ -57,7 +59,6 @@ class Sagas(abc.ABC):
         await self.timers_set(instance_id, writes.cancel, writes.arm)
         await self.history_append([writes.history])
 
-    @abc.abstractmethod
     async def saga_list(
         self,
         *,
@@ -67,6 +68,19 @@ class Sagas(abc.ABC):
         limit: int = 100,
     ) -> list[SagaRecord]:
         """Newest first."""
+        filters = {"saga": saga, "state": state, "status": status}
+        where = {column: value for column, value in filters.items() if value is not None}
+        condition = " AND ".join(f"{column} = ?" for column in where)
+        return await self._sagas_selected(
+            f"SELECT {SAGA_COLUMNS} FROM saga_instance {f'WHERE {condition} ' if where else ''}"
+            "ORDER BY created_at DESC, id DESC LIMIT ?",
+            [*where.values(), limit],
+        )
+
+    @abc.abstractmethod
+    async def _sagas_selected(self, sql: str, params: Sequence[Any]) -> list[SagaRecord]:
+        """The instances a query selecting `SAGA_COLUMNS`, written with `?`
+        placeholders, returns."""
 
     @abc.abstractmethod
     async def saga_count(self) -> list[tuple[str, str, int]]:

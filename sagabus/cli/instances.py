@@ -11,12 +11,10 @@ import orjson
 import typer
 
 from bus.errors import SagabusError
-from bus.eventsourcing.aggregate import linked_streams
 from bus.store import HistoryRecord, SagaRecord, TimerRecord, namespace_url, open_store
 from bus.store.base import SagaStatus
 from sagabus.cli.app import app
 from sagabus.cli.options import Json, StoreUrl
-from sagabus.imports import import_contracts
 from sagabus.project import existing_store, open_project
 from sagabus.step_effects import sent_and_published
 
@@ -36,7 +34,6 @@ def status(
     """Show one saga instance: state, data, timers and its whole history."""
     project = open_project(store=store)
     url = existing_store(namespace_url(project.config.store, project.config.namespace))
-    import_contracts(project.config.services)  # the aggregates whose streams a saga links to
     view = asyncio.run(_status(url, instance))
     if json:
         typer.echo(
@@ -105,7 +102,7 @@ async def _status(url: str, key: str) -> InstanceView:
             record,
             await tx.timers_of(record.id),
             await tx.history(record.id),
-            await linked_streams(tx, record.correlation),
+            await tx.linked_streams(record.correlation),
         )
 
 

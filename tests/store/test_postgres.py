@@ -24,7 +24,7 @@ from bus.store.conformance import (
     ServiceStateCases,
     TransactionCases,
 )
-from bus.store.conformance.support import at, envelope, saga, step, timer
+from bus.store.conformance.support import at, envelope, new_events, saga, step, timer
 from bus.store.postgres import MIGRATIONS, PostgresStore, PostgresTransaction, parse_url
 
 
@@ -194,6 +194,24 @@ class TestPostgresStore(TransactionCases, MessagingCases, ServiceStateCases, Sag
         )
         with pytest.raises(ConfigurationError, match="upgrade sagabus"):
             await open_store(store_url).open()
+
+    async def test_upgrading_records_the_categories_of_the_streams_written_before(
+        self, store: Store, store_url: str, server: asyncpg.Connection
+    ) -> None:
+        async with store.transaction() as tx:
+            await tx.events_append("order-o1", new_events("Placed"), 0)
+        assert isinstance(store, PostgresStore)
+        schema = f'"{store.schema}"'
+        await server.execute(  # back to the schema before
+            f"DROP TRIGGER event_stream_category ON {schema}.event;"
+            f"DROP FUNCTION {schema}.sagabus_stream_category();"
+            f"DROP TABLE {schema}.stream_category;"
+            f"DELETE FROM {schema}.sagabus_schema WHERE version = {len(MIGRATIONS)}"
+        )
+        async with open_store(store_url) as upgraded, upgraded.transaction() as tx:
+            assert await tx.linked_streams("o1") == ["order-o1"]
+            await tx.events_append("payment-o1", new_events("Paid"), 0)
+            assert await tx.linked_streams("o1") == ["order-o1", "payment-o1"]
 
 
 def envelope_event() -> NewEvent:

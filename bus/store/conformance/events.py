@@ -68,6 +68,20 @@ class EventCases(StoreCase):
             ]
             assert await tx.stream_version("new") == 0
 
+    async def test_linked_streams_are_the_key_in_every_category_with_streams(
+        self, store: Store
+    ) -> None:
+        async with store.transaction() as tx:
+            for stream_id in ("payment-o1", "order-o1", "order-o2", "order-a-b", "o1", "-o1"):
+                await tx.events_append(stream_id, new_events("E"), 0)
+            await tx.events_append("order-o1", new_events("F"), 1)
+            assert await tx.linked_streams("o1") == ["order-o1", "payment-o1"]
+        async with store.transaction() as tx:  # and from another transaction
+            assert await tx.linked_streams("o2") == ["order-o2"]
+            assert await tx.linked_streams("a-b") == ["order-a-b"]
+            assert await tx.linked_streams("o3") == []
+            assert await tx.linked_streams("b") == []
+
     async def test_a_negative_expected_version_is_a_programming_error(self, store: Store) -> None:
         async with store.transaction() as tx:
             with pytest.raises(ValueError, match="expected_version"):

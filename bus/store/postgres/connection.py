@@ -3,11 +3,19 @@ a command's status."""
 
 from __future__ import annotations
 
+import itertools
+import re
 from typing import Any
 
 from bus.store.codec import RowCodec, utc
 
 CODEC = RowCodec(time_out=utc, time_in=utc)
+
+
+def numbered(sql: str) -> str:
+    """`sql` with its `?` placeholders numbered as PostgreSQL takes them (`$1`, `$2`...)."""
+    count = itertools.count(1)
+    return re.sub(r"\?", lambda _: f"${next(count)}", sql)
 
 
 def changed(status: str) -> int:

@@ -93,6 +93,14 @@ class PostgresEvents(PostgresRole, Events):
         )
         return version
 
+    async def linked_streams(self, key: str) -> list[str]:
+        rows = await self._conn.fetch(
+            "SELECT category || '-' || $1 FROM stream_category WHERE EXISTS (SELECT 1 FROM "
+            "event WHERE stream_id = category || '-' || $1) ORDER BY category COLLATE \"C\"",
+            key,
+        )
+        return [row[0] for row in rows]
+
     async def snapshot_save(self, stream_id: str, version: int, state: dict[str, Any]) -> None:
         await self._conn.execute(
             "INSERT INTO snapshot (stream_id, version, state) VALUES ($1, $2, $3) "

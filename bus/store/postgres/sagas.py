@@ -11,19 +11,19 @@ import asyncpg  # type: ignore[import-untyped, unused-ignore]
 
 from bus.errors import ConcurrencyError, DuplicateInstance
 from bus.store.codec import (
+    ARMED_TIMER,
     HISTORY_COLUMNS,
     SAGA_COLUMNS,
     TIMER_COLUMNS,
     dump_json,
     duplicate_message,
-    saga_filters,
     stale_message,
     utc,
     utcnow,
 )
-from bus.store.postgres.connection import CODEC, PostgresRole, changed
+from bus.store.postgres.connection import CODEC, PostgresRole, changed, numbered
 from bus.store.postgres.steps import START, STEP, writes_params
-from bus.store.records import HistoryRecord, SagaRecord, SagaStatus, StepWrites, TimerRecord
+from bus.store.records import HistoryRecord, SagaRecord, StepWrites, TimerRecord
 from bus.store.sagas import Sagas
 
 BY_CORRELATION = f"SELECT {SAGA_COLUMNS} FROM saga_instance WHERE correlation = $1 ORDER BY saga"
@@ -133,27 +133,8 @@ class PostgresSagas(PostgresRole, Sagas):
             raise ConcurrencyError(_history_raced([record.id])) from None
         return count > 0
 
-    async def saga_list(
-        self,
-        *,
-        saga: str | None = None,
-        state: str | None = None,
-        status: SagaStatus | None = None,
-        limit: int = 100,
-    ) -> list[SagaRecord]:
-        where: list[str] = []
-        params: list[Any] = []
-        for column, value in saga_filters(saga, state, status):
-            params.append(value)
-            where.append(f"{column} = ${len(params)}")
-        condition = f"WHERE {' AND '.join(where)} " if where else ""
-        rows = await self._conn.fetch(
-            f"SELECT {SAGA_COLUMNS} FROM saga_instance {condition}"
-            f"ORDER BY created_at DESC, id DESC LIMIT ${len(params) + 1}",
-            *params,
-            limit,
-        )
-        return [CODEC.saga(row) for row in rows]
+    async def _sagas_selected(self, sql: str, params: Sequence[Any]) -> list[SagaRecord]:
+        return [CODEC.saga(row) for row in await self._conn.fetch(numbered(sql), *params)]
 
     async def saga_count(self) -> list[tuple[str, str, int]]:
         rows = await self._conn.fetch(
@@ -188,14 +169,10 @@ class PostgresSagas(PostgresRole, Sagas):
 
     async def timer_arm(self, timer: TimerRecord) -> None:
         await self._conn.execute(
-            "INSERT INTO timer (instance_id, saga, name, due_at, payload) "
+            f"INSERT INTO timer ({ARMED_TIMER.sql}) "
             "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (instance_id, name) DO UPDATE SET "
             "saga = excluded.saga, due_at = excluded.due_at, payload = excluded.payload",
-            timer.instance_id,
-            timer.saga,
-            timer.name,
-            utc(timer.due_at),
-            dump_json(timer.payload),
+            *CODEC.params(ARMED_TIMER, timer),
         )
 
     async def timer_cancel(self, instance_id: str, names: Sequence[str] | None = None) -> None:

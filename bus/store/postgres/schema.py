@@ -45,6 +45,29 @@ END
 $$"""
 """A service document read for update in one round trip (`state_get(for_update=True)`)."""
 
+STREAM_CATEGORIES: tuple[str, ...] = (
+    "CREATE TABLE stream_category (category text PRIMARY KEY)",
+    # a stream's first event names its category (`linked_streams`); inside the insert,
+    # so appending costs no round trip more (appends hold the event table's lock)
+    """CREATE FUNCTION sagabus_stream_category() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO stream_category (category) VALUES (split_part(NEW.stream_id, '-', 1))
+        ON CONFLICT DO NOTHING;
+        RETURN NULL;
+    END
+    $$""",
+    """CREATE TRIGGER event_stream_category AFTER INSERT ON event FOR EACH ROW
+        WHEN (NEW.version = 1 AND strpos(NEW.stream_id, '-') > 1)
+        EXECUTE FUNCTION sagabus_stream_category()""",
+    # the streams written before this step
+    """INSERT INTO stream_category (category)
+        SELECT DISTINCT split_part(stream_id, '-', 1) FROM event
+        WHERE version = 1 AND strpos(stream_id, '-') > 1
+        ON CONFLICT DO NOTHING""",
+)
+"""Every stream category (the part of a stream id before its first '-') in a table of
+its own, so a saga's linked streams are found without the aggregates' code."""
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         """CREATE TABLE inbox (
@@ -144,6 +167,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     BROWSE_INDEXES,
     THROUGHPUT_INDEXES,
     (STATE_FOR_UPDATE,),
+    STREAM_CATEGORIES,
 )
 """Schema steps in order; version N is `MIGRATIONS[N - 1]`. Append, never edit."""
 

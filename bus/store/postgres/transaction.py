@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from bus.store.base import Transaction
+from bus.store.postgres.connection import numbered
 from bus.store.postgres.events import PostgresEvents
 from bus.store.postgres.messaging import PostgresMessaging
 from bus.store.postgres.sagas import PostgresSagas
@@ -29,6 +29,4 @@ class PostgresTransaction(
             raise
 
     async def read_rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        numbered = iter(range(1, len(params) + 1))
-        query = re.sub(r"\?", lambda _: f"${next(numbered)}", sql)
-        return list(await self._conn.fetch(query, *params))
+        return list(await self._conn.fetch(numbered(sql), *params))

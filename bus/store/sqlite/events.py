@@ -82,6 +82,14 @@ class SQLiteEvents(SQLiteRole, Events):
         )
         return int(version or 0)
 
+    async def linked_streams(self, key: str) -> list[str]:
+        rows = self._rows(
+            "SELECT category || '-' || ? FROM stream_category WHERE EXISTS (SELECT 1 FROM "
+            "event WHERE stream_id = category || '-' || ?) ORDER BY category",
+            (key, key),
+        )
+        return [row[0] for row in rows]
+
     async def snapshot_save(self, stream_id: str, version: int, state: dict[str, Any]) -> None:
         self._conn.execute(
             "INSERT INTO snapshot (stream_id, version, state) VALUES (?, ?, ?) "

@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from bus.errors import ConcurrencyError, DuplicateInstance
 from bus.store.codec import (
+    ARMED_TIMER,
     HISTORY_COLUMNS,
     SAGA_COLUMNS,
     TIMER_COLUMNS,
     dump_json,
     duplicate_message,
     parse_time_text,
-    saga_filters,
     stale_message,
     time_text,
     utcnow,
 )
-from bus.store.records import HistoryRecord, SagaRecord, SagaStatus, TimerRecord
+from bus.store.records import HistoryRecord, SagaRecord, StepWrites, TimerRecord
 from bus.store.sagas import Sagas
 from bus.store.sqlite.connection import CODEC, SQLiteRole
+from bus.store.sqlite.steps import DUPLICATE, STALE, START, STEP, writes_params
 
 BY_CORRELATION = f"SELECT {SAGA_COLUMNS} FROM saga_instance WHERE correlation = ? ORDER BY saga"
 """Every saga's instance with one correlation value (index `saga_instance_correlation`)."""
@@ -41,6 +43,37 @@ class SQLiteSagas(SQLiteRole, Sagas):
                 (record.saga, record.correlation),
             )
             raise DuplicateInstance(duplicate_message(record, existing))
+
+    async def saga_start(self, record: SagaRecord, writes: StepWrites) -> None:
+        params = (*CODEC.saga_params(record, utcnow()), *writes_params(writes))
+        if not self._written(START, params, DUPLICATE):
+            existing = self._value(
+                "SELECT id FROM saga_instance WHERE saga = ? AND correlation = ?",
+                (record.saga, record.correlation),
+            )
+            raise DuplicateInstance(duplicate_message(record, existing))
+
+    async def saga_step(self, record: SagaRecord, writes: StepWrites) -> SagaRecord:
+        now = utcnow()
+        params = (*CODEC.saga_update_params(record, now), *writes_params(writes))
+        if not self._written(STEP, params, STALE):
+            self._stale(record)
+        return replace(record, row_version=record.row_version + 1, updated_at=now)
+
+    def _written(self, sql: str, params: Sequence[Any], refused: str) -> bool:
+        """Runs a one-statement step (`bus.store.sqlite.steps`); False when its trigger
+        refused to write the instance (nothing written)."""
+        try:
+            self._conn.execute(sql, params)
+        except sqlite3.IntegrityError as exc:
+            if str(exc) != refused:
+                raise
+            return False
+        return True
+
+    def _stale(self, record: SagaRecord) -> NoReturn:
+        actual = self._value("SELECT row_version FROM saga_instance WHERE id = ?", (record.id,))
+        raise ConcurrencyError(stale_message(record, actual))
 
     async def saga_get(self, instance_id: str, *, for_update: bool = False) -> SagaRecord | None:
         rows = self._rows(
@@ -70,32 +103,11 @@ class SQLiteSagas(SQLiteRole, Sagas):
             CODEC.saga_update_params(record, now),
         )
         if not saved:
-            actual = self._value(
-                "SELECT row_version FROM saga_instance WHERE id = ?", (record.id,)
-            )
-            raise ConcurrencyError(stale_message(record, actual))
+            self._stale(record)
         return replace(record, row_version=record.row_version + 1, updated_at=now)
 
-    async def saga_list(
-        self,
-        *,
-        saga: str | None = None,
-        state: str | None = None,
-        status: SagaStatus | None = None,
-        limit: int = 100,
-    ) -> list[SagaRecord]:
-        where: list[str] = []
-        params: list[Any] = []
-        for column, value in saga_filters(saga, state, status):
-            where.append(f"{column} = ?")
-            params.append(value)
-        condition = f"WHERE {' AND '.join(where)} " if where else ""
-        rows = self._rows(
-            f"SELECT {SAGA_COLUMNS} FROM saga_instance {condition}"
-            "ORDER BY created_at DESC, id DESC LIMIT ?",
-            (*params, limit),
-        )
-        return [CODEC.saga(row) for row in rows]
+    async def _sagas_selected(self, sql: str, params: Sequence[Any]) -> list[SagaRecord]:
+        return [CODEC.saga(row) for row in self._rows(sql, params)]
 
     async def saga_count(self) -> list[tuple[str, str, int]]:
         rows = self._rows(
@@ -134,16 +146,10 @@ class SQLiteSagas(SQLiteRole, Sagas):
 
     async def timer_arm(self, timer: TimerRecord) -> None:
         self._conn.execute(
-            "INSERT INTO timer (instance_id, saga, name, due_at, payload) "
+            f"INSERT INTO timer ({ARMED_TIMER.sql}) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (instance_id, name) DO UPDATE SET "
             "saga = excluded.saga, due_at = excluded.due_at, payload = excluded.payload",
-            (
-                timer.instance_id,
-                timer.saga,
-                timer.name,
-                time_text(timer.due_at),
-                dump_json(timer.payload),
-            ),
+            CODEC.params(ARMED_TIMER, timer),
         )
 
     async def timer_cancel(self, instance_id: str, names: Sequence[str] | None = None) -> None:
@@ -163,17 +169,11 @@ class SQLiteSagas(SQLiteRole, Sagas):
             await self.timer_cancel(instance_id, cancel)
         if arm:
             self._conn.execute(
-                "INSERT INTO timer (instance_id, saga, name, due_at, payload) VALUES "
+                f"INSERT INTO timer ({ARMED_TIMER.sql}) VALUES "
                 + ", ".join(["(?, ?, ?, ?, ?)"] * len(arm))
                 + " ON CONFLICT (instance_id, name) DO UPDATE SET saga = excluded.saga, "
                 "due_at = excluded.due_at, payload = excluded.payload",
-                [
-                    value
-                    for t in arm
-                    for value in (
-                        t.instance_id, t.saga, t.name, time_text(t.due_at), dump_json(t.payload)
-                    )
-                ],
+                [value for timer in arm for value in CODEC.params(ARMED_TIMER, timer)],
             )
 
     async def timers_due(self, now: datetime, limit: int = 100) -> list[TimerRecord]:

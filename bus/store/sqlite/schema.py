@@ -8,12 +8,33 @@ import sqlite3
 from bus.store.browse_schema import BROWSE_INDEXES, THROUGHPUT_INDEXES
 from bus.store.codec import time_text, utcnow
 from bus.store.migrations import pending_steps
+from bus.store.sqlite.steps import MIGRATION as STEP_TRIGGERS
 
 SCHEMA_TABLE = """
 CREATE TABLE IF NOT EXISTS sagabus_schema (
     version INTEGER PRIMARY KEY,
     applied_at TEXT NOT NULL
 )"""
+
+CATEGORY_OF_NEW = "substr(NEW.stream_id, 1, instr(NEW.stream_id, '-') - 1)"
+"""The category of the stream a new event row is in: its id up to the first '-'."""
+
+STREAM_CATEGORIES: tuple[str, ...] = (
+    "CREATE TABLE stream_category (category TEXT PRIMARY KEY) WITHOUT ROWID",
+    # a stream's first event names its category (`linked_streams`); in the insert's own
+    # statement, so appending costs no statement more
+    f"""CREATE TRIGGER event_stream_category AFTER INSERT ON event
+        WHEN NEW.version = 1 AND instr(NEW.stream_id, '-') > 1
+        BEGIN
+            INSERT OR IGNORE INTO stream_category (category) VALUES ({CATEGORY_OF_NEW});
+        END""",
+    # the streams written before this step
+    """INSERT OR IGNORE INTO stream_category (category)
+        SELECT DISTINCT substr(stream_id, 1, instr(stream_id, '-') - 1) FROM event
+        WHERE version = 1 AND instr(stream_id, '-') > 1""",
+)
+"""Every stream category (the part of a stream id before its first '-') in a table of
+its own, so a saga's linked streams are found without the aggregates' code."""
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -113,6 +134,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     BROWSE_INDEXES,
     THROUGHPUT_INDEXES,
+    STREAM_CATEGORIES,
+    STEP_TRIGGERS,
 )
 """Schema steps in order; version N is `MIGRATIONS[N - 1]`. Append, never edit."""
 
