@@ -46,10 +46,20 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import ModuleType
 
-from bench import order_saga, pingpong_aiopika, pingpong_sagabus, scaling, stages, window
+from bench import (
+    order_saga,
+    pingpong_aiopika,
+    pingpong_sagabus,
+    scaleout,
+    scaling,
+    stages,
+    window,
+)
 from bench.conversation import Run
+from bench.cpu import measuring
 from bench.order_saga import fresh_store
-from bench.report import (
+from bench.report import machine, postgres_reachable, versions, write
+from bench.results import (
     FASTSTREAM,
     ORDERS_POSTGRES,
     ORDERS_SQLITE,
@@ -57,10 +67,6 @@ from bench.report import (
     RAW_ITERATOR,
     SAGABUS,
     Results,
-    machine,
-    postgres_reachable,
-    versions,
-    write,
 )
 from bus import eventloop
 from bus.observability.logging import configure_logging
@@ -97,6 +103,12 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--window", type=float, default=60.0,
                         help="seconds of steps counted at 100 and at 100,000 in flight "
                              "(bench.window; 0: skip)")
+    parser.add_argument("--no-scaleout", action="store_true",
+                        help="skip (6): one daemon against two on one PostgreSQL")
+    parser.add_argument("--scaleout-sagas", type=int, default=300,
+                        help="order sagas per round of (6)")
+    parser.add_argument("--scaleout-repeat", type=int, default=2,
+                        help="rounds of each daemon count in (6)")
     parser.add_argument("--no-stages", action="store_true",
                         help="skip the statements per saga and CPU per stage")
     parser.add_argument("--stage-sagas", type=int, default=120,
@@ -133,25 +145,31 @@ async def bench(args: argparse.Namespace, results: Results, postgres: bool, tmp:
                 k=k, s=s, prefetch=prefetch, amqp_url=url, namespace=namespace("rawi"),
                 iterator=True)))
         for label, start in timed:
-            results.pingpong.setdefault(label, []).append(await start())
+            with measuring() as used:
+                results.pingpong.setdefault(label, []).append(await start())
+            results.cpu.setdefault(label, []).append(used.share)
             _progress(label, results.pingpong[label][-1].rate, "steps/s")
         async with fresh_store("sqlite", tmp) as store:
-            results.pingpong.setdefault(SAGABUS, []).append(
-                await pingpong_sagabus.run(
-                    k=k, s=s, prefetch=prefetch, batch_max=args.batch_max, amqp_url=url,
-                    namespace=namespace("sb"), store=store,
+            with measuring() as used:
+                results.pingpong.setdefault(SAGABUS, []).append(
+                    await pingpong_sagabus.run(
+                        k=k, s=s, prefetch=prefetch, batch_max=args.batch_max, amqp_url=url,
+                        namespace=namespace("sb"), store=store,
+                    )
                 )
-            )
+            results.cpu.setdefault(SAGABUS, []).append(used.share)
         _progress(SAGABUS, results.pingpong[SAGABUS][-1].rate, "steps/s")
         for label, kind in ((ORDERS_SQLITE, "sqlite"), (ORDERS_POSTGRES, "postgres")):
             if args.no_orders or (kind == "postgres" and not postgres):
                 continue
             async with fresh_store(kind, tmp) as store:
-                run = await order_saga.run(
-                    store=store, namespace=namespace("os"), in_flight=k, total=args.sagas,
-                    label=label, amqp_url=url, prefetch=prefetch, batch_max=args.batch_max,
-                )
+                with measuring() as used:
+                    run = await order_saga.run(
+                        store=store, namespace=namespace("os"), in_flight=k, total=args.sagas,
+                        label=label, amqp_url=url, prefetch=prefetch, batch_max=args.batch_max,
+                    )
             results.orders.setdefault(label, []).append(run)
+            results.cpu.setdefault(label, []).append(used.share)
             _progress(label, run.steps_per_second, "steps/s")
 
     if not args.no_stages:
@@ -161,6 +179,12 @@ async def bench(args: argparse.Namespace, results: Results, postgres: bool, tmp:
             kinds, tmp, sagas=args.stage_sagas, in_flight=k,
             each=lambda f: _progress(f"statements per saga, {f.kind}",
                                      f.statements_per_saga, "statements"),
+        )
+    if postgres and not args.no_scaleout:
+        print("scale-out: 1 and 2 daemons on one PostgreSQL", flush=True)
+        results.scaleout = await scaleout.compare(
+            [1, 2], tmp, sagas=args.scaleout_sagas, in_flight=k, repeat=args.scaleout_repeat,
+            amqp_url=url, each=lambda r: print(f"  {scaleout.described(r)}", flush=True),
         )
     if args.no_scaling:
         return

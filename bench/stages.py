@@ -76,6 +76,9 @@ class Statements:
     """Driver calls by name while counting."""
 
     calls: Counter[str] = field(default_factory=Counter)
+    by_sql: Counter[str] = field(default_factory=Counter)
+    """The same calls by their statement's text (whitespace folded, cut at 110
+    characters), for `--by-sql`."""
     stopped: bool = False
     """Set once the orders have ended: reading the results back is not counted."""
 
@@ -99,6 +102,8 @@ def counting() -> Iterator[Statements]:
         def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
             if not seen.stopped:
                 seen.calls[f"{prefix}.{name}"] += 1
+                text = args[0] if args and isinstance(args[0], str) else name.upper()
+                seen.by_sql[f"{prefix}: {' '.join(text.split())[:110]}"] += 1
             return original(self, *args, **kwargs)
 
         patched.append((cls, name, original))
@@ -228,6 +233,17 @@ def detail(figures: list[StageFigures]) -> list[str]:
     return lines
 
 
+def by_sql(figures: list[StageFigures]) -> list[str]:
+    """The driver calls per saga by statement text, most frequent first."""
+    lines = []
+    for f in figures:
+        lines.append(f"{f.kind}:")
+        lines.extend(
+            f"  {count / f.sagas:5.2f}  {text}" for text, count in f.statements.by_sql.most_common()
+        )
+    return lines
+
+
 async def run_all(kinds: list[str], tmp: str, *, sagas: int, in_flight: int,
                   each: Callable[[StageFigures], None] | None = None) -> list[StageFigures]:
     figures = []
@@ -244,6 +260,8 @@ def main() -> None:
     parser.add_argument("--sagas", type=int, default=120)
     parser.add_argument("--in-flight", type=int, default=100)
     parser.add_argument("--store", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--by-sql", action="store_true",
+                        help="also list the statements per saga by their SQL text")
     args = parser.parse_args()
     configure_logging("console", "warning")
     kinds = ["sqlite", "postgres"] if args.store == "both" else [args.store]
@@ -251,6 +269,8 @@ def main() -> None:
         figures = asyncio.run(run_all(kinds, tmp, sagas=args.sagas, in_flight=args.in_flight))
     print("\n".join(table(figures)))
     print("\n".join(detail(figures)))
+    if args.by_sql:
+        print("\n".join(by_sql(figures)))
 
 
 if __name__ == "__main__":

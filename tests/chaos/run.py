@@ -39,9 +39,9 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 import asyncpg  # type: ignore[import-untyped]
 from chaos_daemon import CountedService
@@ -570,30 +570,29 @@ async def _check_queues(result: Result, topology: Topology) -> None:
 
 
 # -- command line -------------------------------------------------------------------------------
+OPTIONS: dict[str, dict[str, Any]] = {
+    "store": {"choices": ["postgres", "sqlite"]},
+    "placing": {
+        "default": None, "help": "seconds over which orders are placed (default: sagas/16)",
+    },
+    "workdir": {"type": Path},
+}
+"""What an option of a `Config` field takes beyond `--field-name VALUE` of the field's
+type and default."""
+
+
 def _arguments(argv: list[str] | None) -> Config:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    defaults = Config()
-    parser.add_argument("--sagas", type=int, default=defaults.sagas)
-    parser.add_argument("--daemons", type=int, default=defaults.daemons)
-    parser.add_argument("--store", choices=["postgres", "sqlite"], default=defaults.store)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--kills", type=int, default=defaults.kills)
-    parser.add_argument("--broker-restarts", type=int, default=defaults.broker_restarts)
-    parser.add_argument("--duplicate-rate", type=float, default=defaults.duplicate_rate)
-    parser.add_argument("--failure-rate", type=float, default=defaults.failure_rate)
-    parser.add_argument("--placing", type=float, default=None,
-                        help="seconds over which orders are placed (default: sagas/16)")
-    parser.add_argument("--within", type=float, default=defaults.within)
-    parser.add_argument("--workdir", type=Path, default=None)
-    args = parser.parse_args(argv)
-    return Config(
-        sagas=args.sagas, daemons=args.daemons, store=args.store, seed=args.seed,
-        kills=args.kills, broker_restarts=args.broker_restarts,
-        duplicate_rate=args.duplicate_rate, failure_rate=args.failure_rate,
-        placing=args.placing if args.placing is not None else max(10.0, args.sagas / 16),
-        within=args.within, workdir=args.workdir,
-    )
+    types = get_type_hints(Config)
+    for option in fields(Config):
+        parser.add_argument(f"--{option.name.replace('_', '-')}", **{
+            "type": types[option.name], "default": option.default, **OPTIONS.get(option.name, {}),
+        })
+    args = vars(parser.parse_args(argv))
+    if args["placing"] is None:
+        args["placing"] = max(10.0, args["sagas"] / 16)
+    return Config(**args)
 
 
 def _lines(result: Result) -> Iterator[str]:

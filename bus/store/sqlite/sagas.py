@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from bus.errors import ConcurrencyError, DuplicateInstance
 from bus.store.codec import (
@@ -20,9 +21,10 @@ from bus.store.codec import (
     time_text,
     utcnow,
 )
-from bus.store.records import HistoryRecord, SagaRecord, TimerRecord
+from bus.store.records import HistoryRecord, SagaRecord, StepWrites, TimerRecord
 from bus.store.sagas import Sagas
 from bus.store.sqlite.connection import CODEC, SQLiteRole
+from bus.store.sqlite.steps import DUPLICATE, STALE, START, STEP, writes_params
 
 BY_CORRELATION = f"SELECT {SAGA_COLUMNS} FROM saga_instance WHERE correlation = ? ORDER BY saga"
 """Every saga's instance with one correlation value (index `saga_instance_correlation`)."""
@@ -41,6 +43,37 @@ class SQLiteSagas(SQLiteRole, Sagas):
                 (record.saga, record.correlation),
             )
             raise DuplicateInstance(duplicate_message(record, existing))
+
+    async def saga_start(self, record: SagaRecord, writes: StepWrites) -> None:
+        params = (*CODEC.saga_params(record, utcnow()), *writes_params(writes))
+        if not self._written(START, params, DUPLICATE):
+            existing = self._value(
+                "SELECT id FROM saga_instance WHERE saga = ? AND correlation = ?",
+                (record.saga, record.correlation),
+            )
+            raise DuplicateInstance(duplicate_message(record, existing))
+
+    async def saga_step(self, record: SagaRecord, writes: StepWrites) -> SagaRecord:
+        now = utcnow()
+        params = (*CODEC.saga_update_params(record, now), *writes_params(writes))
+        if not self._written(STEP, params, STALE):
+            self._stale(record)
+        return replace(record, row_version=record.row_version + 1, updated_at=now)
+
+    def _written(self, sql: str, params: Sequence[Any], refused: str) -> bool:
+        """Runs a one-statement step (`bus.store.sqlite.steps`); False when its trigger
+        refused to write the instance (nothing written)."""
+        try:
+            self._conn.execute(sql, params)
+        except sqlite3.IntegrityError as exc:
+            if str(exc) != refused:
+                raise
+            return False
+        return True
+
+    def _stale(self, record: SagaRecord) -> NoReturn:
+        actual = self._value("SELECT row_version FROM saga_instance WHERE id = ?", (record.id,))
+        raise ConcurrencyError(stale_message(record, actual))
 
     async def saga_get(self, instance_id: str, *, for_update: bool = False) -> SagaRecord | None:
         rows = self._rows(
@@ -70,10 +103,7 @@ class SQLiteSagas(SQLiteRole, Sagas):
             CODEC.saga_update_params(record, now),
         )
         if not saved:
-            actual = self._value(
-                "SELECT row_version FROM saga_instance WHERE id = ?", (record.id,)
-            )
-            raise ConcurrencyError(stale_message(record, actual))
+            self._stale(record)
         return replace(record, row_version=record.row_version + 1, updated_at=now)
 
     async def _sagas_selected(self, sql: str, params: Sequence[Any]) -> list[SagaRecord]:

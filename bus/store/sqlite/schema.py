@@ -8,6 +8,7 @@ import sqlite3
 from bus.store.browse_schema import BROWSE_INDEXES, THROUGHPUT_INDEXES
 from bus.store.codec import time_text, utcnow
 from bus.store.migrations import pending_steps
+from bus.store.sqlite.steps import MIGRATION as STEP_TRIGGERS
 
 SCHEMA_TABLE = """
 CREATE TABLE IF NOT EXISTS sagabus_schema (
@@ -134,6 +135,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     BROWSE_INDEXES,
     THROUGHPUT_INDEXES,
     STREAM_CATEGORIES,
+    STEP_TRIGGERS,
 )
 """Schema steps in order; version N is `MIGRATIONS[N - 1]`. Append, never edit."""
 
