@@ -3,7 +3,9 @@
     python -m bench [-k 100] [-s 20] [-n 300] [--prefetch 200] [--repeat 3]
                     [--levels 10,100,1000] [--huge] [--parked 1000000]
                     [--history-rows 1000000] [--template DIR] [--no-postgres]
-                    [--no-orders] [--loop auto|uvloop|asyncio] [--out bench/RESULTS.md]
+                    [--no-orders] [--no-scaleout] [--scaleout-sagas 300]
+                    [--scaleout-repeat 2] [--loop auto|uvloop|asyncio]
+                    [--out bench/RESULTS.md]
 
 Parts, in this order (see each module's docstring):
 
@@ -16,15 +18,24 @@ Parts, in this order (see each module's docstring):
 5. `bench.scaling`: the order saga at 10, 100, 1,000 (and with `--huge` 100,000) in
    flight; `bench.window`: steps/s at 100 and at 100,000 in flight counted in a
    `--window` (about 6 minutes); 1,000,000 waiting instances with 1,000,000 history
-   rows: daemon RSS and `sagabus status` time, in the process and as a process.
+   rows (`bench.fill`): daemon RSS and `sagabus status` time, in the process and as
+   a process;
+6. `bench.scaleout`: one daemon process against two on one PostgreSQL, rounds
+   alternating (run before (5), right after (4)).
+
+While each run of (1)-(4) and each round of (6) goes, `bench.cpu` reads from /proc
+where the cores go (this process, the broker, PostgreSQL, the rest of the machine);
+`bench.explain` turns those figures, the stage profile and the latencies into
+RESULTS.md's notes on every goal not met.
 
 Parts 1-4 run `--repeat` times, interleaved (1, 1b, 2, 3, 4 SQLite, 4 PostgreSQL, then
 again), so that every implementation meets the same background load; the ratios are
 taken per repeat. Each run has its own namespace (exchanges and queues) and its own
 store, both deleted afterwards (SIGTERM and Ctrl-C too). Parts 1-4 take about 2.5
-minutes on 2 cores; writing the million waiting instances about half an hour more
-(`--template DIR` keeps that store for the next run; `--parked 100000
---history-rows 300000` is the quick version), `--huge` an hour or more.
+minutes on 2 cores, (6) about one, (5) about ten, of which writing the million
+waiting instances is two or three (`--template DIR` keeps that store for the next
+run; `--parked 100000 --history-rows 300000` is the quick version); `--huge` adds an
+hour or more.
 
 Every part runs on one event loop, the baselines included, so that a ratio compares
 the libraries and not the loops: uvloop when it is installed (the `fast` extra, which
@@ -46,10 +57,20 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import ModuleType
 
-from bench import order_saga, pingpong_aiopika, pingpong_sagabus, scaling, stages, window
+from bench import (
+    order_saga,
+    pingpong_aiopika,
+    pingpong_sagabus,
+    scaleout,
+    scaling,
+    stages,
+    window,
+)
 from bench.conversation import Run
+from bench.cpu import measuring
 from bench.order_saga import fresh_store
-from bench.report import (
+from bench.report import machine, postgres_reachable, versions, write
+from bench.results import (
     FASTSTREAM,
     ORDERS_POSTGRES,
     ORDERS_SQLITE,
@@ -57,10 +78,6 @@ from bench.report import (
     RAW_ITERATOR,
     SAGABUS,
     Results,
-    machine,
-    postgres_reachable,
-    versions,
-    write,
 )
 from bus import eventloop
 from bus.observability.logging import configure_logging
@@ -97,6 +114,12 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--window", type=float, default=60.0,
                         help="seconds of steps counted at 100 and at 100,000 in flight "
                              "(bench.window; 0: skip)")
+    parser.add_argument("--no-scaleout", action="store_true",
+                        help="skip (6): one daemon against two on one PostgreSQL")
+    parser.add_argument("--scaleout-sagas", type=int, default=300,
+                        help="order sagas per round of (6)")
+    parser.add_argument("--scaleout-repeat", type=int, default=2,
+                        help="rounds of each daemon count in (6)")
     parser.add_argument("--no-stages", action="store_true",
                         help="skip the statements per saga and CPU per stage")
     parser.add_argument("--stage-sagas", type=int, default=120,
@@ -133,25 +156,31 @@ async def bench(args: argparse.Namespace, results: Results, postgres: bool, tmp:
                 k=k, s=s, prefetch=prefetch, amqp_url=url, namespace=namespace("rawi"),
                 iterator=True)))
         for label, start in timed:
-            results.pingpong.setdefault(label, []).append(await start())
+            with measuring() as used:
+                results.pingpong.setdefault(label, []).append(await start())
+            results.cpu.setdefault(label, []).append(used.share)
             _progress(label, results.pingpong[label][-1].rate, "steps/s")
         async with fresh_store("sqlite", tmp) as store:
-            results.pingpong.setdefault(SAGABUS, []).append(
-                await pingpong_sagabus.run(
-                    k=k, s=s, prefetch=prefetch, batch_max=args.batch_max, amqp_url=url,
-                    namespace=namespace("sb"), store=store,
+            with measuring() as used:
+                results.pingpong.setdefault(SAGABUS, []).append(
+                    await pingpong_sagabus.run(
+                        k=k, s=s, prefetch=prefetch, batch_max=args.batch_max, amqp_url=url,
+                        namespace=namespace("sb"), store=store,
+                    )
                 )
-            )
+            results.cpu.setdefault(SAGABUS, []).append(used.share)
         _progress(SAGABUS, results.pingpong[SAGABUS][-1].rate, "steps/s")
         for label, kind in ((ORDERS_SQLITE, "sqlite"), (ORDERS_POSTGRES, "postgres")):
             if args.no_orders or (kind == "postgres" and not postgres):
                 continue
             async with fresh_store(kind, tmp) as store:
-                run = await order_saga.run(
-                    store=store, namespace=namespace("os"), in_flight=k, total=args.sagas,
-                    label=label, amqp_url=url, prefetch=prefetch, batch_max=args.batch_max,
-                )
+                with measuring() as used:
+                    run = await order_saga.run(
+                        store=store, namespace=namespace("os"), in_flight=k, total=args.sagas,
+                        label=label, amqp_url=url, prefetch=prefetch, batch_max=args.batch_max,
+                    )
             results.orders.setdefault(label, []).append(run)
+            results.cpu.setdefault(label, []).append(used.share)
             _progress(label, run.steps_per_second, "steps/s")
 
     if not args.no_stages:
@@ -161,6 +190,12 @@ async def bench(args: argparse.Namespace, results: Results, postgres: bool, tmp:
             kinds, tmp, sagas=args.stage_sagas, in_flight=k,
             each=lambda f: _progress(f"statements per saga, {f.kind}",
                                      f.statements_per_saga, "statements"),
+        )
+    if postgres and not args.no_scaleout:
+        print("scale-out: 1 and 2 daemons on one PostgreSQL", flush=True)
+        results.scaleout = await scaleout.compare(
+            [1, 2], tmp, sagas=args.scaleout_sagas, in_flight=k, repeat=args.scaleout_repeat,
+            amqp_url=url, each=lambda r: print(f"  {scaleout.described(r)}", flush=True),
         )
     if args.no_scaling:
         return

@@ -16,7 +16,7 @@ Waiting instances: `--parked` order-saga instances in `manual_review` (default
 history rows spread over them (default 1,000,000, at least two each: the real steps
 that led there): the store a daemon finds after a busy month, written by
 `bench.fill` (the first instance through the store API, the others copies of its
-rows; about two minutes for a million on 2 cores; `--template DIR` keeps the store
+rows; two to three minutes for a million on 2 cores; `--template DIR` keeps the store
 for later runs). Then, on that store:
 
 - `sagabus status ID` (by instance id and by order id): the time of the command's own
@@ -93,6 +93,9 @@ class ParkedResult:
     status_cli: list[float] = field(default_factory=list)
     python_start: list[float] = field(default_factory=list)
     """`python -c pass`, each run right after one of `status_cli`."""
+    imports: list[tuple[str, float]] = field(default_factory=list)
+    """`sagabus status` under `python -X importtime`: ms per top-level import, largest
+    first."""
     rss_started_mb: float = 0.0
     rss_after_mb: float = 0.0
     rss_peak_mb: float = 0.0
@@ -154,6 +157,27 @@ def cli_status(url: str, key: str, times: int) -> tuple[list[float], list[float]
     return took
 
 
+def import_profile(url: str, key: str) -> list[tuple[str, float]]:
+    """ms of each top-level import of `sagabus status KEY` (`-X importtime`, cumulative:
+    a module and everything it imported first), largest first."""
+    sagabus = Path(sys.executable).with_name("sagabus")
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", str(sagabus), "status", key, "--store", url,
+         "--json"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    totals: dict[str, float] = {}
+    for line in done.stderr.splitlines():
+        _, _, columns = line.partition("import time:")
+        parts = columns.split("|")
+        if len(parts) != 3 or not parts[1].strip().isdigit():
+            continue  # the header
+        name = parts[2].rstrip()
+        if name.startswith(" ") and not name.startswith("  "):  # top level: one space
+            top = name.strip().split(".")[0]
+            totals[top] = totals.get(top, 0.0) + int(parts[1]) / 1000
+    return sorted(totals.items(), key=lambda item: -item[1])
+
+
 async def filled(url: str, instances: int, history_rows: int, template: Path | None) -> str:
     """Fills the SQLite store at `url` (see `fill`); with `template`, a directory, the
     store is filled there once (a file named by the two counts) and copied to `url`
@@ -199,6 +223,7 @@ async def parked(
         result.status_by_order = await timed_status(url, correlation_of(instances // 2), 20)
         cli_status(url, key, 1)  # the interpreter's and the modules' files into the page cache
         result.status_cli, result.python_start = cli_status(url, key, 5)
+        result.imports = import_profile(url, key)
 
         settings = Settings(amqp_url=amqp_url, store=base_url, prefetch=prefetch,
                             namespace=namespace)

@@ -43,6 +43,8 @@ from pamqp.body import ContentBody
 from pamqp.exceptions import PAMQPException
 from pamqp.heartbeat import Heartbeat
 
+from bus.wire.amqp_deliveries import Deliveries
+
 log = logging.getLogger("aiormq.connection")  # aiormq's own reader logs there
 
 READ_SIZE = 65536
@@ -143,6 +145,7 @@ class SagabusConnection(aiormq.Connection):
         if self.heartbeat_timeout > 0:
             self.create_task(getattr(self, "_Connection__heartbeat")())  # noqa: B009
         stream: asyncio.StreamReader = frame_receiver.reader
+        deliveries = Deliveries(self.loop)
         pending = b""
         try:
             while True:
@@ -150,7 +153,7 @@ class SagabusConnection(aiormq.Connection):
                 frames, used = frames_in(pending)
                 pending = pending[used:]
                 self._Connection__last_frame_time = self.loop.time()
-                if await self._dispatch(frames):
+                if await self._dispatch(frames, deliveries):
                     return
         except asyncio.CancelledError:
             if self.is_connection_was_stuck:
@@ -161,8 +164,9 @@ class SagabusConnection(aiormq.Connection):
                 self._writer_task.cancel()
             raise
 
-    async def _dispatch(self, frames: list[ReceivedFrame]) -> bool:
-        """Hands each frame on as aiormq's reader does; True after Connection.Close-Ok
+    async def _dispatch(self, frames: list[ReceivedFrame], deliveries: Deliveries) -> bool:
+        """Hands each frame on as aiormq's reader does, a delivery's frames to
+        `deliveries` when its channel's queue is empty; True after Connection.Close-Ok
         (the last frame on the connection)."""
         debug = log.isEnabledFor(logging.DEBUG)
         channels = self.channels
@@ -182,10 +186,13 @@ class SagabusConnection(aiormq.Connection):
                 # the broker confirmed the close: the number is free
                 channels.pop(number, None)
             queue: asyncio.Queue[Any] = channel.frames
-            if queue.full():
-                await queue.put((weight, frame))
-            else:
-                queue.put_nowait((weight, frame))
+            for queued in deliveries.route(number, channel, frame):
+                if queue.full():
+                    deliveries.hand_over()
+                    await queue.put((weight, queued))
+                else:
+                    queue.put_nowait((weight, queued))
+        deliveries.hand_over()
         return False
 
     async def _connection_frame(self, frame: Any) -> bool:

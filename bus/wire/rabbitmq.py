@@ -29,6 +29,7 @@ from bus.observability.logging import get_logger
 from bus.observability.redact import redact_text, redact_url
 from bus.settings import check_amqp_url
 from bus.wire import amqp_decoding, amqp_reader
+from bus.wire.amqp_deliveries import ImmediateConsumer
 from bus.wire.backoff import Backoff
 from bus.wire.rabbitmq_messages import delivery_of, queue_arguments
 from bus.wire.rabbitmq_publish import ConfirmedPublisher
@@ -365,7 +366,7 @@ class RabbitMQSubscription:
         # connection declares the queue again and resumes
         raw.on_consumer_cancel_callbacks.add(lambda _: watch(None, None))
         self._channel, self._raw, self._outstanding = channel, raw, set()
-        ok = await raw.basic_consume(self.queue, self._deliver, no_ack=False)
+        ok = await raw.basic_consume(self.queue, ImmediateConsumer(self._deliver), no_ack=False)
         self._consumer_tag = ok.consumer_tag
 
     def detach(self) -> None:
@@ -373,7 +374,7 @@ class RabbitMQSubscription:
         self._consumer_tag = None
         self._outstanding = set()
 
-    async def _deliver(self, message: DeliveredMessage) -> None:
+    def _deliver(self, message: DeliveredMessage) -> None:
         tag = message.delivery_tag
         if tag is None or message.channel is not self._raw:
             return

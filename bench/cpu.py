@@ -1,0 +1,124 @@
+"""Where the machine's cores go during a part of the benchmark, from /proc.
+
+    with cpu.measuring() as measured:
+        ...                      # the part
+    measured.share.bench         # CPU seconds of this process (every thread)
+
+Counted between the start and the end of the block: this process (user + system of
+every thread: the bus's loop, the driver of the orders, the SQLite connection's
+thread), the broker (`beam.smp`, RabbitMQ's Erlang VM), PostgreSQL (every `postgres`
+process alive at the end; a backend that exited during the block is missed), extra
+processes named by pid (the daemons of `bench.scaleout`), and the whole machine's
+busy time (/proc/stat): what is left is everybody else on the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TICKS = os.sysconf("SC_CLK_TCK")
+BROKER = "beam.smp"
+DATABASE = "postgres"
+
+
+def cpu_seconds(pid: int | str) -> float:
+    """User + system CPU seconds of process `pid` (every thread), 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def named(name: str) -> dict[int, float]:
+    """CPU seconds of every process whose command name is `name`, by pid."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                comm = (entry / "comm").read_text().strip()
+            except OSError:
+                continue
+            if comm == name:
+                found[int(entry.name)] = cpu_seconds(entry.name)
+    return found
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine spent busy since boot (all cores, /proc/stat)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    return (sum(values[:8]) - idle) / TICKS
+
+
+@dataclass
+class CpuShare:
+    """CPU seconds spent by each party during `seconds` of wall time."""
+
+    seconds: float = 0.0
+    bench: float = 0.0
+    broker: float = 0.0
+    database: float = 0.0
+    extra: float = 0.0
+    machine: float = 0.0
+    cores: int = field(default_factory=lambda: os.cpu_count() or 1)
+
+    @property
+    def others(self) -> float:
+        """The rest of the machine: other people's work, the kernel's threads."""
+        return max(0.0, self.machine - self.bench - self.broker - self.database - self.extra)
+
+    @property
+    def idle(self) -> float:
+        return max(0.0, self.seconds * self.cores - self.machine)
+
+    def of_a_core(self, cpu: float) -> float:
+        """`cpu` seconds as a share of one core over the block (1.0: a whole core)."""
+        return cpu / self.seconds if self.seconds > 0 else 0.0
+
+
+def _snapshot(pids: Sequence[int]) -> tuple[float, float, dict[int, float], dict[int, float],
+                                             float, float]:
+    return (time.perf_counter(), cpu_seconds("self"), named(BROKER), named(DATABASE),
+            sum(cpu_seconds(p) for p in pids), machine_busy())
+
+
+def _delta(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
+@dataclass
+class Measured:
+    share: CpuShare = field(default_factory=CpuShare)
+
+
+@contextmanager
+def measuring(pids: Sequence[int] = ()) -> Iterator[Measured]:
+    """Fills the yielded `Measured.share` when the block ends (normally)."""
+    measured = Measured()
+    start = _snapshot(pids)
+    yield measured
+    end = _snapshot(pids)
+    measured.share = CpuShare(
+        seconds=end[0] - start[0], bench=end[1] - start[1],
+        broker=_delta(start[2], end[2]), database=_delta(start[3], end[3]),
+        extra=end[4] - start[4], machine=end[5] - start[5],
+    )
+
+
+def pooled(shares: Sequence[CpuShare]) -> CpuShare:
+    """The sum of several blocks (the repeats of a part)."""
+    total = CpuShare()
+    for s in shares:
+        total.seconds += s.seconds
+        total.bench += s.bench
+        total.broker += s.broker
+        total.database += s.database
+        total.extra += s.extra
+        total.machine += s.machine
+    return total
