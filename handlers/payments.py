@@ -39,8 +39,11 @@ async def process_payment(cmd: ProcessPayment, ctx: HandlerContext) -> None:
             )
         )
         return
-    charge = await ctx.tx.state_get(CHARGES, cmd.order_id, for_update=True)
-    if charge is None and await ctx.tx.state_get(VOIDS, cmd.order_id) is not None:
+    # both in one store call (the void's name locked too, after the charge's)
+    charge, void = await ctx.tx.state_get_many(
+        [(CHARGES, cmd.order_id), (VOIDS, cmd.order_id)], for_update=True
+    )
+    if charge is None and void is not None:
         ctx.publish(PaymentFailed(order_id=cmd.order_id, reason="the payment was voided"))
         return
     if charge is None:
@@ -57,8 +60,9 @@ async def process_payment(cmd: ProcessPayment, ctx: HandlerContext) -> None:
 async def refund_payment(cmd: RefundPayment, ctx: HandlerContext) -> None:
     """Refunds a charge once; refunding before any charge voids the order's payment
     (a later charge is declined); refunding a refunded payment changes nothing."""
-    charge = await ctx.tx.state_get(CHARGES, cmd.order_id, for_update=True)
-    refunded = await ctx.tx.state_get(REFUNDS, cmd.order_id)
+    charge, refunded = await ctx.tx.state_get_many(
+        [(CHARGES, cmd.order_id), (REFUNDS, cmd.order_id)], for_update=True
+    )
     if charge is None:
         await ctx.tx.state_put(VOIDS, cmd.order_id, {"amount": cmd.amount})
     elif refunded is None:

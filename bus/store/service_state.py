@@ -4,7 +4,11 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from typing import Any
+
+DocumentName = tuple[str, str]
+"""A document's (namespace, key)."""
 
 
 class ServiceState(abc.ABC):
@@ -16,8 +20,25 @@ class ServiceState(abc.ABC):
     ) -> dict[str, Any] | None:
         """A service's document; `for_update` locks it until the transaction ends."""
 
+    async def state_get_many(
+        self, names: Sequence[DocumentName], *, for_update: bool = False
+    ) -> list[dict[str, Any] | None]:
+        """Several documents, in the order of `names` (None for a missing one), as
+        `state_get` one after the other would read (and lock, in that order) them.
+        Stores override this with one statement."""
+        return [await self.state_get(ns, key, for_update=for_update) for ns, key in names]
+
     @abc.abstractmethod
     async def state_put(self, namespace: str, key: str, value: dict[str, Any]) -> None: ...
+
+    async def state_put_many(
+        self, documents: Sequence[tuple[str, str, dict[str, Any]]]
+    ) -> None:
+        """Puts several `(namespace, key, value)` documents, as `state_put` one after
+        the other would (a name given twice: the last value stays). Stores override
+        this with one statement."""
+        for namespace, key, value in documents:
+            await self.state_put(namespace, key, value)
 
     @abc.abstractmethod
     async def state_delete(self, namespace: str, key: str) -> None: ...

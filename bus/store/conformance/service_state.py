@@ -46,3 +46,41 @@ class ServiceStateCases(StoreCase):
         await asyncio.gather(*(increment(s) for s in [store, other_store] * 10))
         async with store.transaction() as tx:
             assert await tx.state_get("counters", "hits") == {"n": 20}
+
+    async def test_several_documents_are_read_and_put_in_one_call(self, store: Store) -> None:
+        async with store.transaction() as tx:
+            assert await tx.state_get_many([]) == []
+            await tx.state_put_many([])
+            await tx.state_put_many([
+                ("inventory", "sku-1", {"on_hand": 5}),
+                ("payments", "sku-1", {"other": True}),
+                ("inventory", "sku-1", {"on_hand": 4}),  # the last value stays
+            ])
+            await tx.state_put("inventory", "sku-2", {"on_hand": 1})
+        async with store.transaction() as tx:
+            for for_update in (False, True):
+                assert await tx.state_get_many(
+                    [("inventory", "sku-2"), ("inventory", "missing"), ("inventory", "sku-1"),
+                     ("payments", "sku-1")],
+                    for_update=for_update,
+                ) == [{"on_hand": 1}, None, {"on_hand": 4}, {"other": True}]
+            await tx.state_put_many([("inventory", "sku-2", {"on_hand": 0})])
+        async with store.transaction() as tx:
+            assert await tx.state_get("inventory", "sku-2") == {"on_hand": 0}
+
+    async def test_state_get_many_for_update_loses_no_increment_between_two_processes(
+        self, store: Store, other_store: Store
+    ) -> None:
+        names = [("counters", "a"), ("counters", "b")]
+
+        async def increment(s: Store) -> None:
+            async with s.transaction() as tx:
+                docs = await tx.state_get_many(names, for_update=True)
+                await tx.state_put_many([
+                    (ns, key, {"n": (doc or {"n": 0})["n"] + 1})
+                    for (ns, key), doc in zip(names, docs, strict=True)
+                ])
+
+        await asyncio.gather(*(increment(s) for s in [store, other_store] * 10))
+        async with store.transaction() as tx:
+            assert await tx.state_get_many(names) == [{"n": 20}, {"n": 20}]

@@ -3,10 +3,11 @@ lock of its own)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from bus.store.codec import dump_json, load_json
-from bus.store.service_state import ServiceState
+from bus.store.service_state import DocumentName, ServiceState
 from bus.store.sqlite.connection import SQLiteRole
 
 
@@ -18,6 +19,32 @@ class SQLiteServiceState(SQLiteRole, ServiceState):
             "SELECT value FROM service_state WHERE namespace = ? AND key = ?", (namespace, key)
         )
         return None if value is None else dict(load_json(value))
+
+    async def state_get_many(
+        self, names: Sequence[DocumentName], *, for_update: bool = False
+    ) -> list[dict[str, Any] | None]:
+        if not names:
+            return []
+        rows = self._rows(
+            "SELECT namespace, key, value FROM service_state WHERE (namespace, key) IN ("
+            + ", ".join(["(?, ?)"] * len(names)) + ")",
+            [part for name in names for part in name],
+        )
+        found = {(row[0], row[1]): row[2] for row in rows}
+        return [None if found.get(n) is None else dict(load_json(found[n])) for n in names]
+
+    async def state_put_many(
+        self, documents: Sequence[tuple[str, str, dict[str, Any]]]
+    ) -> None:
+        # one row per name, the last value winning (an upsert may not touch a row twice)
+        last = {(ns, key): value for ns, key, value in documents}
+        if last:
+            self._conn.execute(
+                "INSERT INTO service_state (namespace, key, value) VALUES "
+                + ", ".join(["(?, ?, ?)"] * len(last))
+                + " ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value",
+                [part for (ns, key), v in last.items() for part in (ns, key, dump_json(v))],
+            )
 
     async def state_put(self, namespace: str, key: str, value: dict[str, Any]) -> None:
         self._conn.execute(
