@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from bus.settings import DEFAULT_NAMESPACE
+from bus.settings_names import DEFAULT_NAMESPACE
 from bus.wire.contracts import Message, Registry
 from bus.wire.envelope import CONTENT_TYPE
 from bus.wire.topology import Names

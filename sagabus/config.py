@@ -27,25 +27,25 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Annotated, Any
-
-from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    DotEnvSettingsSource,
-    EnvSettingsSource,
-    NoDecode,
-    PydanticBaseSettingsSource,
-    PyprojectTomlConfigSettingsSource,
-    SettingsConfigDict,
-)
+from typing import TYPE_CHECKING, Any
 
 from bus.errors import ConfigurationError
 from bus.observability.redact import redact_url
-from bus.settings import DEFAULT_AMQP_URL, DEFAULT_NAMESPACE, DEFAULT_STORE_URL, ENV, Settings
+from bus.settings_names import DEFAULT_AMQP_URL, DEFAULT_NAMESPACE, DEFAULT_STORE_URL, ENV
+from sagabus.config_checks import (
+    Invalid,
+    optional,
+    path_or_none,
+    text,
+    texts,
+    whole_within,
+)
+
+if TYPE_CHECKING:
+    from bus.settings import Settings
 
 TABLE = ("tool", "sagabus")
 ENV_PREFIX = "SAGABUS_"
@@ -61,7 +61,8 @@ PYPROJECT = "pyproject.toml"
 DEFAULT = "default"
 
 
-class ProjectConfig(BaseSettings):
+@dataclass(frozen=True)
+class ProjectConfig:
     """What a sagabus project is made of and where it runs.
 
     services: modules or packages of services, or `module:attribute` (their import
@@ -71,55 +72,25 @@ class ProjectConfig(BaseSettings):
         SQLite path in `[tool.sagabus]` is relative to the pyproject.toml).
     metrics_port: serve /metrics, /healthz and /readyz there, on all addresses (None:
         do not; the console's port, `sagabus run --console-port`, serves them too).
+    middleware: `module:name` of middleware around every handler
+        (bus/unitofwork/middleware.py).
     """
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_ignore_empty=True,
-        env_file=".env",
-        extra="ignore",
-        frozen=True,
-        pyproject_toml_table_header=TABLE,
-    )
-
-    services: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    services: list[str] = field(default_factory=list)
     sagas: Path | None = None
     store: str = DEFAULT_STORE_URL
     namespace: str = DEFAULT_NAMESPACE
     amqp_url: str = DEFAULT_AMQP_URL
-    prefetch: int = Field(default=200, ge=1, le=65535)
-    metrics_port: int | None = Field(default=None, ge=0, le=65535)
-    middleware: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    """`module:name` of middleware around every handler (bus/unitofwork/middleware.py)."""
-
-    @field_validator("services", "middleware", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: Any) -> Any:
-        """`SAGABUS_SERVICES=shop,billing` (one string) is a list of two."""
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (
-            init_settings,
-            env_settings,
-            dotenv_settings,
-            PyprojectTomlConfigSettingsSource(settings_cls),
-        )
+    prefetch: int = 200
+    metrics_port: int | None = None
+    middleware: list[str] = field(default_factory=list)
 
     def bus_settings(self, env: Mapping[str, str] | None = None, **flags: Any) -> Settings:
         """The bus's settings: these values and `flags` (None: not given) over the rest
         of `SAGABUS_*` (log level, batch size, TLS files, ...) from `env` (default: the
         process's environment)."""
+        from bus.settings import Settings  # pydantic: only for the commands that need it
+
         return Settings.load(
             env,
             amqp_url=self.amqp_url,
@@ -128,6 +99,21 @@ class ProjectConfig(BaseSettings):
             prefetch=self.prefetch,
             **flags,
         )
+
+
+FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ProjectConfig))
+
+CHECKS: dict[str, Callable[[Any], Any]] = {
+    "services": texts,
+    "sagas": path_or_none,
+    "store": text,
+    "namespace": text,
+    "amqp_url": text,
+    "prefetch": whole_within(1, 65535),
+    "metrics_port": optional(whole_within(0, 65535)),
+    "middleware": texts,
+}
+"""How each field's value is checked and converted, from any layer."""
 
 
 @dataclass(frozen=True)
@@ -153,14 +139,14 @@ class LoadedConfig:
         """(setting, value, origin) of every setting, the project's and then the rest of
         the bus's (log level, queue type, ...), credentials redacted."""
         rows = []
-        for name in ProjectConfig.model_fields:
+        for name in FIELDS:
             origin = self.origins.get(name, DEFAULT)
             if origin in (ENVIRONMENT, DOTENV):
                 origin = f"{origin} ({ENV_PREFIX}{name.upper()})"
             rows.append((name, _text(name, getattr(self.config, name)), origin))
         settings = self.bus_settings()
         for name, var in ENV.items():
-            if name in ProjectConfig.model_fields:
+            if name in FIELDS:
                 continue
             if os.environ.get(var):
                 origin = f"{ENVIRONMENT} ({var})"
@@ -200,11 +186,11 @@ def load_config(*, cwd: Path | None = None, **flags: Any) -> LoadedConfig:
     base = pyproject.parent if pyproject is not None else (cwd or Path.cwd())
     dotenv_file = base / ".env"
     table = _pyproject_values(pyproject) if pyproject is not None else {}
-    dotenv = _dotenv(dotenv_file)
+    dotenv_lines = _dotenv(dotenv_file)
     layers: list[tuple[str, dict[str, Any]]] = [
         (FLAG, {k: v for k, v in flags.items() if v is not None and v != []}),
-        (ENVIRONMENT, _known(EnvSettingsSource(ProjectConfig)())),
-        (DOTENV, _known(DotEnvSettingsSource(ProjectConfig, env_file=dotenv_file)())),
+        (ENVIRONMENT, _prefixed(os.environ)),
+        (DOTENV, _prefixed(dotenv_lines)),
         (PYPROJECT, table),
     ]
     merged: dict[str, Any] = {}
@@ -212,11 +198,10 @@ def load_config(*, cwd: Path | None = None, **flags: Any) -> LoadedConfig:
     for origin, values in reversed(layers):
         merged.update(values)
         origins.update(dict.fromkeys(values, origin))
-    try:
-        config = ProjectConfig.model_validate(merged)
-    except ValidationError as exc:
-        raise ConfigurationError(_describe(exc, origins)) from None
-    return LoadedConfig(config, origins, pyproject, dotenv)
+    dotenv = {
+        k: v for k, v in dotenv_lines.items() if k.startswith(ENV_PREFIX) and v is not None
+    }
+    return LoadedConfig(_checked(merged, origins), origins, pyproject, dotenv)
 
 
 def _pyproject_values(pyproject: Path) -> dict[str, Any]:
@@ -225,8 +210,8 @@ def _pyproject_values(pyproject: Path) -> dict[str, Any]:
     finds the same ones)."""
     values = dict(_table(pyproject) or {})
     for key in values:
-        if key not in ProjectConfig.model_fields:
-            close = difflib.get_close_matches(key, list(ProjectConfig.model_fields), n=1)
+        if key not in FIELDS:
+            close = difflib.get_close_matches(key, list(FIELDS), n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             raise ConfigurationError(f"{pyproject}: unknown key {key!r} in [tool.sagabus]{hint}")
     sagas = values.get("sagas")
@@ -251,28 +236,44 @@ def _table(pyproject: Path) -> dict[str, Any] | None:
     return table if isinstance(table, dict) else None
 
 
-def _dotenv(path: Path) -> dict[str, str]:
-    """The `SAGABUS_*` lines of a `.env` file (none when there is no file)."""
+def _dotenv(path: Path) -> dict[str, str | None]:
+    """The lines of a `.env` file (none when there is no file)."""
     if not path.is_file():
         return {}
     from dotenv import dotenv_values  # comes with pydantic-settings
 
-    return {
-        k: v for k, v in dotenv_values(path).items()
-        if k.startswith(ENV_PREFIX) and v is not None
-    }
+    return dict(dotenv_values(path))
 
 
-def _known(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if k in ProjectConfig.model_fields}
+def _prefixed(variables: Mapping[str, str | None]) -> dict[str, str]:
+    """The fields that variables `SAGABUS_<FIELD>` name, in any case; an empty one is
+    not given."""
+    lowered = {name.lower(): value for name, value in variables.items()}
+    named = ((field, lowered.get(f"{ENV_PREFIX}{field}".lower())) for field in FIELDS)
+    return {field: value for field, value in named if value}
 
 
-def _describe(exc: ValidationError, origins: Mapping[str, str]) -> str:
-    parts = []
-    for err in exc.errors():
-        name = ".".join(str(p) for p in err["loc"]) or "settings"
-        field = str(err["loc"][0]) if err["loc"] else ""
-        shown = "" if field in SECRET else f" (got {err.get('input')!r})"
-        origin = origins.get(field, DEFAULT)
-        parts.append(f"{name} from {origin}: {err['msg']}{shown}")
-    return "invalid configuration: " + "; ".join(parts)
+def _checked(merged: Mapping[str, Any], origins: Mapping[str, str]) -> ProjectConfig:
+    """The configuration of `merged` values, every wrong one named in one line."""
+    values: dict[str, Any] = {}
+    problems = []
+    for name, check in CHECKS.items():
+        if name not in merged:
+            continue
+        try:
+            values[name] = check(merged[name])
+        except Invalid as exc:
+            problems.append(_problem(name, merged[name], exc, origins.get(name, DEFAULT)))
+    if problems:
+        raise ConfigurationError("invalid configuration: " + "; ".join(problems))
+    return ProjectConfig(**values)
+
+
+def _problem(name: str, value: Any, exc: Invalid, origin: str) -> str:
+    """`prefetch from environment: Input should be ... (got '0')`, a credential not
+    shown; `services.1 ...` for the second item of a list."""
+    for index in exc.at:
+        value = value[index]
+    where = ".".join([name, *(str(index) for index in exc.at)])
+    shown = "" if name in SECRET else f" (got {value!r})"
+    return f"{where} from {origin}: {exc.message}{shown}"

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from bus.durations import format_duration
-from bus.settings import DEFAULT_NAMESPACE, QueueType
+from bus.settings import QueueType
+from bus.settings_names import DEFAULT_NAMESPACE
 from bus.unitofwork.retry import RetryPolicy
 from bus.wire.envelope import Envelope
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ prefetch = 50
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("SERVICES", "SAGAS", "STORE", "NAMESPACE", "AMQP_URL", "PREFETCH",
-                 "METRICS_PORT"):
+                 "METRICS_PORT", "MIDDLEWARE"):
         monkeypatch.delenv(f"SAGABUS_{name}", raising=False)
     (tmp_path / "pyproject.toml").write_text(TABLE)
     (tmp_path / "deep" / "er").mkdir(parents=True)
@@ -87,6 +88,51 @@ def test_a_wrong_value_is_one_line_naming_its_origin(
     with pytest.raises(ConfigurationError, match=r"^invalid configuration: prefetch from "
                        r"environment: Input should be greater than or equal to 1"):
         load_config()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "taken"),
+    [("PREFETCH", " 7 ", 7), ("PREFETCH", "7.0", 7), ("PREFETCH", "1_000", 1000),
+     ("METRICS_PORT", "0", 0), ("SAGAS", "here", Path("here")),
+     ("MIDDLEWARE", "a:B, c:D,", ["a:B", "c:D"])],
+)
+def test_environment_values_are_read_as_their_fields_types(
+    project: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, taken: object
+) -> None:
+    monkeypatch.setenv(f"SAGABUS_{variable}", value)
+    assert getattr(load_config().config, variable.lower()) == taken
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [("PREFETCH", "1e3", "prefetch from environment: Input should be a valid integer, "
+      "unable to parse string as an integer (got '1e3')"),
+     ("PREFETCH", "7.5", "unable to parse string as an integer"),
+     ("METRICS_PORT", "70000", "metrics_port from environment: Input should be less than "
+      "or equal to 65535 (got '70000')")],
+)
+def test_a_wrong_environment_value_is_named(
+    project: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(f"SAGABUS_{variable}", value)
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        load_config()
+
+
+def test_every_wrong_value_of_the_table_is_named_at_once(project: Path) -> None:
+    (project / "pyproject.toml").write_text(
+        TABLE.replace('services = ["shop"]', 'services = ["shop", 5]')
+        .replace("prefetch = 50", "prefetch = 0.5")
+        .replace('store = "sqlite:///./from-table.db"', "store = 3")
+    )
+    with pytest.raises(ConfigurationError) as refused:
+        load_config()
+    assert str(refused.value) == (
+        "invalid configuration: services.1 from pyproject.toml: Input should be a valid "
+        "string (got 5); store from pyproject.toml: Input should be a valid string; "
+        "prefetch from pyproject.toml: Input should be a valid integer, got a number with "
+        "a fractional part (got 0.5)"
+    )
 
 
 def test_an_unknown_key_in_the_table_is_refused_with_a_hint(project: Path) -> None:
