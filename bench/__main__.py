@@ -3,7 +3,9 @@
     python -m bench [-k 100] [-s 20] [-n 300] [--prefetch 200] [--repeat 3]
                     [--levels 10,100,1000] [--huge] [--parked 1000000]
                     [--history-rows 1000000] [--template DIR] [--no-postgres]
-                    [--no-orders] [--loop auto|uvloop|asyncio] [--out bench/RESULTS.md]
+                    [--no-orders] [--no-scaleout] [--scaleout-sagas 300]
+                    [--scaleout-repeat 2] [--loop auto|uvloop|asyncio]
+                    [--out bench/RESULTS.md]
 
 Parts, in this order (see each module's docstring):
 
@@ -16,15 +18,24 @@ Parts, in this order (see each module's docstring):
 5. `bench.scaling`: the order saga at 10, 100, 1,000 (and with `--huge` 100,000) in
    flight; `bench.window`: steps/s at 100 and at 100,000 in flight counted in a
    `--window` (about 6 minutes); 1,000,000 waiting instances with 1,000,000 history
-   rows: daemon RSS and `sagabus status` time, in the process and as a process.
+   rows (`bench.fill`): daemon RSS and `sagabus status` time, in the process and as
+   a process;
+6. `bench.scaleout`: one daemon process against two on one PostgreSQL, rounds
+   alternating (run before (5), right after (4)).
+
+While each run of (1)-(4) and each round of (6) goes, `bench.cpu` reads from /proc
+where the cores go (this process, the broker, PostgreSQL, the rest of the machine);
+`bench.explain` turns those figures, the stage profile and the latencies into
+RESULTS.md's notes on every goal not met.
 
 Parts 1-4 run `--repeat` times, interleaved (1, 1b, 2, 3, 4 SQLite, 4 PostgreSQL, then
 again), so that every implementation meets the same background load; the ratios are
 taken per repeat. Each run has its own namespace (exchanges and queues) and its own
 store, both deleted afterwards (SIGTERM and Ctrl-C too). Parts 1-4 take about 2.5
-minutes on 2 cores; writing the million waiting instances about half an hour more
-(`--template DIR` keeps that store for the next run; `--parked 100000
---history-rows 300000` is the quick version), `--huge` an hour or more.
+minutes on 2 cores, (6) about one, (5) about ten, of which writing the million
+waiting instances is two or three (`--template DIR` keeps that store for the next
+run; `--parked 100000 --history-rows 300000` is the quick version); `--huge` adds an
+hour or more.
 
 Every part runs on one event loop, the baselines included, so that a ratio compares
 the libraries and not the loops: uvloop when it is installed (the `fast` extra, which

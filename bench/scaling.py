@@ -16,7 +16,7 @@ Waiting instances: `--parked` order-saga instances in `manual_review` (default
 history rows spread over them (default 1,000,000, at least two each: the real steps
 that led there): the store a daemon finds after a busy month, written by
 `bench.fill` (the first instance through the store API, the others copies of its
-rows; about two minutes for a million on 2 cores; `--template DIR` keeps the store
+rows; two to three minutes for a million on 2 cores; `--template DIR` keeps the store
 for later runs). Then, on that store:
 
 - `sagabus status ID` (by instance id and by order id): the time of the command's own

@@ -9,9 +9,11 @@ which sorts like time; PostgreSQL: `timestamptz`), and a `RowCodec` is built fro
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence, Set
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Sequence, Set
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
+from operator import attrgetter
 from typing import Any, Protocol
 
 import orjson
@@ -28,9 +30,12 @@ from bus.wire.envelope import Envelope
 
 
 class Row(Protocol):
-    """A result row as both drivers return it: readable by column position."""
+    """A result row as both drivers return it: readable by column position, and
+    iterable in column order."""
 
     def __getitem__(self, index: int, /) -> Any: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
 
 
 ENVELOPE_COLUMNS = (
@@ -52,13 +57,16 @@ class Columns:
     (`sql`; each is named as the record's field), those held as JSON text (`json`) and
     those holding a timestamp (`times`)."""
 
-    __slots__ = ("json", "names", "sql", "times")
+    __slots__ = ("attributes", "index", "json", "names", "sql", "times")
 
     def __init__(self, sql: str, json: Set[str] = frozenset(), times: Set[str] = frozenset()):
         self.sql = sql
         self.names = tuple(sql.split(", "))
-        self.json = frozenset(json)
-        self.times = frozenset(times)
+        self.json = tuple(json)
+        self.times = tuple(times)
+        self.index = {name: index for index, name in enumerate(self.names)}
+        self.attributes = attrgetter(*self.names)
+        """The record's values in column order, as one tuple."""
 
 
 ENVELOPE = Columns(ENVELOPE_COLUMNS, json={"payload", "headers"}, times={"timestamp"})
@@ -111,26 +119,25 @@ class RowCodec:
 
     def fields(self, columns: Columns, row: Row, offset: int = 0) -> dict[str, Any]:
         """The record's fields read from `row` in `columns` order, from column `offset`."""
-        values: dict[str, Any] = {}
-        for index, name in enumerate(columns.names, offset):
-            value = row[index]
-            if name in columns.json:
-                value = load_json(value)
-            elif name in columns.times:
-                value = self.time_in(value)
-            values[name] = value
+        cells = islice(row, offset, None) if offset else row
+        values = dict(zip(columns.names, cells, strict=False))
+        for name in columns.json:
+            values[name] = load_json(values[name])
+        for name in columns.times:
+            values[name] = self.time_in(values[name])
         return values
 
-    def params(self, columns: Columns, record: Any) -> tuple[Any, ...]:
-        """Parameters in `columns` order, read from the record's attributes."""
-        return tuple(self._param(columns, name, getattr(record, name)) for name in columns.names)
-
-    def _param(self, columns: Columns, name: str, value: Any) -> Any:
-        if name in columns.json:
-            return dump_json(value)
-        if name in columns.times:
-            return self.time_out(value)
-        return value
+    def params(self, columns: Columns, record: Any, **given: Any) -> tuple[Any, ...]:
+        """Parameters in `columns` order: the record's attributes, or the values `given`
+        for some of them."""
+        values = list(columns.attributes(record))
+        for name, value in given.items():
+            values[columns.index[name]] = value
+        for name in columns.json:
+            values[columns.index[name]] = dump_json(values[columns.index[name]])
+        for name in columns.times:
+            values[columns.index[name]] = self.time_out(values[columns.index[name]])
+        return tuple(values)
 
     def envelope_params(self, envelope: Envelope) -> tuple[Any, ...]:
         """Parameters in `ENVELOPE_COLUMNS` order."""
@@ -144,7 +151,7 @@ class RowCodec:
         """Parameters in `SAGA_COLUMNS` order; unset times become `now`."""
         created_at = record.created_at or now
         return self.params(
-            SAGA, replace(record, created_at=created_at, updated_at=record.updated_at or created_at)
+            SAGA, record, created_at=created_at, updated_at=record.updated_at or created_at
         )
 
     def saga_update_params(self, record: SagaRecord, now: datetime) -> tuple[Any, ...]:

@@ -8,7 +8,10 @@ socket has (`StreamReader.read`, or `readexactly` for the rest of a large frame)
 splits every complete frame out of it in one pass (`frames_in`) and hands each one
 on exactly as aiormq does - connection frames to aiormq's own handlers (close,
 heartbeat, blocked, unblocked, update-secret, channel close-ok), channel frames into
-the channel's bounded queue, waiting when it is full. Everything else (opening,
+the channel's bounded queue, waiting when it is full. Two kinds skip that queue
+when it is empty (nothing the channel has not handled comes before them): a
+publisher confirm goes straight to the channel's own handler, and a delivery is
+assembled here (`bus.wire.amqp_deliveries`). Everything else (opening,
 heartbeats sent, the writer, closing, errors, the channel readers) stays aiormq's.
 
 Frames decode as pamqp decodes them: method frames through pamqp's method decoder
@@ -55,6 +58,8 @@ _HEADER_SIZE = constants.FRAME_HEADER_SIZE
 _FRAME_END = constants.FRAME_END
 _METHOD, _HEADER, _BODY = constants.FRAME_METHOD, constants.FRAME_HEADER, constants.FRAME_BODY
 
+_CONFIRMS = (spec.Basic.Ack, spec.Basic.Nack)
+
 ReceivedFrame = tuple[int, int, Any]
 """(bytes the frame took, channel number, the pamqp frame), as aiormq reads them."""
 
@@ -67,8 +72,10 @@ _PRIVATE = (
 
 
 def available() -> bool:
-    """Whether the installed aiormq has the private reader and handlers replaced here."""
-    return all(hasattr(aiormq.Connection, name) for name in _PRIVATE)
+    """Whether the installed aiormq has the private reader and handlers used here."""
+    return all(hasattr(aiormq.Connection, name) for name in _PRIVATE) and all(
+        hasattr(aiormq.Channel, name) for name in ("_on_confirm_frame", "_on_consumer_done")
+    )
 
 
 def frames_in(data: bytes) -> tuple[list[ReceivedFrame], int]:
@@ -178,7 +185,7 @@ class SagabusConnection(aiormq.Connection):
                 if await self._connection_frame(frame):
                     return True
                 continue
-            channel = channels.get(number)
+            channel: Any = channels.get(number)
             if channel is None:
                 log.error("Got frame for closed channel %d: %r", number, frame)
                 continue
@@ -186,6 +193,10 @@ class SagabusConnection(aiormq.Connection):
                 # the broker confirmed the close: the number is free
                 channels.pop(number, None)
             queue: asyncio.Queue[Any] = channel.frames
+            if type(frame) in _CONFIRMS and queue.empty() and not channel.is_closed:
+                # what the channel's reader does with it, without the queue's hops
+                await channel._on_confirm_frame(frame)
+                continue
             for queued in deliveries.route(number, channel, frame):
                 if queue.full():
                     deliveries.hand_over()
