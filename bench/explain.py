@@ -195,7 +195,10 @@ def _latency(results: Results) -> list[str]:
             text += f", {needed * per_saga / statistics.median(raw):.1f}x raw aio-pika's ping-pong"
         figure = _figure(results, kind)
         if figure is not None:
-            text += f", {needed / _cap(figure)[1]:.1f}x the loop-CPU cap above"
+            per_saga_cpu, cap = _cap(figure)
+            text += (f", {needed / cap:.1f}x the {cap:,.0f} sagas/s that one whole core "
+                     f"allows the loop at {per_saga_cpu * 1000:.1f} ms of loop CPU per saga "
+                     "(`bench.stages`)")
         notes.append(text + ". It is the throughput goal in disguise.")
     return notes
 
