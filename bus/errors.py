@@ -28,6 +28,12 @@ class ConcurrencyError(SagabusError):
 class DuplicateInstance(SagabusError):
     """A saga instance with this correlation value exists already."""
 
+    def __init__(self, message: str, *, raced: bool = False) -> None:
+        super().__init__(message)
+        self.raced = raced
+        """The instance was created by a transaction that committed while this one's
+        insert waited for it (PostgreSQL): a duplicate at the same time, not one after."""
+
 
 class Unroutable(SagabusError):
     """A command that no queue is bound for (returned by the broker)."""

@@ -240,7 +240,7 @@ def _dotenv(path: Path) -> dict[str, str | None]:
     """The lines of a `.env` file (none when there is no file)."""
     if not path.is_file():
         return {}
-    from dotenv import dotenv_values  # comes with pydantic-settings
+    from dotenv import dotenv_values  # only when there is a .env
 
     return dict(dotenv_values(path))
 

@@ -22,6 +22,25 @@ LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNI
           "error": logging.ERROR}
 
 
+class log_context:
+    """Binds `values` in `structlog.contextvars` while open, then puts back what each
+    key held before: structlog's `bound_contextvars` with the tokens of `ContextVar.set`
+    (no scan of the whole context on entry, no second bind on exit). Enter it once, in
+    the task (context) that leaves it."""
+
+    __slots__ = ("_tokens", "_values")
+
+    def __init__(self, **values: Any) -> None:
+        self._values = values
+        self._tokens: Any = None
+
+    def __enter__(self) -> None:
+        self._tokens = structlog.contextvars.bind_contextvars(**self._values)
+
+    def __exit__(self, *_: object) -> None:
+        structlog.contextvars.reset_contextvars(**self._tokens)
+
+
 def get_logger(name: str) -> Any:
     """A structlog logger named after the component (`sagabus.pipeline`, ...)."""
     return structlog.get_logger(name)

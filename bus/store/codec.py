@@ -62,6 +62,8 @@ class Columns:
     def __init__(self, sql: str, json: Set[str] = frozenset(), times: Set[str] = frozenset()):
         self.sql = sql
         self.names = tuple(sql.split(", "))
+        if not {*json, *times} <= {*self.names}:
+            raise ValueError(f"JSON or time columns {sorted({*json, *times})} not all in {sql!r}")
         self.json = tuple(json)
         self.times = tuple(times)
         self.index = {name: index for index, name in enumerate(self.names)}

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bus.errors import ConcurrencyError
-from bus.store.codec import moved_on_message
+from bus.store.codec import EVENT_COLUMNS, moved_on_message
 from bus.store.records import NewEvent, ProjectionRecord, StoredEvent
 
 
@@ -23,14 +23,27 @@ class Events(abc.ABC):
         """Appends after `expected_version` (0 for a new stream); raises
         `ConcurrencyError` and writes nothing when the stream is elsewhere."""
 
-    @abc.abstractmethod
     async def events_read(
         self, stream_id: str, *, from_version: int = 1, to_version: int | None = None
-    ) -> list[StoredEvent]: ...
+    ) -> list[StoredEvent]:
+        sql = f"SELECT {EVENT_COLUMNS} FROM event WHERE stream_id = ? AND version >= ?"
+        params: list[Any] = [stream_id, from_version]
+        if to_version is not None:
+            sql += " AND version <= ?"
+            params.append(to_version)
+        return await self._events_selected(f"{sql} ORDER BY version", params)
 
-    @abc.abstractmethod
     async def events_after(self, position: int, limit: int = 500) -> list[StoredEvent]:
         """The global log after `position`, in position order."""
+        return await self._events_selected(
+            f"SELECT {EVENT_COLUMNS} FROM event WHERE position > ? ORDER BY position LIMIT ?",
+            [position, limit],
+        )
+
+    @abc.abstractmethod
+    async def _events_selected(self, sql: str, params: Sequence[Any]) -> list[StoredEvent]:
+        """The events a query selecting `EVENT_COLUMNS`, written with `?` placeholders,
+        returns."""
 
     @abc.abstractmethod
     async def stream_version(self, stream_id: str) -> int:

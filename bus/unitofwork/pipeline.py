@@ -34,10 +34,8 @@ from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 
-import structlog
-
 from bus.errors import ContractViolation, UnknownVersion
-from bus.observability.logging import get_logger
+from bus.observability.logging import get_logger, log_context
 from bus.observability.observe import NO_OBSERVER, Facts, Observer
 from bus.store.base import Store, Transaction, is_conflict
 from bus.unitofwork.endpoint import Endpoint, HandlerContext
@@ -356,7 +354,7 @@ class Pipeline:
         savepoint of its own (its inbox row with it) that an exception rolls back. An
         exception leaves nothing of the unit behind in `facts`."""
         name = self.endpoint.name
-        with structlog.contextvars.bound_contextvars(
+        with log_context(
             endpoint=name,
             message_id=envelope.message_id,
             correlation_id=envelope.correlation_id,

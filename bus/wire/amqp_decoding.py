@@ -31,6 +31,7 @@ TRUNCATED = "(nested too deeply: not decoded)"
 
 _TIMESTAMP = struct.Struct(">Q")
 _LENGTH = struct.Struct(">I")
+_LONG_STRING = ord("S")
 
 
 def short_str(value: bytes) -> tuple[int, str]:
@@ -91,9 +92,25 @@ def _table(value: bytes, depth: int) -> tuple[int, Any]:
             raise ValueError("Field table key length exceeds data")
         key = bytes(value[offset : offset + key_length]).decode("utf-8", "replace")
         offset += key_length
+        if offset + 5 <= end and value[offset] == _LONG_STRING:
+            offset = _long_string(value, offset + 1, end, data, key)
+            continue
         consumed, data[key] = _embedded(value[offset:end], depth)
         offset += consumed
     return end, data
+
+
+def _long_string(value: bytes, offset: int, end: int, data: dict[str, Any], key: str) -> int:
+    """The long string at `offset` of a table ending at `end`, read into `data[key]`
+    in place (the commonest header value) as pamqp's `long_str` reads it from the
+    table's rest: UTF-8 text, else the bytes; the offset after it."""
+    length: int = _LENGTH.unpack_from(value, offset)[0]
+    raw = bytes(value[offset + 4 : min(offset + 4 + length, end)])
+    try:
+        data[key] = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        data[key] = raw
+    return offset + 4 + length
 
 
 def _array(value: bytes, depth: int) -> tuple[int, Any]:

@@ -97,9 +97,16 @@ class SagaEndpoint:
         now = utcnow()
         given = EventInput(message.type, message.payload, message.message_id)
         cause = Cause(given, message.message_id, message.traceparent)
+        starts = message.type == self.machine.start_event
+        # most start events start an instance: start it (one statement, which writes
+        # nothing when the instance exists), and look for the instance only when it
+        # exists, as `_find` would have found it first
+        if (starts and not message.correlation_id
+                and await self._start(message, ctx, cause, found_next=True)):
+            return
         record = await self._find(message, ctx)
         if record is None:
-            if message.type != self.machine.start_event:
+            if not starts:
                 ctx.log.warning(
                     "event for no instance of this saga: ignored",
                     saga=self.machine.name,
@@ -123,7 +130,11 @@ class SagaEndpoint:
             return
         self._emit(ctx, envelopes)
 
-    async def _start(self, message: Envelope, ctx: HandlerContext, cause: Cause) -> None:
+    async def _start(
+        self, message: Envelope, ctx: HandlerContext, cause: Cause, *, found_next: bool = False
+    ) -> bool:
+        """Starts an instance; False when it exists and `found_next` (the caller
+        finds it and steps it), else True (started, or the duplicate ignored)."""
         now = utcnow()
         correlation = (
             self._correlation_value(message) or message.correlation_id or message.message_id
@@ -144,13 +155,17 @@ class SagaEndpoint:
             envelopes = await record_step(
                 ctx.tx, record, step, cause, now, self.contracts, created=True
             )
-        except DuplicateInstance:
+        except DuplicateInstance as exc:
+            # one that was there before this start: stepped, as if `_find` had found it
+            # (a start racing this one's is dropped, as `_start` after `_find` drops it)
+            if found_next and not exc.raced and await self._find(message, ctx) is not None:
+                return False
             ctx.log.info(
                 "start event for an existing instance: duplicate ignored",
                 saga=self.machine.name,
                 correlation=correlation,
             )
-            return
+            return True
         ctx.log.info(
             "saga started",
             saga=self.machine.name,
@@ -159,6 +174,7 @@ class SagaEndpoint:
             state=step.to_state,
         )
         self._emit(ctx, envelopes)
+        return True
 
     async def _find(self, message: Envelope, ctx: HandlerContext) -> SagaRecord | None:
         if message.correlation_id:

@@ -127,3 +127,26 @@ def test_install_puts_them_in_front_of_pamqp() -> None:
     _, channel, decoded = pamqp.frame.unmarshal(pamqp.frame.marshal(frame, 3))
     assert channel == 3
     same(decoded, frame)
+
+
+@settings(max_examples=100, deadline=None)
+@given(table=st.dictionaries(st.text(max_size=8).filter(lambda k: len(k.encode()) < 256),
+                             st.one_of(st.text(max_size=40), st.integers(-100, 100)),
+                             max_size=6))
+def test_header_tables_of_long_strings_read_back_as_written(table: dict[str, Any]) -> None:
+    from pamqp import encode
+
+    assert amqp_decoding.field_table(encode.field_table(table)) == (
+        len(encode.field_table(table)), table)
+
+
+def test_a_long_string_that_is_not_utf8_or_overruns_its_table_reads_as_pamqp_reads_it() -> None:
+    invalid = b"\x01kS\x00\x00\x00\x02\xff\xfe"
+    assert amqp_decoding.field_table(len(invalid).to_bytes(4, "big") + invalid) == (
+        4 + len(invalid), {"k": b"\xff\xfe"})
+    overrun = b"\x01kS\x00\x00\x00\x64abc"  # claims 100 bytes, the table holds 3
+    assert amqp_decoding.field_table(len(overrun).to_bytes(4, "big") + overrun) == (
+        4 + len(overrun), {"k": "abc"})
+    cut = b"\x01kS\x00\x00"  # too short for the length: pamqp's error
+    with pytest.raises(ValueError):
+        amqp_decoding.field_table(len(cut).to_bytes(4, "big") + cut)

@@ -111,6 +111,22 @@ def test_json_logs_carry_bound_fields_and_never_a_password(capsys: pytest.Captur
     assert line["url"] == "amqp://u:***@h/"
 
 
+def test_log_context_binds_while_open_and_puts_back_what_was_there() -> None:
+    from bus.observability.logging import log_context
+
+    get = structlog.contextvars.get_contextvars
+    structlog.contextvars.bind_contextvars(endpoint="outer")
+    try:
+        with log_context(endpoint="inner", message_id="m-1"):
+            assert get()["endpoint"] == "inner" and get()["message_id"] == "m-1"
+            with log_context(message_id="m-2"):
+                assert get()["message_id"] == "m-2"
+            assert get()["message_id"] == "m-1"
+        assert get()["endpoint"] == "outer" and "message_id" not in get()
+    finally:
+        structlog.contextvars.unbind_contextvars("endpoint")
+
+
 # -- durations and retry ----------------------------------------------------------------
 @pytest.mark.parametrize(
     ("text", "seconds", "spelled"),

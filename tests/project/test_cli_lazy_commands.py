@@ -24,11 +24,12 @@ HEAVY = frozenset({
 
 STATUS_SPARES = HEAVY | {
     "handlers", "bus.eventsourcing", "bus.wire.contracts", "structlog", "rich",
-    "pydantic_settings", "bus.settings",
+    "pydantic", "pydantic_settings", "bus.settings",
 }
 """What `sagabus status --json` leaves out besides: the project's services (the store
 knows the stream categories a saga links to), the message contracts, logging, rich,
-and the bus's settings model (the configuration is read without pydantic)."""
+and pydantic (the configuration is read without it, and typer below 0.29 coerces
+parameters without it)."""
 
 LOADED = """
 import json, sys

@@ -142,6 +142,14 @@ class MessagingCases(StoreCase):
             assert [i for i, _ in pending] == [first[1], more[1]]
             assert [e.payload["n"] for _, e in pending] == [1, 4]
         assert first == sorted(first) and more == sorted(more) and first[-1] < more[0]
+        async with store.transaction() as tx:  # a row marked twice, one not there
+            last = await tx.outbox_write([envelope(5)], [first[0], more[1], more[1] + 100])
+            assert len(last) == 1 and last[0] > more[1]
+            pending = await tx.outbox_pending()
+            assert [(i, e.payload["n"]) for i, e in pending] == [(first[1], 1), (last[0], 5)]
+            assert await tx.outbox_backlog() == 2
+            # the sent ones: first[0], first[2], more[0], more[1] and no other row
+            assert await tx.outbox_purge(utcnow() + timedelta(seconds=1)) == 4
 
     async def test_rows_of_a_rolled_back_transaction_are_never_relayed(self, store: Store) -> None:
         async with store.transaction() as tx:

@@ -130,10 +130,12 @@ class SagaCases(StoreCase):
             step("inst-order-1", "x"), ("t1",), (timer("t2", at(5), "inst-order-1"),)
         )
         async with store.transaction() as tx:
-            with pytest.raises(DuplicateInstance, match="order-1"):
+            with pytest.raises(DuplicateInstance, match="order-1") as duplicate:
                 await tx.saga_start(saga(), again)
-            with pytest.raises(DuplicateInstance):
+            assert not duplicate.value.raced  # there before, not created meanwhile
+            with pytest.raises(DuplicateInstance) as duplicate:
                 await tx.saga_start(saga("order-2", id="inst-order-1"), again)
+            assert not duplicate.value.raced
             await tx.inbox_add("saga.order_processing", "m1")  # still usable
         async with store.transaction() as tx:
             got = await tx.saga_get("inst-order-1")

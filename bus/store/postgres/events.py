@@ -9,7 +9,6 @@ import asyncpg  # type: ignore[import-untyped, unused-ignore]
 
 from bus.errors import ConcurrencyError
 from bus.store.codec import (
-    EVENT_COLUMNS,
     PROJECTION_COLUMNS,
     appended_events,
     dump_json,
@@ -18,7 +17,7 @@ from bus.store.codec import (
     utcnow,
 )
 from bus.store.events import Events, appendable
-from bus.store.postgres.connection import CODEC, PostgresRole
+from bus.store.postgres.connection import CODEC, PostgresRole, numbered
 from bus.store.records import NewEvent, ProjectionRecord, StoredEvent
 
 INSERT_EVENTS = """
@@ -67,25 +66,8 @@ class PostgresEvents(PostgresRole, Events):
         positions = sorted(row[0] for row in rows)
         return appended_events(stream_id, expected_version, events, now, positions)
 
-    async def events_read(
-        self, stream_id: str, *, from_version: int = 1, to_version: int | None = None
-    ) -> list[StoredEvent]:
-        rows = await self._conn.fetch(
-            f"SELECT {EVENT_COLUMNS} FROM event WHERE stream_id = $1 AND version >= $2 "
-            "AND ($3::int IS NULL OR version <= $3) ORDER BY version",
-            stream_id,
-            from_version,
-            to_version,
-        )
-        return [CODEC.event(row) for row in rows]
-
-    async def events_after(self, position: int, limit: int = 500) -> list[StoredEvent]:
-        rows = await self._conn.fetch(
-            f"SELECT {EVENT_COLUMNS} FROM event WHERE position > $1 ORDER BY position LIMIT $2",
-            position,
-            limit,
-        )
-        return [CODEC.event(row) for row in rows]
+    async def _events_selected(self, sql: str, params: Sequence[Any]) -> list[StoredEvent]:
+        return [CODEC.event(row) for row in await self._conn.fetch(numbered(sql), *params)]
 
     async def stream_version(self, stream_id: str) -> int:
         version: int = await self._conn.fetchval(

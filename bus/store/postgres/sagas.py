@@ -110,28 +110,30 @@ class PostgresSagas(PostgresRole, Sagas):
 
     async def saga_start(self, record: SagaRecord, writes: StepWrites) -> None:
         params = (*CODEC.saga_params(record, utcnow()), *writes_params(writes))
-        if not await self._written(START, params, record):
+        written, seen = await self._step(START, params, record)
+        if not written:
             existing = await self._conn.fetchval(
                 "SELECT id FROM saga_instance WHERE saga = $1 AND correlation = $2",
                 record.saga,
                 record.correlation,
             )
-            raise DuplicateInstance(duplicate_message(record, existing))
+            raise DuplicateInstance(duplicate_message(record, existing), raced=not seen)
 
     async def saga_step(self, record: SagaRecord, writes: StepWrites) -> SagaRecord:
         now = utcnow()
         params = (*CODEC.saga_update_params(record, now), *writes_params(writes))
-        if not await self._written(STEP, params, record):
+        written, = await self._step(STEP, params, record)
+        if not written:
             await self._stale(record)
         return replace(record, row_version=record.row_version + 1, updated_at=now)
 
-    async def _written(self, sql: str, params: Sequence[Any], record: SagaRecord) -> bool:
-        """Runs a one-statement step; whether the instance was written."""
+    async def _step(self, sql: str, params: Sequence[Any], record: SagaRecord) -> Any:
+        """Runs a one-statement step (`bus.store.postgres.steps`): its row, whose first
+        column counts the instances written."""
         try:
-            count: int = await self._conn.fetchval(sql, *params)
+            return await self._conn.fetchrow(sql, *params)
         except asyncpg.UniqueViolationError:
             raise ConcurrencyError(_history_raced([record.id])) from None
-        return count > 0
 
     async def _sagas_selected(self, sql: str, params: Sequence[Any]) -> list[SagaRecord]:
         return [CODEC.saga(row) for row in await self._conn.fetch(numbered(sql), *params)]

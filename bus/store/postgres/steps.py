@@ -45,9 +45,15 @@ START = (
     "    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)\n"
     "    ON CONFLICT DO NOTHING RETURNING id\n"
     ")" + _writes_sql(13)
+).replace(
+    "SELECT count(*) FROM written",
+    "SELECT (SELECT count(*) FROM written),\n"
+    "       EXISTS (SELECT 1 FROM saga_instance WHERE id = $1 OR (saga = $2 AND correlation = $4))",
 )
 """A new instance with its first step (`Sagas.saga_start`): nothing is written when
-the instance exists already (the count is 0)."""
+the instance exists already (the count is 0); then whether the statement's snapshot
+saw the instance (False: created by a transaction that committed while the insert
+waited for it)."""
 
 STEP = (
     "WITH written AS (\n"

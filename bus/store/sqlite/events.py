@@ -7,7 +7,6 @@ from typing import Any
 
 from bus.errors import ConcurrencyError
 from bus.store.codec import (
-    EVENT_COLUMNS,
     PROJECTION_COLUMNS,
     appended_events,
     dump_json,
@@ -59,22 +58,8 @@ class SQLiteEvents(SQLiteRole, Events):
             positions.extend(sorted(row[0] for row in returned))
         return appended_events(stream_id, expected_version, events, now, positions)
 
-    async def events_read(
-        self, stream_id: str, *, from_version: int = 1, to_version: int | None = None
-    ) -> list[StoredEvent]:
-        rows = self._rows(
-            f"SELECT {EVENT_COLUMNS} FROM event WHERE stream_id = ? AND version >= ? "
-            "AND (? IS NULL OR version <= ?) ORDER BY version",
-            (stream_id, from_version, to_version, to_version),
-        )
-        return [CODEC.event(row) for row in rows]
-
-    async def events_after(self, position: int, limit: int = 500) -> list[StoredEvent]:
-        rows = self._rows(
-            f"SELECT {EVENT_COLUMNS} FROM event WHERE position > ? ORDER BY position LIMIT ?",
-            (position, limit),
-        )
-        return [CODEC.event(row) for row in rows]
+    async def _events_selected(self, sql: str, params: Sequence[Any]) -> list[StoredEvent]:
+        return [CODEC.event(row) for row in self._rows(sql, params)]
 
     async def stream_version(self, stream_id: str) -> int:
         version = self._value(

@@ -10,6 +10,22 @@ from bus.store.messaging import BACKLOG_BY_TYPE, Messaging
 from bus.store.sqlite.connection import CODEC, ROWS_PER_INSERT, SQLiteRole
 from bus.wire.envelope import Envelope
 
+WRITE_OUTBOX = (
+    f"INSERT INTO outbox (id, {ENVELOPE_COLUMNS}, created_at, sent_at) "
+    "SELECT * FROM (VALUES {}) AS r WHERE r.column1 IS NULL "
+    "OR r.column1 IN (SELECT id FROM outbox) "
+    "ON CONFLICT (id) DO UPDATE SET sent_at = excluded.sent_at WHERE outbox.sent_at IS NULL "
+    "RETURNING id, sent_at IS NULL"
+)
+"""New rows and earlier rows marked sent in one statement (`outbox_write`), as
+PostgreSQL's does: a new row comes without an id (inserted, unsent); a row to mark
+comes with its id, so it conflicts with itself and only its `sent_at` is set (an id
+that is not there any more is left out, never inserted). Returned: each inserted row's
+id, and each marked one's, told apart by `sent_at`."""
+
+_NO_ENVELOPE = ("", "", "", "", None, None, "", 0, None, "", "")
+"""The columns of a row to mark sent: never written (the row exists)."""
+
 
 class SQLiteMessaging(SQLiteRole, Messaging):
     async def inbox_add(self, endpoint: str, message_id: str) -> bool:
@@ -48,6 +64,18 @@ class SQLiteMessaging(SQLiteRole, Messaging):
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(*CODEC.envelope_params(envelope), created_at) for envelope in envelopes],
         )
+
+    async def outbox_write(self, envelopes: Sequence[Envelope], sent: Sequence[int]) -> list[int]:
+        if not envelopes or not sent or len(envelopes) + len(sent) > ROWS_PER_INSERT:
+            return await super().outbox_write(envelopes, sent)
+        now = time_text(utcnow())
+        rows = [(None, *CODEC.envelope_params(e), now, None) for e in envelopes]
+        rows += [(row_id, *_NO_ENVELOPE, now) for row_id in sent]
+        written = self._rows(
+            WRITE_OUTBOX.format(", ".join(["(" + ", ".join(["?"] * 13) + ")"] * len(rows))),
+            [value for row in rows for value in row],
+        )
+        return sorted(row_id for row_id, new in written if new)
 
     async def outbox_pending(self, limit: int = 500) -> list[tuple[int, Envelope]]:
         rows = self._rows(
