@@ -29,6 +29,10 @@ from bus.wire.transport import Outcome, Publication
 Sent = tuple["asyncio.Future[object]", int]
 """A publish handed to the writer: its confirmation and its delivery tag."""
 
+Batch = tuple[list["Sent | None"], "asyncio.Future[object]"]
+"""A batch handed to the writer: each publish (None: not encodable), and the future
+that fails when the channel closes."""
+
 
 class ConfirmedPublisher:
     """The publisher of one channel (opened with publisher confirms); a new channel
@@ -50,15 +54,17 @@ class ConfirmedPublisher:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._confirm_timeout
         frames, ids, error = self._encode(publications)
-        sent = await self._send(frames, ids, deadline)
-        if sent is None:
+        batch = await self._send(frames, ids, deadline)
+        if batch is None:
             return [Outcome.FAILED] * len(publications), error
+        sent, closing = batch
         confirmations = [s[0] if s is not None else None for s in sent]
         try:
             waiting = [c for c in confirmations if c is not None]
             if waiting:
                 await asyncio.wait(waiting, timeout=max(0.0, deadline - loop.time()))
         finally:
+            closing.cancel()
             self._forget(ids, sent)
         outcomes: list[Outcome] = []
         for confirmation in confirmations:
@@ -94,11 +100,17 @@ class ConfirmedPublisher:
 
     async def _send(
         self, frames: list[bytes | None], ids: list[str], deadline: float
-    ) -> list[Sent | None] | None:
+    ) -> Batch | None:
         """Registers a delivery tag and a confirmation per encoded publish, in the
         order of the frames, and queues them for the writer as one buffer; None when
         the channel is closed, or when the writer takes nothing before `deadline` (a
-        connection going down: nothing was sent, nothing stays registered)."""
+        connection going down: nothing was sent, nothing stays registered).
+
+        The confirmations are plain futures of the loop; the batch registers one
+        future with the channel, which aiormq fails when the channel closes, and that
+        fails every confirmation still waiting with the same error (as aiormq fails
+        each future registered with it): a channel's futures cost a set entry and a
+        done callback at the channel and at the connection each."""
         try:
             async with asyncio.timeout_at(deadline):
                 return await self._register_and_queue(frames, ids)
@@ -107,11 +119,12 @@ class ConfirmedPublisher:
 
     async def _register_and_queue(
         self, frames: list[bytes | None], ids: list[str]
-    ) -> list[Sent | None] | None:
+    ) -> Batch | None:
         channel = self.channel
         async with self._lock:
             if channel.is_closed:
                 return None
+            loop = asyncio.get_running_loop()
             first = channel.delivery_tag
             sent: list[Sent | None] = []
             for frame, message_id in zip(frames, ids, strict=True):
@@ -119,13 +132,14 @@ class ConfirmedPublisher:
                     sent.append(None)
                     continue
                 channel.delivery_tag += 1
-                confirmation: asyncio.Future[object] = channel.create_future()
+                confirmation: asyncio.Future[object] = loop.create_future()
                 channel.confirmations[channel.delivery_tag] = confirmation
                 channel.message_id_delivery_tag[message_id] = channel.delivery_tag
                 sent.append((confirmation, channel.delivery_tag))
+            closing = _failing_with_the_channel(channel, sent)
             payload = b"".join(f for f in frames if f is not None)
             if not payload:
-                return sent
+                return sent, closing
             try:
                 await channel.write_queue.put(ChannelFrame(payload=payload, should_close=False))
             except BaseException:
@@ -133,9 +147,10 @@ class ConfirmedPublisher:
                 for tag in range(first + 1, channel.delivery_tag + 1):
                     channel.confirmations.pop(tag, None)
                 channel.delivery_tag = first
+                closing.cancel()
                 self._forget(ids, sent)
                 raise
-            return sent
+            return sent, closing
 
     def _forget(self, ids: list[str], sent: list[Sent | None]) -> None:
         """Cancels confirmations still waiting (a timeout, a cancelled publish) and
@@ -149,3 +164,23 @@ class ConfirmedPublisher:
                 confirmation.cancel()
             if table.get(message_id) == tag:
                 del table[message_id]
+
+
+def _failing_with_the_channel(
+    channel: RawChannel, sent: list[Sent | None]
+) -> asyncio.Future[object]:
+    """A future registered with `channel` (aiormq fails it when the channel closes)
+    that, when it fails, fails each confirmation of `sent` still waiting; cancel it
+    when the batch is done."""
+    closing: asyncio.Future[object] = channel.create_future()
+    waiting = [one[0] for one in sent if one is not None]
+
+    def fail(future: asyncio.Future[object]) -> None:
+        if future.cancelled() or (error := future.exception()) is None:
+            return
+        for confirmation in waiting:
+            if not confirmation.done():
+                confirmation.set_exception(error)
+
+    closing.add_done_callback(fail)
+    return closing

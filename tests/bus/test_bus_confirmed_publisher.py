@@ -9,7 +9,7 @@ import asyncio
 from collections import OrderedDict
 from typing import Any
 
-from aiormq.exceptions import DeliveryError
+from aiormq.exceptions import ChannelClosed, DeliveryError
 from pamqp import commands as spec
 
 from bus.wire import amqp_encoding
@@ -28,9 +28,20 @@ class FakeChannel:
         self.confirmations: OrderedDict[int, asyncio.Future[Any]] = OrderedDict()
         self.message_id_delivery_tag: dict[str, int] = {}
         self.write_queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=queue_size)
+        self.registered: list[asyncio.Future[Any]] = []
+        """The futures registered with the channel: aiormq fails them on close."""
 
     def create_future(self) -> asyncio.Future[Any]:
-        return asyncio.get_running_loop().create_future()
+        future = asyncio.get_running_loop().create_future()
+        self.registered.append(future)
+        return future
+
+    def close(self, error: BaseException) -> None:
+        """What aiormq does to the channel's futures when it closes."""
+        self.is_closed = True
+        for future in self.registered:
+            if not future.done():
+                future.set_exception(error)
 
 
 def publication(message_id: str, exchange: str = "ns.events") -> Publication:
@@ -98,3 +109,21 @@ async def test_a_closed_channel_fails_everything_without_writing() -> None:
     assert outcomes == [Outcome.FAILED]
     assert channel.write_queue.empty()
     assert channel.delivery_tag == 0
+
+
+async def test_a_channel_closing_fails_the_confirmations_still_waiting() -> None:
+    channel = FakeChannel()
+    publisher = ConfirmedPublisher(channel, confirm_timeout=5)  # type: ignore[arg-type]
+
+    async def broker() -> None:
+        await channel.write_queue.get()
+        channel.confirmations[1].set_result(spec.Basic.Ack(1))
+        channel.close(ChannelClosed(406, "PRECONDITION_FAILED"))
+
+    served = asyncio.create_task(broker())
+    outcomes, error = await asyncio.wait_for(
+        publisher.publish([publication("a"), publication("b")]), timeout=2)
+    await served
+    assert outcomes == [Outcome.CONFIRMED, Outcome.FAILED]
+    assert isinstance(error, ChannelClosed)
+    assert all(f.done() for f in channel.registered)  # nothing left registered waiting
