@@ -49,6 +49,7 @@ import asyncpg  # type: ignore[import-untyped, unused-ignore]
 from bench import order_saga
 from bench.order_saga import fresh_store
 from bus.observability.logging import configure_logging
+from bus.store.postgres.store import PostgresStore
 from bus.store.sqlite.driver import SQLiteConnection
 
 SQLITE_CALLS = ("execute", "executemany", "fetchall", "begin", "commit", "rollback")
@@ -81,6 +82,8 @@ class Statements:
     characters), for `--by-sql`."""
     stopped: bool = False
     """Set once the orders have ended: reading the results back is not counted."""
+    opening: int = 0
+    """Stores being opened (their migration's statements are not counted)."""
 
     def stop(self) -> None:
         self.stopped = True
@@ -100,7 +103,7 @@ def counting() -> Iterator[Statements]:
         original = getattr(cls, name)
 
         def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
-            if not seen.stopped:
+            if not seen.stopped and not seen.opening:
                 seen.calls[f"{prefix}.{name}"] += 1
                 text = args[0] if args and isinstance(args[0], str) else name.upper()
                 seen.by_sql[f"{prefix}: {' '.join(text.split())[:110]}"] += 1
@@ -109,6 +112,21 @@ def counting() -> Iterator[Statements]:
         patched.append((cls, name, original))
         setattr(cls, name, counted)
 
+    def not_while_opening(cls: type) -> None:
+        original = cls.open  # type: ignore[attr-defined]
+
+        async def opened(self: Any) -> None:
+            seen.opening += 1
+            try:
+                await original(self)
+            finally:
+                seen.opening -= 1
+
+        patched.append((cls, "open", original))
+        cls.open = opened  # type: ignore[attr-defined]
+
+    # PostgreSQL's migration runs on an asyncpg connection (SQLite's on the raw one)
+    not_while_opening(PostgresStore)
     for name in SQLITE_CALLS:
         wrap(SQLiteConnection, name, "sqlite")
     for name in POSTGRES_CALLS:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from bus import HandlerContext, Service
 from bus.eventsourcing import Aggregate, InvariantViolation, Repository, applies
@@ -55,7 +55,7 @@ class OrderState(BaseModel):
 
     status: OrderStatus = OrderStatus.NEW
     customer_id: str | None = None
-    items: list[OrderItem] = []
+    items: list[OrderItem] = Field(default_factory=list)
     amount: float = 0.0
     payment_id: str | None = None
     tracking_number: str | None = None

@@ -32,6 +32,7 @@ from typing import Any
 import cel
 
 from saga_dsl.diagnostics import START, Position, suggest
+from saga_dsl.field_reads import NOT_READ, FieldPath, field_path, read_field
 from saga_dsl.macros import (
     MAX_COST,
     Macro,
@@ -157,10 +158,16 @@ class Expression:
 
     roots: frozenset[str] = frozenset()
     macros: tuple[Macro, ...] = ()
+    path: FieldPath | None = None  # one field read (`saga.x`): see saga_dsl/field_reads.py
 
     def evaluate(self, scope: Scope) -> Any:
         """The JSON value of the expression; raises `EvaluationError`, or `OverBudget`
         (before running it) when its macros would cost more than `MAX_COST`."""
+        if self.path is not None:
+            root, name = self.path
+            value = read_field(scope.event if root == "event" else scope.saga, name)
+            if value is not NOT_READ:
+                return value
         if self.macros:
             work = cost(self.macros, scope.count, scope.size)
             if work > MAX_COST:
@@ -220,7 +227,7 @@ def compile_expression(source: str, locate: Locator | None = None) -> Expression
         if m.group(1) not in bound
     )
     roots = frozenset(program.variables()) & ROOTS
-    return Expression(source, program, references, where(0), roots, macros)
+    return Expression(source, program, references, where(0), roots, macros, field_path(source))
 
 
 class Template:

@@ -9,6 +9,7 @@ written to the outbox in the same transaction as the handler's own state.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, Unpack, runtime_checkable
 
@@ -121,16 +122,36 @@ class HandlerContext:
                 envelope = replace(envelope, headers={**envelope.headers, **headers})
             if correlation_id is not None:
                 envelope = replace(envelope, correlation_id=correlation_id)
+            _check_kind(envelope.type, envelope.kind, kind)
+            envelope = envelope.caused_by(self.message)
         else:
-            envelope = Envelope.of(
-                message, correlation_id=correlation_id, headers=dict(headers or {})
-            )
-        if envelope.kind != kind:
-            verb, wanted, got = (
-                ("send", "a command", "an event") if kind == "command"
-                else ("publish", "an event", "a command")
-            )
-            raise TypeError(f"ctx.{verb}() takes {wanted}; {envelope.type} is {got}")
-        envelope = envelope.caused_by(self.message)
+            _check_kind(message.message_type(), message.__kind__, kind)
+            envelope = self._caused(message, correlation_id, headers)
         self._outgoing.append(envelope if at is None else scheduled(envelope, at))
         return envelope
+
+    def _caused(
+        self, message: Message, correlation_id: str | None, headers: Mapping[str, Any] | None
+    ) -> Envelope:
+        """`Envelope.of(message, ...).caused_by(self.message)`, built once instead of
+        built and then copied."""
+        cause = self.message
+        return Envelope(
+            type=message.message_type(),
+            kind=message.__kind__,
+            payload=message.model_dump(mode="json"),
+            correlation_id=correlation_id or cause.correlation_id,
+            causation_id=cause.message_id,
+            version=message.__version__,
+            traceparent=cause.traceparent,
+            headers=dict(headers or {}),
+        )
+
+
+def _check_kind(type_: str, given: str, kind: str) -> None:
+    if given != kind:
+        verb, wanted, got = (
+            ("send", "a command", "an event") if kind == "command"
+            else ("publish", "an event", "a command")
+        )
+        raise TypeError(f"ctx.{verb}() takes {wanted}; {type_} is {got}")
