@@ -93,6 +93,8 @@ def load_json(text: str | bytes) -> Any:
 
 def utc(moment: datetime) -> datetime:
     """`moment` in UTC; a naive datetime is refused rather than guessed at."""
+    if moment.tzinfo is UTC:  # the common case: nothing to convert
+        return moment
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"naive datetime {moment.isoformat()}: the store takes aware datetimes")
     return moment.astimezone(UTC)
