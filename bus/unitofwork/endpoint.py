@@ -123,7 +123,7 @@ class HandlerContext:
             if correlation_id is not None:
                 envelope = replace(envelope, correlation_id=correlation_id)
             _check_kind(envelope.type, envelope.kind, kind)
-            envelope = envelope.caused_by(self.message)
+            envelope = _caused_by(envelope, self.message)
         else:
             _check_kind(message.message_type(), message.__kind__, kind)
             envelope = self._caused(message, correlation_id, headers)
@@ -146,6 +146,18 @@ class HandlerContext:
             traceparent=cause.traceparent,
             headers=dict(headers or {}),
         )
+
+
+def _caused_by(envelope: Envelope, cause: Envelope) -> Envelope:
+    """`envelope.caused_by(cause)`, or `envelope` itself when that would copy it
+    unchanged (an event store's envelope, stamped from the same cause already)."""
+    if (
+        envelope.causation_id == cause.message_id
+        and (envelope.correlation_id or cause.correlation_id) == envelope.correlation_id
+        and (envelope.traceparent or cause.traceparent) == envelope.traceparent
+    ):
+        return envelope
+    return envelope.caused_by(cause)
 
 
 def _check_kind(type_: str, given: str, kind: str) -> None:

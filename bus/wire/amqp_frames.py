@@ -101,12 +101,12 @@ def _ack(data: bytes) -> Frame:
 
 def _properties(flags: int, data: bytes, offset: int) -> Any:
     properties = PROPERTIES()  # every property absent; the present ones are read below
-    for name, flag, kind in _PROPERTIES:
-        if not flags & flag:
-            continue
+    for name, kind in _present(flags):
         value: Any
-        if kind == _SHORTSTR:
-            offset, value = _short_string(data, offset)
+        if kind == _SHORTSTR:  # as `_short_string` reads it, in place
+            end = offset + 1 + data[offset]
+            value = bytes(data[offset + 1 : end]).decode("utf-8", "replace")
+            offset = end
         elif kind == _OCTET:
             value = data[offset]
             offset += 1
@@ -118,6 +118,20 @@ def _properties(flags: int, data: bytes, offset: int) -> Any:
             offset += consumed
         setattr(properties, name, value)
     return properties
+
+
+_PRESENT: dict[int, tuple[tuple[str, int], ...]] = {}
+
+
+def _present(flags: int) -> tuple[tuple[str, int], ...]:
+    """(name, kind) of each property `flags` says is present, in the order they are
+    written (remembered per flag word: a sender uses a few)."""
+    present = _PRESENT.get(flags)
+    if present is None:
+        present = tuple((name, kind) for name, flag, kind in _PROPERTIES if flags & flag)
+        if len(_PRESENT) < 256:
+            _PRESENT[flags] = present
+    return present
 
 
 def _short_string(data: bytes, offset: int) -> tuple[int, str]:

@@ -261,6 +261,19 @@ def test_sent_messages_carry_correlation_and_causation_of_the_handled_one() -> N
     assert [e.type for e in ctx.outgoing] == ["BtCharged", "BtCharge", "Anything"]
 
 
+@pytest.mark.parametrize("stamp", [
+    {"correlation_id": "order-1", "traceparent": "00-abc-def-01"},  # stamped already
+    {"correlation_id": "order-1"}, {"traceparent": "00-abc-def-01"}, {"correlation_id": "o"},
+    {"correlation_id": "order-1", "traceparent": "00-abc-def-01", "causation_id": "other"},
+])
+def test_a_published_envelope_is_stamped_as_caused_by_does(stamp: dict[str, str]) -> None:
+    handled = Envelope.of(BtCharge(charge_id="c"), correlation_id="order-1",
+                          traceparent="00-abc-def-01")
+    ready = Envelope(type="BtCharged", kind="event", payload={}, **{
+        "causation_id": handled.message_id, **stamp})
+    assert context(handled).publish(ready) == ready.caused_by(handled)
+
+
 def test_send_takes_commands_and_publish_takes_events() -> None:
     ctx = context(Envelope.of(BtCharge(charge_id="c")))
     with pytest.raises(TypeError, match=r"ctx.send\(\) takes a command"):
