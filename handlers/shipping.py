@@ -26,10 +26,10 @@ async def ship(cmd: ShipOrder, ctx: HandlerContext) -> None:
     if silent:
         log.info("carrier does not answer", order_id=cmd.order_id, skus=silent)
         return
-    shipment = await ctx.tx.state_get(SHIPMENTS, cmd.order_id, for_update=True)
-    if shipment is None:
-        shipment = {"tracking_number": tracking_number_for(cmd.order_id)}
-        await ctx.tx.state_put(SHIPMENTS, cmd.order_id, shipment)
+    # the first shipment of the order stands (one statement: read, or put if none)
+    shipment = await ctx.tx.state_setdefault(
+        SHIPMENTS, cmd.order_id, {"tracking_number": tracking_number_for(cmd.order_id)}
+    )
     ctx.publish(
         OrderShipped(order_id=cmd.order_id, tracking_number=shipment["tracking_number"])
     )

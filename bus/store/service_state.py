@@ -28,6 +28,17 @@ class ServiceState(abc.ABC):
         Stores override this with one statement."""
         return [await self.state_get(ns, key, for_update=for_update) for ns, key in names]
 
+    async def state_setdefault(
+        self, namespace: str, key: str, value: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The document, locked as `state_get(for_update=True)` locks it; `value` is put
+        and returned when there is none. Stores override this with one statement."""
+        existing = await self.state_get(namespace, key, for_update=True)
+        if existing is not None:
+            return existing
+        await self.state_put(namespace, key, value)
+        return value
+
     @abc.abstractmethod
     async def state_put(self, namespace: str, key: str, value: dict[str, Any]) -> None: ...
 

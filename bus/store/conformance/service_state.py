@@ -84,3 +84,26 @@ class ServiceStateCases(StoreCase):
         await asyncio.gather(*(increment(s) for s in [store, other_store] * 10))
         async with store.transaction() as tx:
             assert await tx.state_get_many(names) == [{"n": 20}, {"n": 20}]
+
+    async def test_setdefault_puts_a_missing_document_and_keeps_an_existing_one(
+        self, store: Store
+    ) -> None:
+        async with store.transaction() as tx:
+            assert await tx.state_setdefault("shipping", "o1", {"n": 1}) == {"n": 1}
+            assert await tx.state_setdefault("shipping", "o1", {"n": 2}) == {"n": 1}
+        async with store.transaction() as tx:
+            assert await tx.state_get("shipping", "o1") == {"n": 1}
+            assert await tx.state_setdefault("shipping", "o2", {"n": 3}) == {"n": 3}
+            assert await tx.state_list("shipping") == [("o1", {"n": 1}), ("o2", {"n": 3})]
+
+    async def test_setdefault_locks_like_for_update_between_two_processes(
+        self, store: Store, other_store: Store
+    ) -> None:
+        async def increment(s: Store) -> None:
+            async with s.transaction() as tx:
+                doc = await tx.state_setdefault("counters", "hits", {"n": 0})
+                await tx.state_put("counters", "hits", {"n": doc["n"] + 1})
+
+        await asyncio.gather(*(increment(s) for s in [store, other_store] * 10))
+        async with store.transaction() as tx:
+            assert await tx.state_get("counters", "hits") == {"n": 20}

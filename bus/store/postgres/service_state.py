@@ -68,6 +68,21 @@ class PostgresServiceState(PostgresRole, ServiceState):
                 [dump_json(value) for value in last.values()],
             )
 
+    async def state_setdefault(
+        self, namespace: str, key: str, value: dict[str, Any]
+    ) -> dict[str, Any]:
+        # a row already there is "updated" to itself (which locks it, as FOR UPDATE
+        # would), so RETURNING gives it back; a creator racing this one is waited for
+        stored = await self._conn.fetchval(
+            "INSERT INTO service_state (namespace, key, value) VALUES ($1, $2, $3) "
+            "ON CONFLICT (namespace, key) DO UPDATE SET value = service_state.value "
+            "RETURNING value",
+            namespace,
+            key,
+            dump_json(value),
+        )
+        return dict(load_json(stored))
+
     async def state_put(self, namespace: str, key: str, value: dict[str, Any]) -> None:
         await self._conn.execute(
             "INSERT INTO service_state (namespace, key, value) VALUES ($1, $2, $3) "

@@ -46,6 +46,18 @@ class SQLiteServiceState(SQLiteRole, ServiceState):
                 [part for (ns, key), v in last.items() for part in (ns, key, dump_json(v))],
             )
 
+    async def state_setdefault(
+        self, namespace: str, key: str, value: dict[str, Any]
+    ) -> dict[str, Any]:
+        # a row already there is "updated" to itself, so RETURNING gives it back
+        stored = self._value(
+            "INSERT INTO service_state (namespace, key, value) VALUES (?, ?, ?) "
+            "ON CONFLICT (namespace, key) DO UPDATE SET value = service_state.value "
+            "RETURNING value",
+            (namespace, key, dump_json(value)),
+        )
+        return dict(load_json(stored))
+
     async def state_put(self, namespace: str, key: str, value: dict[str, Any]) -> None:
         self._conn.execute(
             "INSERT INTO service_state (namespace, key, value) VALUES (?, ?, ?) "
