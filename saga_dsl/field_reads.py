@@ -53,47 +53,46 @@ def read_field(root: Any, name: str) -> Any:
         return value if _INT64_MIN <= value <= _INT64_MAX else NOT_READ
     if kind is float:
         return value if math.isfinite(value) else NOT_READ
-    if (kind is list or kind is dict) and _plain(value):
-        return _copied(value)
+    if kind is list or kind is dict:
+        try:
+            return _copied(value, 0, [MAX_SIZE])
+        except _NotPlain:
+            return NOT_READ
     return NOT_READ
 
 
-def _plain(value: Any) -> bool:
-    """Whether `value` is JSON data that CEL holds unchanged (ints in int64, finite
-    floats, text keys), within `MAX_SIZE` and `MAX_DEPTH`."""
-    stack = [(value, 0)]
-    size = 0
-    while stack:
-        node, depth = stack.pop()
-        kind = type(node)
-        if kind is str:
-            size += len(node)
-        elif kind is list or kind is dict:
-            if depth == MAX_DEPTH:
-                return False
-            size += len(node)
-            if kind is dict:
-                if any(type(key) is not str for key in node):
-                    return False
-                size += sum(map(len, node))
-            stack.extend((item, depth + 1) for item in (node.values() if kind is dict else node))
-        elif kind is int:
-            if not _INT64_MIN <= node <= _INT64_MAX:
-                return False
-        elif kind is float:
-            if not math.isfinite(node):
-                return False
-        elif kind is not bool and node is not None:
-            return False
-        if size > MAX_SIZE:
-            return False
-    return True
+class _NotPlain(Exception):
+    """A value CEL may not hold unchanged, or one too big or deep to read here."""
 
 
-def _copied(value: Any) -> Any:
-    """A copy of plain JSON data (checked by `_plain`: not deeper than `MAX_DEPTH`)."""
-    if type(value) is list:
-        return [_copied(item) for item in value]
-    if type(value) is dict:
-        return {key: _copied(item) for key, item in value.items()}
+def _copied(value: Any, depth: int, room: list[int]) -> Any:
+    """A copy of `value` if it is JSON data that CEL holds unchanged (ints in int64,
+    finite floats, text keys) within `MAX_DEPTH`, its size taken from `room[0]`;
+    raises `_NotPlain` otherwise."""
+    kind = type(value)
+    if kind is str:
+        room[0] -= len(value)
+    elif kind is list or kind is dict:
+        room[0] -= len(value)
+        if depth == MAX_DEPTH or room[0] < 0:
+            raise _NotPlain
+        if kind is list:
+            return [_copied(item, depth + 1, room) for item in value]
+        copy = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _NotPlain
+            room[0] -= len(key)
+            copy[key] = _copied(item, depth + 1, room)
+        return copy
+    elif kind is int:
+        if not _INT64_MIN <= value <= _INT64_MAX:
+            raise _NotPlain
+    elif kind is float:
+        if not math.isfinite(value):
+            raise _NotPlain
+    elif kind is not bool and value is not None:
+        raise _NotPlain
+    if room[0] < 0:
+        raise _NotPlain
     return value
