@@ -110,6 +110,10 @@ class Deliveries:
             return ()
         return (frame,)
 
+    def reading(self, number: int) -> bool:
+        """Whether a delivery on channel `number` is half read here."""
+        return number in self._reading
+
     def hand_over(self) -> None:
         """Schedules the calls of immediate consumers for the messages read so far."""
         if self._ready:

@@ -193,7 +193,8 @@ class SagabusConnection(aiormq.Connection):
                 # the broker confirmed the close: the number is free
                 channels.pop(number, None)
             queue: asyncio.Queue[Any] = channel.frames
-            if type(frame) in _CONFIRMS and queue.empty() and not channel.is_closed:
+            if (type(frame) in _CONFIRMS and queue.empty() and not channel.is_closed
+                    and not deliveries.reading(number)):
                 # what the channel's reader does with it, without the queue's hops
                 await channel._on_confirm_frame(frame)
                 continue

@@ -151,3 +151,75 @@ def test_the_transport_connects_with_the_batch_reader() -> None:
 
     assert amqp_reader.available()
     assert asyncio.run(connect()) is amqp_reader.SagabusConnection
+
+
+class FakeChannel:
+    """What the reader's dispatch uses of an aiormq channel."""
+
+    def __init__(self) -> None:
+        self.frames: asyncio.Queue[Any] = asyncio.Queue(maxsize=10)
+        self.is_closed = False
+        self.consumers: dict[str, Any] = {}
+        self.confirmed: list[Any] = []
+
+    async def _on_confirm_frame(self, frame: Any) -> None:
+        self.confirmed.append(frame)
+
+    def queued(self) -> list[Any]:
+        items = []
+        while not self.frames.empty():
+            items.append(self.frames.get_nowait()[1])
+        return items
+
+
+async def dispatch(channels: dict[int, Any], frames: list[tuple[int, Any]]) -> bool:
+    from bus.wire.amqp_deliveries import Deliveries
+
+    connection = amqp_reader.SagabusConnection(AMQP_URL)
+    connection.channels = channels  # type: ignore[assignment]
+    received = [(0, number, frame) for number, frame in frames]
+    return await connection._dispatch(received, Deliveries(asyncio.get_running_loop()))
+
+
+async def test_a_confirm_skips_an_empty_queue_and_waits_behind_a_full_one() -> None:
+    channel = FakeChannel()
+    ack, nack = spec.Basic.Ack(delivery_tag=1), spec.Basic.Nack(delivery_tag=2)
+    assert not await dispatch({1: channel}, [(1, ack), (1, nack)])
+    assert channel.confirmed == [ack, nack] and channel.queued() == []
+
+    get_ok = spec.Basic.GetEmpty()
+    assert not await dispatch({1: channel}, [(1, get_ok), (1, ack)])
+    assert channel.queued() == [get_ok, ack]  # in order, behind what the channel has
+
+
+async def test_frames_inside_a_half_read_delivery_go_to_the_queue_in_order() -> None:
+    channel = FakeChannel()
+    deliver, header, _ = stream()[:3]
+    ack = spec.Basic.Ack(delivery_tag=1)
+    await dispatch({1: channel}, [deliver, header, (1, ack)])
+    assert channel.confirmed == []
+    assert channel.queued() == [deliver[1], header[1], ack]
+
+
+async def test_channel_close_frees_the_number_and_unknown_channels_are_dropped() -> None:
+    channel = FakeChannel()
+    channels: dict[int, Any] = {1: channel}
+    close = spec.Channel.Close(reply_code=404, reply_text="NOT_FOUND", class_id=60,
+                               method_id=20)
+    await dispatch(channels, [(1, close), (7, spec.Basic.Ack(delivery_tag=1))])
+    assert channels == {} and channel.queued() == [close]
+
+
+async def test_a_full_channel_queue_holds_the_reader_until_the_channel_takes() -> None:
+    channel = FakeChannel()
+    frames = [(1, spec.Basic.GetEmpty()) for _ in range(15)]
+    reading = asyncio.create_task(dispatch({1: channel}, frames))
+    await asyncio.sleep(0.05)
+    assert not reading.done() and channel.frames.full()
+    taken = channel.queued()
+    assert not await asyncio.wait_for(reading, 2)
+    assert len(taken) + len(channel.queued()) == 15
+
+
+async def test_close_ok_ends_the_reader() -> None:
+    assert await dispatch({}, [(0, Heartbeat()), (0, spec.Connection.CloseOk())])
