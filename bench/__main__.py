@@ -3,7 +3,8 @@
     python -m bench [-k 100] [-s 20] [-n 300] [--prefetch 200] [--repeat 3]
                     [--levels 10,100,1000] [--huge] [--parked 1000000]
                     [--history-rows 1000000] [--template DIR] [--no-postgres]
-                    [--no-orders] [--no-scaleout] [--scaleout-sagas 300]
+                    [--no-orders] [--no-waits] [--wait-sagas 300]
+                    [--no-scaleout] [--scaleout-sagas 300]
                     [--scaleout-repeat 2] [--loop auto|uvloop|asyncio]
                     [--out bench/RESULTS.md]
 
@@ -14,7 +15,8 @@ Parts, in this order (see each module's docstring):
 2. `bench.pingpong_faststream`: the same in FastStream;
 3. `bench.pingpong_sagabus`: the same with sagabus Services, inbox/outbox on SQLite;
 4. `bench.order_saga`: N order sagas, K in flight, on SQLite and on PostgreSQL;
-   then `bench.stages`: statements per saga and CPU per stage (load-independent);
+   then `bench.stages`: statements per saga and CPU per stage (load-independent),
+   and `bench.waits`: where the wall time goes, by endpoint and phase of the pipeline;
 5. `bench.scaling`: the order saga at 10, 100, 1,000 (and with `--huge` 100,000) in
    flight; `bench.window`: steps/s at 100 and at 100,000 in flight counted in a
    `--window` (about 6 minutes); 1,000,000 waiting instances with 1,000,000 history
@@ -64,6 +66,7 @@ from bench import (
     scaleout,
     scaling,
     stages,
+    waits,
     window,
 )
 from bench.conversation import Run
@@ -124,6 +127,10 @@ def parse() -> argparse.Namespace:
                         help="skip the statements per saga and CPU per stage")
     parser.add_argument("--stage-sagas", type=int, default=120,
                         help="order sagas per run of the stage breakdown")
+    parser.add_argument("--no-waits", action="store_true",
+                        help="skip the wall time per endpoint and phase (bench.waits)")
+    parser.add_argument("--wait-sagas", type=int, default=300,
+                        help="order sagas per run of the wall-time profile")
     parser.add_argument("--amqp-url", default=os.environ.get("SAGABUS_AMQP_URL",
                                                              pingpong_aiopika.AMQP_URL))
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -191,6 +198,12 @@ async def bench(args: argparse.Namespace, results: Results, postgres: bool, tmp:
             each=lambda f: _progress(f"statements per saga, {f.kind}",
                                      f.statements_per_saga, "statements"),
         )
+    if not args.no_waits:
+        print("wall time per endpoint and phase", flush=True)
+        for kind in ["sqlite", "postgres"] if postgres else ["sqlite"]:
+            results.waits.append(await waits.measure(
+                kind, tmp, sagas=args.wait_sagas, in_flight=k, amqp_url=url))
+            _progress(f"a saga step's wall time, {kind}", results.waits[-1].step_ms, "ms")
     if postgres and not args.no_scaleout:
         print("scale-out: 1 and 2 daemons on one PostgreSQL", flush=True)
         results.scaleout = await scaleout.compare(

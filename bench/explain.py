@@ -17,6 +17,7 @@ from bench.order_saga import OrderRun, quantile
 from bench.results import ORDERS_POSTGRES, ORDERS_SQLITE, RAW, Results
 from bench.scaleout import ScaleOut
 from bench.stages import StageFigures
+from bench.waits import WaitFigures, largest
 
 STORES = ((ORDERS_SQLITE, "sqlite", "SQLite", 0.8),
           (ORDERS_POSTGRES, "postgres", "PostgreSQL", 0.6))
@@ -160,6 +161,7 @@ def _throughput(results: Results) -> list[str]:
             f"{per_saga:.1f} steps per saga); the goal needs {needed:,.0f} steps/s "
             f"({goal} x {statistics.median(raw):,.0f})."
             + _budget(results, kind, per_saga, needed) + _where_cores_went(results, label)
+            + _wall(results, kind, needed / per_saga)
             + f" Tried so far: {SEE}, \"The store and the saga step\" and \"CPU per message\"."
         )
     return notes
@@ -199,8 +201,54 @@ def _latency(results: Results) -> list[str]:
             text += (f", {needed / cap:.1f}x the {cap:,.0f} sagas/s that one whole core "
                      f"allows the loop at {per_saga_cpu * 1000:.1f} ms of loop CPU per saga "
                      "(`bench.stages`)")
-        notes.append(text + ". It is the throughput goal in disguise.")
+        notes.append(text + ". It is the throughput goal in disguise." + _chain(results, kind))
     return notes
+
+
+def _waits_of(results: Results, kind: str) -> WaitFigures | None:
+    return next((f for f in results.waits if f.kind == kind and f.step_ms > 0), None)
+
+
+def _wall(results: Results, kind: str, needed_sagas: float) -> str:
+    """Where the wall time of a step goes (`bench.waits`), and the step the goal needs."""
+    f = _waits_of(results, kind)
+    if f is None:
+        return ""
+    phase, phase_ms = largest(f)
+    saga = f.saga
+    needed_step = f.in_flight / (needed_sagas * f.steps_per_saga) * 1000
+    return (
+        f" Wall time (`bench.waits`): a step crosses a service ({f.service_crossing_ms:.1f} ms)"
+        f" and the saga endpoint ({saga.crossing_ms if saga else 0.0:.1f} ms), "
+        f"{f.step_ms:.1f} ms, its largest phase {phase} ({phase_ms:.1f} ms per crossing); at "
+        f"{f.in_flight} in flight, Little's law gives {f.little_sagas_per_second:,.0f} sagas/s "
+        f"(that run measured {f.sagas_per_second:,.1f}); the goal needs steps of "
+        f"{needed_step:.1f} ms. Transactions were open {f.held_share:.2f} of that run's time"
+        + (" on SQLite's one connection, which the endpoints take in turn: a batch queues "
+           "for it behind the others'" if kind == "sqlite" else
+           " (at once, on the pool's connections)")
+        + f"; a COMMIT took {_mean_commit(f):.1f} ms against a floor of {f.floor_us:,.0f} µs "
+        f"({f.floor_what})."
+    )
+
+
+def _mean_commit(f: WaitFigures) -> float:
+    return statistics.mean(e.ms["COMMIT"] for e in f.endpoints) if f.endpoints else 0.0
+
+
+def _chain(results: Results, kind: str) -> str:
+    """The chain of a saga's steps against the measured OrderCreated -> final."""
+    f = _waits_of(results, kind)
+    if f is None:
+        return ""
+    after = max(f.steps_per_saga - 1, 0.0)
+    return (
+        f" The chain (`bench.waits`): {after:.1f} steps after OrderCreated, each a service "
+        f"and the saga endpoint, x {f.step_ms:.1f} ms = {f.chain_ms:,.0f} ms expected, "
+        f"{f.latency_mean_ms:,.0f} ms measured (mean) in that run; a p99 of "
+        f"{P99_GOAL * 1000:.0f} ms needs steps of about "
+        f"{P99_GOAL * 1000 / after if after else 0.0:.0f} ms at most."
+    )
 
 
 def _statements(results: Results) -> list[str]:

@@ -32,6 +32,8 @@ from bench.results import (
 )
 from bench.scaling import DAEMON_ORDERS, HUGE, ParkedResult
 from bench.stages import detail, table
+from bench.waits import CROSSING, chain
+from bench.waits import table as wait_table
 
 PACKAGES = ("sagabus", "aio-pika", "aiormq", "uvloop", "faststream", "pydantic", "orjson",
             "aiosqlite", "asyncpg", "common-expression-language")
@@ -200,6 +202,8 @@ def render(results: Results) -> str:
     if parked is not None:
         lines += _parked_rows(parked)
     lines += ["", *_goals(results), "", *gaps(results), "", *_stages(results)]
+    if results.waits:
+        lines += ["", *_waits(results)]
     lines += ["", *_settings(results), "", *_machine(results)]
     if results.notes:
         lines += ["", "## Notes", "", *[f"- {n}" for n in results.notes]]
@@ -328,6 +332,26 @@ def _stages(results: Results) -> list[str]:
         *table(results.stages),
         "",
         *detail(results.stages),
+    ]
+
+
+def _waits(results: Results) -> list[str]:
+    return [
+        "## Where the wall time goes, by endpoint and phase (`python -m bench.waits`)",
+        "",
+        "One run of the order saga per store with every endpoint's batches timed (the",
+        "pipeline's methods wrapped in this process). Per endpoint: its batches, the",
+        "deliveries per batch, and the mean ms per batch in each phase: idle (waiting for",
+        "deliveries), queued (per delivery: arrival to the start of its batch), lock + BEGIN",
+        "(on SQLite also the wait for the other endpoints' transactions on the store's one",
+        "connection), handling (steps 1-3), COMMIT, settling wait (for the previous batch's",
+        "publish and ack), publish + confirms, ack. Crossing: "
+        + " + ".join(CROSSING) + ",",
+        "a delivery's time at the endpoint up to its messages' confirms.",
+        "",
+        *wait_table(results.waits),
+        "",
+        *[chain(f) for f in results.waits],
     ]
 
 

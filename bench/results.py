@@ -10,6 +10,7 @@ from bench.order_saga import OrderRun
 from bench.scaleout import ScaleOut
 from bench.scaling import ParkedResult
 from bench.stages import StageFigures
+from bench.waits import WaitFigures
 from bench.window import WindowRun
 
 RAW = "(1) aio-pika, consume callbacks"
@@ -32,6 +33,8 @@ class Results:
     windows: list[WindowRun] = field(default_factory=list)
     parked: ParkedResult | None = None
     stages: list[StageFigures] = field(default_factory=list)
+    waits: list[WaitFigures] = field(default_factory=list)
+    """Where the wall time of the order saga went, by endpoint and phase (`bench.waits`)."""
     cpu: dict[str, list[CpuShare]] = field(default_factory=dict)
     """Where the cores went during each run of (1)-(4), by part (`bench.cpu`)."""
     scaleout: ScaleOut | None = None
