@@ -273,18 +273,28 @@ async def run_all(kinds: list[str], tmp: str, *, sagas: int, in_flight: int,
     return figures
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sagas", type=int, default=120)
+def store_arguments(description: str, *, sagas: int) -> argparse.ArgumentParser:
+    """The options of a part run on its own: sagas per run, in flight, which stores."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--sagas", type=int, default=sagas)
     parser.add_argument("--in-flight", type=int, default=100)
     parser.add_argument("--store", choices=["sqlite", "postgres", "both"], default="both")
+    return parser
+
+
+def kinds_of(args: argparse.Namespace) -> list[str]:
+    return ["sqlite", "postgres"] if args.store == "both" else [args.store]
+
+
+def main() -> None:
+    parser = store_arguments(__doc__.split("\n\n")[0], sagas=120)
     parser.add_argument("--by-sql", action="store_true",
                         help="also list the statements per saga by their SQL text")
     args = parser.parse_args()
     configure_logging("console", "warning")
-    kinds = ["sqlite", "postgres"] if args.store == "both" else [args.store]
     with tempfile.TemporaryDirectory() as tmp:
-        figures = asyncio.run(run_all(kinds, tmp, sagas=args.sagas, in_flight=args.in_flight))
+        figures = asyncio.run(run_all(kinds_of(args), tmp, sagas=args.sagas,
+                                      in_flight=args.in_flight))
     print("\n".join(table(figures)))
     print("\n".join(detail(figures)))
     if args.by_sql:

@@ -33,7 +33,6 @@ the SQLite stores, and the median INSERT + COMMIT (autocommit) round trip on Pos
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import statistics
@@ -52,6 +51,7 @@ import asyncpg  # type: ignore[import-untyped, unused-ignore]
 from bench import order_saga
 from bench.order_saga import PG_URL, SAGA, fresh_store
 from bench.pingpong_aiopika import AMQP_URL
+from bench.stages import kinds_of, store_arguments
 from bus.observability.logging import configure_logging
 from bus.store.postgres.store import PostgresStore
 from bus.store.sqlite.store import SQLiteStore
@@ -387,12 +387,9 @@ async def run_all(kinds: list[str], tmp: str, *, sagas: int, in_flight: int,
 
 def table(figures: list[WaitFigures]) -> list[str]:
     """Markdown lines: one row per store and endpoint, ms per batch in each phase."""
-    lines = [
-        "| store | endpoint | batches | deliveries per batch (mean / median) | "
-        + " | ".join(f"{p} ms" for p in PHASES)
-        + " | waited for previous settling | crossing ms |",
-        "|---|---|---:|---:|" + "---:|" * (len(PHASES) + 2),
-    ]
+    columns = ["store", "endpoint", "batches", "deliveries per batch (mean / median)",
+               *(f"{p} ms" for p in PHASES), "waited for previous settling", "crossing ms"]
+    lines = ["| " + " | ".join(columns) + " |", "|---|---|" + "---:|" * (len(columns) - 2)]
     for f in figures:
         for e in f.endpoints:
             lines.append(
@@ -439,15 +436,11 @@ def chain(f: WaitFigures) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sagas", type=int, default=300)
-    parser.add_argument("--in-flight", type=int, default=100)
-    parser.add_argument("--store", choices=["sqlite", "postgres", "both"], default="both")
-    args = parser.parse_args()
+    args = store_arguments(__doc__.split("\n\n")[0], sagas=300).parse_args()
     configure_logging("console", "warning")
-    kinds = ["sqlite", "postgres"] if args.store == "both" else [args.store]
     with tempfile.TemporaryDirectory() as tmp:
-        figures = asyncio.run(run_all(kinds, tmp, sagas=args.sagas, in_flight=args.in_flight))
+        figures = asyncio.run(run_all(kinds_of(args), tmp, sagas=args.sagas,
+                                      in_flight=args.in_flight))
     print("\n".join(table(figures)))
     print("\n".join(chain(f) for f in figures))
 
