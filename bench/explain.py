@@ -17,7 +17,7 @@ from bench.order_saga import OrderRun, quantile
 from bench.results import ORDERS_POSTGRES, ORDERS_SQLITE, RAW, Results
 from bench.scaleout import ScaleOut
 from bench.stages import StageFigures
-from bench.waits import WaitFigures, largest
+from bench.waits import WaitFigures, busiest, largest
 
 STORES = ((ORDERS_SQLITE, "sqlite", "SQLite", 0.8),
           (ORDERS_POSTGRES, "postgres", "PostgreSQL", 0.6))
@@ -228,7 +228,7 @@ def _wall(results: Results, kind: str, needed_sagas: float) -> str:
            "for it behind the others'" if kind == "sqlite" else
            " (at once, on the pool's connections)")
         + f"; a COMMIT took {_mean_commit(f):.1f} ms against a floor of {f.floor_us:,.0f} µs "
-        f"({f.floor_what})."
+        f"({f.floor_what}). The busiest endpoint, taking one batch at a time: {busiest(f)}."
     )
 
 

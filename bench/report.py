@@ -347,7 +347,9 @@ def _waits(results: Results) -> list[str]:
         "connection), handling (steps 1-3), COMMIT, settling wait (for the previous batch's",
         "publish and ack), publish + confirms, ack. Crossing: "
         + " + ".join(CROSSING) + ",",
-        "a delivery's time at the endpoint up to its messages' confirms.",
+        "a delivery's time at the endpoint up to its messages' confirms. Busy: the share of",
+        "the run the endpoint spent in its batches' work (lock + BEGIN, handling, COMMIT);",
+        "it takes one batch at a time, so an endpoint near 1.00 is the chain's bottleneck.",
         "",
         *wait_table(results.waits),
         "",

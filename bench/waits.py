@@ -65,6 +65,8 @@ PHASES = ("idle", "queued", "lock + BEGIN", "handling", "COMMIT", "settling wait
 CROSSING = ("queued", "lock + BEGIN", "handling", "COMMIT", "settling wait",
             "publish + confirms")
 """The phases a delivery waits through between its arrival and its messages' confirms."""
+WORK = ("lock + BEGIN", "handling", "COMMIT")
+"""The phases of `Pipeline._work`, during which the endpoint takes no other batch."""
 
 
 @dataclass
@@ -102,6 +104,9 @@ class EndpointWaits:
     """Mean per batch of each phase; "queued" is the mean per delivery."""
     waited: float
     """Share of the batches that waited for the previous batch's settling."""
+    busy: float = 0.0
+    """Share of the run's wall time its loop spent in `_work` (lock + BEGIN, handling,
+    COMMIT): an endpoint takes one batch at a time, so near 1 it is the bottleneck."""
 
     @property
     def mean_batch(self) -> float:
@@ -302,7 +307,7 @@ def _timed_transaction(original: Any) -> Any:
     return transaction
 
 
-def summed(tracks: dict[int, _Track]) -> list[EndpointWaits]:
+def summed(tracks: dict[int, _Track], seconds: float) -> list[EndpointWaits]:
     """Each endpoint's batches summed up, the saga endpoint first, then by name."""
     by_name: dict[str, list[Batch]] = {}
     for track in tracks.values():
@@ -318,6 +323,7 @@ def summed(tracks: dict[int, _Track]) -> list[EndpointWaits]:
             name=name, batches=len(batches), deliveries=deliveries,
             median_batch=statistics.median(b.deliveries for b in batches), ms=ms,
             waited=sum(b.waited for b in batches) / len(batches),
+            busy=sum(sum(b.phases[p] for p in WORK) for b in batches) / seconds if seconds else 0,
         ))
     return sorted(out, key=lambda e: (not is_saga(e.name), e.name))
 
@@ -372,7 +378,7 @@ async def measure(kind: str, tmp: str, *, sagas: int, in_flight: int,
     else:
         floor, what = await postgres_commit_us(), "INSERT + COMMIT, one round trip"
     return WaitFigures(
-        kind=kind, sagas=sagas, in_flight=in_flight, endpoints=summed(tracks),
+        kind=kind, sagas=sagas, in_flight=in_flight, endpoints=summed(tracks, run.seconds),
         sagas_per_second=run.sagas_per_second, steps_per_saga=run.steps / max(run.sagas, 1),
         latency_mean_ms=1000 * statistics.mean(run.latencies) if run.latencies else 0.0,
         floor_us=floor, floor_what=what, seconds=run.seconds,
@@ -388,7 +394,8 @@ async def run_all(kinds: list[str], tmp: str, *, sagas: int, in_flight: int,
 def table(figures: list[WaitFigures]) -> list[str]:
     """Markdown lines: one row per store and endpoint, ms per batch in each phase."""
     columns = ["store", "endpoint", "batches", "deliveries per batch (mean / median)",
-               *(f"{p} ms" for p in PHASES), "waited for previous settling", "crossing ms"]
+               *(f"{p} ms" for p in PHASES), "waited for previous settling", "crossing ms",
+               "busy"]
     lines = ["| " + " | ".join(columns) + " |", "|---|---|" + "---:|" * (len(columns) - 2)]
     for f in figures:
         for e in f.endpoints:
@@ -396,7 +403,7 @@ def table(figures: list[WaitFigures]) -> list[str]:
                 f"| {f.kind} | {e.name} | {e.batches:,} | {e.mean_batch:.1f} / "
                 f"{e.median_batch:.0f} | "
                 + " | ".join(f"{e.ms[p]:.1f}" for p in PHASES)
-                + f" | {e.waited:.0%} | {e.crossing_ms:.1f} |"
+                + f" | {e.waited:.0%} | {e.crossing_ms:.1f} | {e.busy:.2f} |"
             )
     return lines
 
@@ -407,6 +414,14 @@ def largest(f: WaitFigures) -> tuple[str, float]:
     means = {p: sum(e.ms[p] * e.deliveries for e in f.endpoints) / total for p in CROSSING}
     phase = max(means, key=lambda p: means[p])
     return phase, means[phase]
+
+
+def busiest(f: WaitFigures) -> str:
+    """The endpoint busiest in `_work`, with its share and what it spent it on."""
+    e = max(f.endpoints, key=lambda e: e.busy)
+    work = sum(e.ms[p] for p in WORK) or 1.0
+    return (f"{e.name} ({e.busy:.2f} of the run in its batches' work, of which "
+            + ", ".join(f"{p} {e.ms[p] / work:.0%}" for p in WORK) + ")")
 
 
 def chain(f: WaitFigures) -> str:
@@ -430,7 +445,8 @@ def chain(f: WaitFigures) -> str:
         f"(handling + COMMIT): {f.held_share:.2f} of the run's {f.seconds:.1f} s"
         + (" on SQLite's one connection, which the endpoints take in turn" if f.kind == "sqlite"
            else " (transactions open at once, on the pool's connections)")
-        + f". COMMIT {commit:.1f} ms per batch (mean of the endpoints); the floor, "
+        + f". The busiest endpoint: {busiest(f)}. COMMIT {commit:.1f} ms per batch (mean of "
+        f"the endpoints); the floor, "
         f"{f.floor_what}: {f.floor_us:,.0f} µs (median)."
     )
 

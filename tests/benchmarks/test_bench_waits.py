@@ -25,6 +25,7 @@ def figures() -> WaitFigures:
     payments = endpoint("payments", 20, 100, queued=3.0, handling=1.0, COMMIT=1.0)
     payments.ms["lock + BEGIN"], payments.ms["settling wait"] = 10.0, 1.0
     payments.ms["publish + confirms"] = 2.0
+    saga.busy = 0.9
     return WaitFigures(kind="sqlite", sagas=300, in_flight=100, endpoints=[saga, payments],
                        sagas_per_second=150.0, steps_per_saga=4.5, latency_mean_ms=200.0,
                        floor_us=140.0, floor_what="write + fsync of 4 KiB", seconds=0.5)
@@ -37,7 +38,7 @@ def test_the_wall_time_section_has_each_endpoint_and_the_chain() -> None:
     section = text.split("## Where the wall time goes, by endpoint and phase")[1]
     # crossing: queued + lock + handling + COMMIT + settling wait + publish
     assert ("| sqlite | saga.order_processing | 10 | 20.0 / 20 | 1.0 | 10.0 | 5.0 | 6.0 | 2.0 "
-            "| 0.0 | 4.0 | 0.5 | 25% | 27.0 |") in section
+            "| 0.0 | 4.0 | 0.5 | 25% | 27.0 | 0.90 |") in section
     payments = "| sqlite | payments | 20 | 5.0 / 5 | 0.0 | 3.0 | 10.0 | 1.0 | 1.0 | 1.0 | 2.0 "
     assert payments in section
     # a step: 18 + 27 = 45 ms; 3.5 steps after OrderCreated: 158 ms; 100 / (4.5 x 45 ms)
@@ -58,6 +59,10 @@ def test_the_unmet_goals_cite_the_wall_time_profile() -> None:
     # the goal: 800 steps/s at 4.67 steps per saga is 171 sagas/s; 100 / (171 x 4.5)
     assert "the goal needs steps of 129.6 ms" in throughput
     assert "a COMMIT took 1.5 ms against a floor of 140 µs" in throughput
+    # the saga endpoint's work per batch: 5 + 6 + 2 ms
+    assert ("busiest endpoint, taking one batch at a time: saga.order_processing (0.90 of the "
+            "run in its batches' work, of which lock + BEGIN 38%, handling 46%, COMMIT 15%)"
+            ) in throughput
     latency = next(line for line in gaps.splitlines() if "p99 at 100 in flight (SQLite)" in line)
     assert "x 45.0 ms = 158 ms expected, 200 ms measured (mean)" in latency
     assert "needs steps of about 86 ms at most" in latency
@@ -78,5 +83,6 @@ async def test_a_small_real_run_times_every_endpoint_phase_by_phase(tmp_path: Pa
     assert measured.saga.ms["publish + confirms"] > 0
     assert measured.chain_ms > 0 and measured.latency_mean_ms > 0
     assert measured.floor_us > 0 and measured.seconds > 0
+    assert 0 < measured.saga.busy < 1.5
     # the wrapping ends with the run
     assert all(Pipeline.__dict__[name] is f for name, f in methods.items())
