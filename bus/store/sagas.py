@@ -30,6 +30,15 @@ class Sagas(abc.ABC):
     ) -> SagaRecord | None: ...
 
     @abc.abstractmethod
+    async def saga_get_many(
+        self, ids: Sequence[str], saga: str, keys: Sequence[str], *, for_update: bool = False
+    ) -> list[SagaRecord]:
+        """In one statement, every instance `saga_get` finds by one of `ids` and every
+        one `saga_find(saga, k)` finds for one of the correlation values `keys`, each
+        once, ordered by id (`for_update` locks them in that order, as `saga_get` /
+        `saga_find` would lock each one)."""
+
+    @abc.abstractmethod
     async def saga_with_correlation(self, correlation: str) -> list[SagaRecord]:
         """Every saga's instance with this correlation value, by saga name: one lookup
         in the index on `correlation`, however many instances the store holds."""

@@ -9,7 +9,7 @@ written to the outbox in the same transaction as the handler's own state.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, Unpack, runtime_checkable
 
@@ -40,6 +40,16 @@ class Endpoint(Protocol):
 
     async def handle(self, message: Envelope, ctx: HandlerContext) -> None:
         """Handles one message; raising makes the pipeline retry it later."""
+
+
+@runtime_checkable
+class BatchReader(Protocol):
+    """An endpoint that reads, before its batch's deliveries are handled, what they
+    will need, in one statement (the saga endpoint: its instances)."""
+
+    async def prepare(self, tx: Transaction, messages: Sequence[Envelope]) -> None:
+        """Called in the batch's transaction with its new deliveries, in order, before
+        the first is handled; not called for a delivery run on its own (savepoint)."""
 
 
 class StandIn:

@@ -38,7 +38,7 @@ from bus.errors import ContractViolation, UnknownVersion
 from bus.observability.logging import get_logger, log_context
 from bus.observability.observe import NO_OBSERVER, Facts, Observer
 from bus.store.base import Store, Transaction, is_conflict
-from bus.unitofwork.endpoint import Endpoint, HandlerContext
+from bus.unitofwork.endpoint import BatchReader, Endpoint, HandlerContext
 from bus.unitofwork.failure_policy import CommitBackoff, FailurePolicy
 from bus.unitofwork.outbox import OutboxRelay, Row
 from bus.wire.contracts import Message, Registry, registry
@@ -315,6 +315,10 @@ class Pipeline:
                 fresh = None if isolated else await tx.inbox_add_many(
                     self.queue, [envelope.message_id for _, envelope, _ in units]
                 )
+                if fresh is not None and isinstance(self.endpoint, BatchReader):
+                    await self.endpoint.prepare(
+                        tx, [envelope for _, envelope, _ in units if envelope.message_id in fresh]
+                    )
                 failures: list[Failure] = []
                 outgoing: list[Envelope] = []
                 for delivery, envelope, contract in units:

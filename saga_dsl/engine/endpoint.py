@@ -13,12 +13,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bus.errors import DuplicateInstance, SagabusError
-from bus.store.base import SagaRecord
+from bus.store.base import SagaRecord, Transaction
 from bus.unitofwork.endpoint import HandlerContext
 from bus.unitofwork.retry import RetryPolicy
 from bus.wire.contracts import Registry, registry
 from bus.wire.envelope import Envelope, utcnow
 from saga_dsl import EventInput, Machine
+from saga_dsl.engine.batch_read import BatchRead, Key, read_batch
 from saga_dsl.engine.recording import Cause, advance, record_step
 
 INSTANCE_NAMESPACE = uuid.UUID("4b3f8f59-4a7e-4d59-9a33-5a6a0b8d1c2e")
@@ -55,6 +56,8 @@ class SagaEndpoint:
         self._name = endpoint_name(machine.name)
         self._retry = retry or RetryPolicy()
         self.contracts = contracts
+        self._batch: BatchRead | None = None
+        """The instances the current batch read at once (`prepare`), of its transaction."""
 
     def __repr__(self) -> str:
         return f"<SagaEndpoint {self._name} v{self.machine.version}>"
@@ -93,6 +96,19 @@ class SagaEndpoint:
     def retry(self) -> RetryPolicy:
         return self._retry
 
+    async def prepare(self, tx: Transaction, messages: Sequence[Envelope]) -> None:
+        """Reads at once the instances `_find` would read one delivery at a time."""
+        finding = [m for m in messages if not self._starts_first(m)]
+        self._batch = await read_batch(
+            tx,
+            self.machine.name,
+            (m.correlation_id for m in finding if m.correlation_id),
+            (v for v in map(self._correlation_value, finding) if v is not None),
+        )
+
+    def _starts_first(self, message: Envelope) -> bool:
+        return message.type == self.machine.start_event and not message.correlation_id
+
     async def handle(self, message: Envelope, ctx: HandlerContext) -> None:
         now = utcnow()
         given = EventInput(message.type, message.payload, message.message_id)
@@ -101,8 +117,9 @@ class SagaEndpoint:
         # most start events start an instance: start it (one statement, which writes
         # nothing when the instance exists), and look for the instance only when it
         # exists, as `_find` would have found it first
-        if (starts and not message.correlation_id
-                and await self._start(message, ctx, cause, found_next=True)):
+        if self._starts_first(message) and await self._start(
+            message, ctx, cause, found_next=True
+        ):
             return
         record = await self._find(message, ctx)
         if record is None:
@@ -115,6 +132,7 @@ class SagaEndpoint:
                 return
             await self._start(message, ctx, cause)
             return
+        self._forget(ctx, record)
         # raises for a running instance on a version not served here (retried: another
         # daemon may have it)
         machine = self.machine_of(record)
@@ -149,6 +167,7 @@ class SagaEndpoint:
             state=step.instance.state,
             machine={"started_by": message.causation_id},
         )
+        self._forget(ctx, record)
         try:
             # no savepoint: the insert is record_step's first write, and a duplicate
             # leaves the transaction as it was (ON CONFLICT DO NOTHING, then a read)
@@ -178,13 +197,28 @@ class SagaEndpoint:
 
     async def _find(self, message: Envelope, ctx: HandlerContext) -> SagaRecord | None:
         if message.correlation_id:
-            record = await ctx.tx.saga_get(message.correlation_id, for_update=True)
+            record = await self._read(ctx, ("id", message.correlation_id))
             if record is not None and record.saga == self.machine.name:
                 return record
         value = self._correlation_value(message)
         if value is None:
             return None
+        return await self._read(ctx, ("correlation", value))
+
+    async def _read(self, ctx: HandlerContext, key: Key) -> SagaRecord | None:
+        """The instance for `key`, from the batch's read when it has it, else read (and
+        locked) now."""
+        if self._batch is not None and self._batch.holds(ctx.tx, key):
+            return self._batch.found[key]
+        kind, value = key
+        if kind == "id":
+            return await ctx.tx.saga_get(value, for_update=True)
         return await ctx.tx.saga_find(self.machine.name, value, for_update=True)
+
+    def _forget(self, ctx: HandlerContext, record: SagaRecord) -> None:
+        """Before `record` is written: later deliveries of the batch read it again."""
+        if self._batch is not None and self._batch.tx is ctx.tx:
+            self._batch.forget(record.id, record.correlation)
 
     def _correlation_value(self, message: Envelope) -> str | None:
         field = self.machine.correlate

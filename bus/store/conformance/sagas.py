@@ -87,6 +87,38 @@ class SagaCases(StoreCase):
         assert [(r.saga, r.id) for r in found] == [("refunds", "b"), ("shipping", "a")]
         assert found[0].correlation == "order-1" and found[0].state == "awaiting_payment"
 
+    async def test_instances_are_read_many_at_once_by_id_and_correlation(
+        self, store: Store
+    ) -> None:
+        async with store.transaction() as tx:
+            for record in (saga("c1", id="i3"), saga("c2", id="i1"), saga("c3", id="i2"),
+                           saga("c2", id="i4", saga="refunds")):
+                await tx.saga_insert(record)
+        async with store.transaction() as tx:
+            both = await tx.saga_get_many(
+                ["i3", "i1", "nope", "i4"], "order_processing", ["c2", "c3", "c9"],
+                for_update=True,
+            )
+            by_id = await tx.saga_get_many(["i2"], "order_processing", [])
+            by_correlation = await tx.saga_get_many([], "refunds", ["c2", "c1"])
+            single = [await tx.saga_get(i) for i in ("i1", "i2", "i3", "i4")]
+            assert await tx.saga_get_many([], "order_processing", []) == []
+            assert await tx.saga_get_many(["nope"], "refunds", ["c3"]) == []
+        # each once (i1 by id and by correlation), ordered by id, as the single reads
+        assert both == single
+        assert [r.id for r in by_id] == ["i2"]
+        assert [(r.id, r.saga) for r in by_correlation] == [("i4", "refunds")]
+
+    async def test_instances_read_at_once_are_as_a_step_in_the_same_transaction_left_them(
+        self, store: Store
+    ) -> None:
+        async with store.transaction() as tx:
+            await tx.saga_insert(saga("c1", id="i1"))
+            (read,) = await tx.saga_get_many(["i1"], "order_processing", [], for_update=True)
+            await tx.saga_update(replace(read, state="paid"))
+            (again,) = await tx.saga_get_many([], "order_processing", ["c1"], for_update=True)
+        assert (again.state, again.row_version) == ("paid", 1)
+
     async def test_saga_update_bumps_row_version_and_refuses_a_stale_copy(
         self, store: Store, other_store: Store
     ) -> None:

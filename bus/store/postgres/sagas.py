@@ -29,6 +29,13 @@ from bus.store.sagas import Sagas
 BY_CORRELATION = f"SELECT {SAGA_COLUMNS} FROM saga_instance WHERE correlation = $1 ORDER BY saga"
 """Every saga's instance with one correlation value (index `saga_instance_correlation`)."""
 
+MANY = (
+    f"SELECT {SAGA_COLUMNS} FROM saga_instance WHERE id = ANY($1::text[]) "
+    "OR (saga = $2 AND correlation = ANY($3::text[])) ORDER BY id"
+)
+"""The instances of a batch, by id or by one saga's correlation values (ordered by id,
+so that two transactions taking FOR UPDATE lock their rows in the same order)."""
+
 INSERT_HISTORY = """
 INSERT INTO saga_history (instance_id, seq, at, input, message_id, from_state, to_state,
                           effects)
@@ -85,6 +92,13 @@ class PostgresSagas(PostgresRole, Sagas):
             correlation,
         )
         return None if row is None else CODEC.saga(row)
+
+    async def saga_get_many(
+        self, ids: Sequence[str], saga: str, keys: Sequence[str], *, for_update: bool = False
+    ) -> list[SagaRecord]:
+        lock = " FOR UPDATE" if for_update else ""
+        rows = await self._conn.fetch(f"{MANY}{lock}", list(ids), saga, list(keys))
+        return [CODEC.saga(row) for row in rows]
 
     async def saga_with_correlation(self, correlation: str) -> list[SagaRecord]:
         rows = await self._conn.fetch(BY_CORRELATION, correlation)

@@ -29,6 +29,13 @@ from bus.store.sqlite.steps import DUPLICATE, STALE, START, STEP, writes_params
 BY_CORRELATION = f"SELECT {SAGA_COLUMNS} FROM saga_instance WHERE correlation = ? ORDER BY saga"
 """Every saga's instance with one correlation value (index `saga_instance_correlation`)."""
 
+MANY = (
+    f"SELECT {SAGA_COLUMNS} FROM saga_instance WHERE id IN (SELECT value FROM json_each(?)) "
+    "OR (saga = ? AND correlation IN (SELECT value FROM json_each(?))) ORDER BY id"
+)
+"""The instances of a batch, by id or by one saga's correlation values (the lists as
+JSON arrays: one statement text whatever their length)."""
+
 
 class SQLiteSagas(SQLiteRole, Sagas):
     async def saga_insert(self, record: SagaRecord) -> None:
@@ -89,6 +96,13 @@ class SQLiteSagas(SQLiteRole, Sagas):
             (saga, correlation),
         )
         return CODEC.saga(rows[0]) if rows else None
+
+    async def saga_get_many(
+        self, ids: Sequence[str], saga: str, keys: Sequence[str], *, for_update: bool = False
+    ) -> list[SagaRecord]:
+        # one writer at a time holds the connection: nothing to lock
+        params = (dump_json(list(ids)), saga, dump_json(list(keys)))
+        return [CODEC.saga(row) for row in self._rows(MANY, params)]
 
     async def saga_with_correlation(self, correlation: str) -> list[SagaRecord]:
         rows = self._rows(BY_CORRELATION, (correlation,))
