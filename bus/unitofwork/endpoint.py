@@ -54,7 +54,8 @@ class BatchReader(Protocol):
 
 class StandIn:
     """An endpoint standing in for `endpoint` on its queue: the same name, commands,
-    events and retry policy; a subclass changes what `handle` does around it."""
+    events, retry policy and batch read (`prepare`); a subclass changes what `handle`
+    does around it."""
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
@@ -74,6 +75,12 @@ class StandIn:
     @property
     def retry(self) -> RetryPolicy:
         return self.endpoint.retry
+
+    async def prepare(self, tx: Transaction, messages: Sequence[Envelope]) -> None:
+        """The endpoint's own `prepare` when it is a `BatchReader` (a stand-in reads
+        ahead as the endpoint would); nothing otherwise."""
+        if isinstance(self.endpoint, BatchReader):
+            await self.endpoint.prepare(tx, messages)
 
     async def handle(self, message: Envelope, ctx: HandlerContext) -> None:
         await self.endpoint.handle(message, ctx)

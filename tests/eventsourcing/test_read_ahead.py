@@ -13,7 +13,8 @@ import structlog
 from bus.eventsourcing import Loads, Repository
 from bus.store import Store
 from bus.store.base import Transaction
-from bus.unitofwork.endpoint import BatchReader, HandlerContext
+from bus.unitofwork.endpoint import BatchReader, Endpoint, HandlerContext
+from bus.unitofwork.middleware import Middleware, WithMiddleware
 from bus.wire.contracts import Message
 from bus.wire.envelope import Envelope
 from handlers.messages import CompleteOrder, CreateOrder, OrderItem, PaymentSucceeded
@@ -38,20 +39,25 @@ class Counting:
 
 
 async def handle_batch(
-    tx: Transaction, messages: Sequence[Message], *, prepared: bool = True, handled: bool = True
+    tx: Transaction,
+    messages: Sequence[Message],
+    *,
+    prepared: bool = True,
+    handled: bool = True,
+    endpoint: Endpoint = orders,
 ) -> None:
     """As the pipeline handles a batch in one transaction: `prepare` first (unless a
     delivery runs alone), then each delivery (unless the batch fails before)."""
     envelopes = [Envelope.of(m) for m in messages]
-    assert isinstance(orders, BatchReader)
+    assert isinstance(endpoint, BatchReader)
     if prepared:
-        await orders.prepare(tx, envelopes)
+        await endpoint.prepare(tx, envelopes)
     for envelope, message in zip(envelopes, messages, strict=True) if handled else ():
         ctx = HandlerContext(
             endpoint="orders", tx=tx, message=envelope, contract=message,
             log=structlog.get_logger("test"),
         )
-        await orders.handle(envelope, ctx)
+        await endpoint.handle(envelope, ctx)
 
 
 def create(order_id: str) -> CreateOrder:
@@ -86,6 +92,18 @@ async def test_the_batch_streams_are_read_in_one_statement_and_loaded_from_it(
     assert [(await order(store, o)).status for o in ("o1", "o2")] == [
         OrderStatus.PAID, OrderStatus.PENDING
     ]
+
+
+async def test_a_service_with_middleware_reads_its_batch_ahead_as_well(store: Store) -> None:
+    async with store.transaction() as tx:
+        counting = Counting(tx)
+        await handle_batch(
+            cast(Transaction, counting), [create("o1"), pay("o1"), pay("o1")],
+            endpoint=WithMiddleware(orders, [Middleware()]),
+        )
+    # the repeated payment finds the order paid (read again after each append)
+    assert counting.calls == {"events_read_many": 1, "events_read": 2}
+    assert (await order(store, "o1")).version == 2
 
 
 async def test_what_a_batch_read_ahead_is_not_used_in_another_transaction(
