@@ -21,7 +21,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from bus import HandlerContext, Service
-from bus.eventsourcing import Aggregate, InvariantViolation, Repository, applies
+from bus.eventsourcing import Aggregate, InvariantViolation, Loads, Repository, applies
 from handlers.messages import (
     CancelOrder,
     CompleteOrder,
@@ -138,11 +138,16 @@ def order_stream(order_id: str) -> str:
     return OrderAggregate.stream_id(order_id)
 
 
+BY_ORDER_ID = Loads(OrderAggregate, "order_id")
+"""Every handler loads the order its message's `order_id` names: the service reads a
+batch's orders at once (`bus.eventsourcing.read_ahead`)."""
+
+
 def _repository(ctx: HandlerContext) -> Repository[OrderAggregate]:
     return Repository(OrderAggregate, ctx.tx, publisher=ctx.publish)
 
 
-@orders.handles(CreateOrder, emits=[OrderCreated])
+@orders.handles(CreateOrder, emits=[OrderCreated], loads=BY_ORDER_ID)
 async def create_order(cmd: CreateOrder, ctx: HandlerContext) -> None:
     """Creates the order once; creating an existing order id changes nothing."""
     repository = _repository(ctx)
@@ -153,7 +158,7 @@ async def create_order(cmd: CreateOrder, ctx: HandlerContext) -> None:
     await repository.save(order, cause=ctx.message)
 
 
-@orders.handles(CompleteOrder, emits=[OrderCompleted])
+@orders.handles(CompleteOrder, emits=[OrderCompleted], loads=BY_ORDER_ID)
 async def complete_order(cmd: CompleteOrder, ctx: HandlerContext) -> None:
     """Completes an open order; the command's tracking number records the shipment
     when the OrderShipped event has not reached this service yet."""
@@ -169,7 +174,7 @@ async def complete_order(cmd: CompleteOrder, ctx: HandlerContext) -> None:
     await repository.save(order, cause=ctx.message)
 
 
-@orders.handles(CancelOrder, emits=[OrderCancelled])
+@orders.handles(CancelOrder, emits=[OrderCancelled], loads=BY_ORDER_ID)
 async def cancel_order(cmd: CancelOrder, ctx: HandlerContext) -> None:
     repository = _repository(ctx)
     order = await repository.load(cmd.order_id)
@@ -185,7 +190,7 @@ async def cancel_order(cmd: CancelOrder, ctx: HandlerContext) -> None:
     await repository.save(order, cause=ctx.message)
 
 
-@orders.on(PaymentSucceeded, emits=[OrderPaid])
+@orders.on(PaymentSucceeded, emits=[OrderPaid], loads=BY_ORDER_ID)
 async def record_payment(event: PaymentSucceeded, ctx: HandlerContext) -> None:
     """A pending order becomes paid; a payment for an order in any other state (a
     repeat, or a late one after cancellation, which the saga refunds) is only logged."""
@@ -198,7 +203,7 @@ async def record_payment(event: PaymentSucceeded, ctx: HandlerContext) -> None:
     await repository.save(order, cause=ctx.message)
 
 
-@orders.on(OrderShipped)
+@orders.on(OrderShipped, loads=BY_ORDER_ID)
 async def record_shipment(event: OrderShipped, ctx: HandlerContext) -> None:
     """A paid order becomes shipped. Not published again: shipping published it."""
     repository = _repository(ctx)

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         projection_task,
         registered_projections,
     )
+    from bus.eventsourcing.read_ahead import Loads
     from bus.eventsourcing.repository import Repository
 
 _AGGREGATE = "bus.eventsourcing.aggregate"
@@ -49,6 +50,7 @@ _HOMES: dict[str, str] = {
     "AsOf": _EVENT_STORE,
     "EventStore": _EVENT_STORE,
     "InvariantViolation": _AGGREGATE,
+    "Loads": "bus.eventsourcing.read_ahead",
     "Projection": _PROJECTION,
     "ProjectionRunner": _PROJECTION,
     "Publisher": _EVENT_STORE,
@@ -72,6 +74,7 @@ __all__ = [
     "AsOf",
     "EventStore",
     "InvariantViolation",
+    "Loads",
     "Projection",
     "ProjectionRunner",
     "Publisher",

@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 import orjson
 
 from bus.errors import ConcurrencyError, SagabusError
+from bus.eventsourcing.read_ahead import already_read, forget
 from bus.store.base import NewEvent, StoredEvent, Transaction
 from bus.wire.contracts import Event, Registry, registry
 from bus.wire.envelope import Envelope, new_id
@@ -149,6 +150,7 @@ class EventStore:
             )
             for event in events
         ]
+        forget(self.tx, stream_id)
         try:
             stored = await self.tx.events_append(stream_id, new, expected_version)
         except ConcurrencyError as exc:
@@ -212,6 +214,9 @@ class EventStore:
     async def _read_stored(
         self, stream_id: str, from_version: int, to_version: int | None
     ) -> list[StoredEvent]:
+        ahead = already_read(self.tx, stream_id, from_version, to_version)
+        if ahead is not None:
+            return ahead
         try:
             return await self.tx.events_read(
                 stream_id, from_version=from_version, to_version=to_version

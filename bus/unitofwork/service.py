@@ -9,6 +9,11 @@
     @notifications.on(OrderCompleted)          # an event: any number of subscribers
     async def tell_customer(event: OrderCompleted, ctx: HandlerContext) -> None: ...
 
+`loads=Loads(OrderAggregate, "order_id")` declares that a handler loads an
+event-sourced aggregate by an id its message carries: the service then reads every
+stream a batch's deliveries will load in one statement before it handles them
+(`prepare`, `bus.eventsourcing.read_ahead`).
+
 `emits=[...]` declares what a handler sends and publishes
 (`@payments.handles(ProcessPayment, emits=[PaymentSucceeded, PaymentFailed])`): the
 AsyncAPI document lists it (`sagabus asyncapi`), and a declaring handler that emits
@@ -17,8 +22,8 @@ anything else is logged as a warning, so the declaration stays true.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bus.errors import ConfigurationError
 from bus.unitofwork.endpoint import HandlerContext
@@ -26,6 +31,10 @@ from bus.unitofwork.retry import RetryPolicy
 from bus.wire.contracts import Command, Event, Message, registry
 from bus.wire.envelope import Envelope
 from bus.wire.schedule import SCHEDULE_TYPE
+
+if TYPE_CHECKING:
+    from bus.eventsourcing.read_ahead import Loads
+    from bus.store.base import Transaction
 
 M = TypeVar("M", bound=Message)
 Handler = Callable[[M, HandlerContext], Awaitable[None]]
@@ -53,11 +62,17 @@ class Service:
         self.publishes: frozenset[str] = frozenset()
         """Events its handlers declare they publish (`emits=`)."""
         self._emits: dict[str, set[str]] = {}
+        self._loads: dict[str, list[Loads]] = {}
+        """Per message type, the aggregates its handlers load (`loads=`)."""
 
     def __repr__(self) -> str:
         return f"Service({self.name!r})"
 
-    def _declare(self, handled: str, emits: Iterable[type[Message]]) -> None:
+    def _declare(
+        self, handled: str, emits: Iterable[type[Message]], loads: Loads | None
+    ) -> None:
+        if loads is not None:
+            self._loads.setdefault(handled, []).append(loads)
         declared = list(emits)
         for contract in declared:
             if not (isinstance(contract, type) and issubclass(contract, Command | Event)):
@@ -72,10 +87,15 @@ class Service:
             self._emits.setdefault(handled, set()).update(c.message_type() for c in declared)
 
     def handles(
-        self, contract: type[M], *, emits: Iterable[type[Message]] = ()
+        self,
+        contract: type[M],
+        *,
+        emits: Iterable[type[Message]] = (),
+        loads: Loads | None = None,
     ) -> Callable[[Handler[M]], Handler[M]]:
         """Registers the handler of a command; one handler per command. emits: the
-        contracts it sends or publishes (see the module docstring)."""
+        contracts it sends or publishes; loads: the aggregate it loads (see the module
+        docstring)."""
         if not (isinstance(contract, type) and issubclass(contract, Command)):
             raise ConfigurationError(
                 f"{self.name}.handles() takes a Command class, not {contract!r}"
@@ -88,16 +108,20 @@ class Service:
         def register(fn: Handler[M]) -> Handler[M]:
             self.commands |= {name}
             self._handlers[name] = [fn]
-            self._declare(name, emits)
+            self._declare(name, emits, loads)
             return fn
 
         return register
 
     def on(
-        self, contract: type[M], *, emits: Iterable[type[Message]] = ()
+        self,
+        contract: type[M],
+        *,
+        emits: Iterable[type[Message]] = (),
+        loads: Loads | None = None,
     ) -> Callable[[Handler[M]], Handler[M]]:
         """Registers a handler of an event; several handlers run in registration order.
-        emits: as for `handles`."""
+        emits, loads: as for `handles`."""
         if not (isinstance(contract, type) and issubclass(contract, Event)):
             raise ConfigurationError(
                 f"{self.name}.on() takes an Event class, not {contract!r}"
@@ -108,10 +132,24 @@ class Service:
         def register(fn: Handler[M]) -> Handler[M]:
             self.events |= {name}
             self._handlers.setdefault(name, []).append(fn)
-            self._declare(name, emits)
+            self._declare(name, emits, loads)
             return fn
 
         return register
+
+    async def prepare(self, tx: Transaction, messages: Sequence[Envelope]) -> None:
+        """Reads at once the streams the handlers of `messages` declare they load
+        (`loads=`); nothing when none does."""
+        streams = [
+            stream
+            for message in messages
+            for loads in self._loads.get(message.type, ())
+            if (stream := loads.stream(message)) is not None
+        ]
+        if streams:
+            from bus.eventsourcing.read_ahead import read_ahead
+
+            await read_ahead(tx, streams)
 
     async def handle(self, message: Envelope, ctx: HandlerContext) -> None:
         model = ctx.contract

@@ -33,6 +33,23 @@ class EventCases(StoreCase):
         assert stored[0].payload == {"i": 0} and stored[0].metadata == {"writer": "w"}
         assert stored[0].schema_version == 1
 
+    async def test_streams_are_read_many_at_once_as_each_one_alone(self, store: Store) -> None:
+        async with store.transaction() as tx:
+            await tx.events_append("order-b", new_events("Placed", "Paid"), 0)
+            await tx.events_append("order-a", new_events("Placed"), 0)
+            await tx.events_append("order-c", new_events("Placed"), 0)
+        async with store.transaction() as tx:
+            many = await tx.events_read_many(["order-b", "nope", "order-a", "order-b"])
+            single = {s: await tx.events_read(s) for s in ("order-b", "nope", "order-a")}
+            assert await tx.events_read_many([]) == {}
+            # in the same transaction, after an append: as the single read would then
+            await tx.events_append("order-a", new_events("Paid"), 1)
+            after = await tx.events_read_many(["order-a"])
+            assert after == {"order-a": await tx.events_read("order-a")}
+        assert many == single and list(many) == ["order-b", "nope", "order-a"]
+        assert [e.version for e in many["order-b"]] == [1, 2] and many["nope"] == []
+        assert [e.type for e in after["order-a"]] == ["Placed", "Paid"]
+
     async def test_global_positions_increase_across_streams(self, store: Store) -> None:
         async with store.transaction() as tx:
             a = await tx.events_append("a", new_events("A1", "A2"), 0)

@@ -9,6 +9,7 @@ import asyncpg  # type: ignore[import-untyped, unused-ignore]
 
 from bus.errors import ConcurrencyError
 from bus.store.codec import (
+    EVENT_COLUMNS,
     PROJECTION_COLUMNS,
     appended_events,
     dump_json,
@@ -28,6 +29,12 @@ FROM unnest($4::text[], $5::int[], $6::text[], $7::text[])
 WHERE (SELECT coalesce(max(version), 0) FROM event WHERE stream_id = $1) = $2
 ORDER BY r.n
 RETURNING position"""
+
+MANY = (
+    f"SELECT {EVENT_COLUMNS} FROM event WHERE stream_id = ANY($1::text[]) "
+    "ORDER BY stream_id, version"
+)
+"""Every event of several streams (the `(stream_id, version)` key's index)."""
 
 
 class PostgresEvents(PostgresRole, Events):
@@ -65,6 +72,15 @@ class PostgresEvents(PostgresRole, Events):
             raise ConcurrencyError(moved_on_message(stream_id, expected_version, actual))
         positions = sorted(row[0] for row in rows)
         return appended_events(stream_id, expected_version, events, now, positions)
+
+    async def events_read_many(self, stream_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
+        wanted = list(dict.fromkeys(stream_ids))
+        found: dict[str, list[StoredEvent]] = {s: [] for s in wanted}
+        if wanted:
+            for row in await self._conn.fetch(MANY, wanted):
+                event = CODEC.event(row)
+                found[event.stream_id].append(event)
+        return found
 
     async def _events_selected(self, sql: str, params: Sequence[Any]) -> list[StoredEvent]:
         return [CODEC.event(row) for row in await self._conn.fetch(numbered(sql), *params)]

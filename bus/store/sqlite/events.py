@@ -7,6 +7,7 @@ from typing import Any
 
 from bus.errors import ConcurrencyError
 from bus.store.codec import (
+    EVENT_COLUMNS,
     PROJECTION_COLUMNS,
     appended_events,
     dump_json,
@@ -18,6 +19,13 @@ from bus.store.codec import (
 from bus.store.events import Events, appendable
 from bus.store.records import NewEvent, ProjectionRecord, StoredEvent
 from bus.store.sqlite.connection import CODEC, ROWS_PER_INSERT, SQLiteRole
+
+MANY = (
+    f"SELECT {EVENT_COLUMNS} FROM event WHERE stream_id IN (SELECT value FROM json_each(?)) "
+    "ORDER BY stream_id, version"
+)
+"""Every event of several streams (the ids as a JSON array: one statement text
+whatever their number)."""
 
 
 class SQLiteEvents(SQLiteRole, Events):
@@ -57,6 +65,15 @@ class SQLiteEvents(SQLiteRole, Events):
                 raise ConcurrencyError(moved_on_message(stream_id, expected_version, actual))
             positions.extend(sorted(row[0] for row in returned))
         return appended_events(stream_id, expected_version, events, now, positions)
+
+    async def events_read_many(self, stream_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
+        wanted = list(dict.fromkeys(stream_ids))
+        found: dict[str, list[StoredEvent]] = {s: [] for s in wanted}
+        if wanted:
+            for row in self._rows(MANY, (dump_json(wanted),)):
+                event = CODEC.event(row)
+                found[event.stream_id].append(event)
+        return found
 
     async def _events_selected(self, sql: str, params: Sequence[Any]) -> list[StoredEvent]:
         return [CODEC.event(row) for row in self._rows(sql, params)]
