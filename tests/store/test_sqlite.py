@@ -4,6 +4,9 @@ on a file, and what only SQLite has."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import aiosqlite
@@ -157,3 +160,59 @@ async def test_a_transaction_is_closed_before_its_commit_runs(tmp_path: Path) ->
             claimed_again = await tx.inbox_add("late", "m-1")
     assert refused == ["transaction used after it ended"]
     assert claimed_again  # the straggler's claim never ran
+
+
+async def test_a_write_lock_held_elsewhere_is_waited_for_off_the_loop(tmp_path: Path) -> None:
+    """`BEGIN IMMEDIATE` runs inline only if it need not wait: while another connection
+    holds the write lock, the loop keeps running and the transaction waits on the
+    connection's thread, then goes ahead once the lock is released."""
+    path = tmp_path / "shared.db"
+    async with open_store(f"sqlite:///{path}") as store:
+        assert isinstance(store, SQLiteStore)
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+
+            async def claim() -> bool:
+                async with store.transaction() as tx:
+                    return await tx.inbox_add("e", "m-1")
+
+            started = time.monotonic()
+            claiming = asyncio.create_task(claim())
+            for _ in range(5):  # the loop turns while the claim waits for the lock
+                await asyncio.sleep(0)
+            assert time.monotonic() - started < 1.0
+            assert not claiming.done()
+            other.execute("COMMIT")
+            assert await asyncio.wait_for(claiming, timeout=10) is True
+        finally:
+            other.close()
+        conn = store._conn
+        assert conn is not None
+        assert conn.fetchall("PRAGMA busy_timeout") == [(BUSY_TIMEOUT_MS,)]
+
+
+async def test_a_transaction_begins_after_what_the_connection_thread_still_runs(
+    tmp_path: Path,
+) -> None:
+    """`BEGIN` runs inline only while the connection's thread is idle: after a cancelled
+    commit or rollback still on its way there, it queues behind it on the thread."""
+    async with open_store(f"sqlite:///{tmp_path / 'queued.db'}") as store:
+        assert isinstance(store, SQLiteStore)
+        conn = store._conn
+        assert conn is not None
+        release = threading.Event()
+        blocking = asyncio.create_task(conn.run(lambda raw: release.wait(10)))
+        await asyncio.sleep(0)  # the thread takes the blocking call
+
+        async def claim() -> bool:
+            async with store.transaction() as tx:
+                return await tx.inbox_add("e", "m-1")
+
+        claiming = asyncio.create_task(claim())
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not conn.in_transaction  # BEGIN did not run beside the thread's call
+        release.set()
+        assert await asyncio.wait_for(blocking, timeout=10) is True
+        assert await asyncio.wait_for(claiming, timeout=10) is True

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -30,6 +30,8 @@ class SQLiteConnection:
     def __init__(self, raw: sqlite3.Connection, thread: ThreadPoolExecutor) -> None:
         self._raw = raw
         self._thread = thread
+        self._submitted: list[Future[Any]] = []
+        """The calls given to the thread and not yet done (run or cancelled unstarted)."""
 
     @classmethod
     async def connect(cls, path: str) -> SQLiteConnection:
@@ -49,7 +51,15 @@ class SQLiteConnection:
 
     async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """`work(connection)` on the connection's thread (one hop)."""
-        return await asyncio.get_running_loop().run_in_executor(self._thread, work, self._raw)
+        call = self._thread.submit(work, self._raw)
+        self._pending().append(call)
+        return await asyncio.wrap_future(call)
+
+    def _pending(self) -> list[Future[Any]]:
+        """The calls the thread is running or has queued (empty: the thread is idle; a
+        call cancelled before it started never runs)."""
+        self._submitted = [c for c in self._submitted if not c.done()]
+        return self._submitted
 
     # -- inline: statements of a transaction ------------------------------------------
     def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
@@ -65,12 +75,15 @@ class SQLiteConnection:
     def in_transaction(self) -> bool:
         return self._raw.in_transaction
 
-    # -- on the connection's thread: what may wait ---------------------------------------
     async def begin(self) -> None:
-        """`BEGIN IMMEDIATE` (the write lock, waiting up to the busy timeout), after
-        rolling back what a cancelled task may have left open."""
+        """`BEGIN IMMEDIATE` (the write lock), after rolling back what a cancelled task
+        may have left open: inline if the lock is free and the thread idle, else on the
+        thread, waiting up to the busy timeout."""
+        if not self._pending() and _begin_at_once(self._raw):
+            return
         await self.run(_begin)
 
+    # -- on the connection's thread: what may wait ---------------------------------------
     async def commit(self) -> None:
         await self.run(_commit)
 
@@ -89,6 +102,21 @@ def _begin(raw: sqlite3.Connection) -> None:
     if raw.in_transaction:
         raw.rollback()
     raw.execute("BEGIN IMMEDIATE")
+
+
+def _begin_at_once(raw: sqlite3.Connection) -> bool:
+    """`_begin` without waiting for another process's write lock: False if it is held."""
+    (timeout,) = raw.execute("PRAGMA busy_timeout").fetchone()
+    raw.execute("PRAGMA busy_timeout = 0")
+    try:
+        _begin(raw)
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:  # extended codes too
+            raise
+        return False
+    finally:
+        raw.execute(f"PRAGMA busy_timeout = {int(timeout)}")
+    return True
 
 
 def _commit(raw: sqlite3.Connection) -> None:
