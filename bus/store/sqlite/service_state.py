@@ -11,6 +11,17 @@ from bus.store.service_state import DocumentName, ServiceState
 from bus.store.sqlite.connection import SQLiteRole
 
 
+def documents_sql(count: int) -> str:
+    """The statement that reads `count` documents by name: the names as rows of VALUES
+    looked up one by one through the primary key. (SQLite's planner scans the whole
+    table for `(namespace, key) IN ((?, ?), ...)`: 17 ms a call at 100,000 documents.)"""
+    names = ", ".join(["(?, ?)"] * count)
+    return (
+        f"SELECT s.namespace, s.key, s.value FROM (VALUES {names}) AS w "
+        "CROSS JOIN service_state AS s ON s.namespace = w.column1 AND s.key = w.column2"
+    )
+
+
 class SQLiteServiceState(SQLiteRole, ServiceState):
     async def state_get(
         self, namespace: str, key: str, *, for_update: bool = False
@@ -26,9 +37,7 @@ class SQLiteServiceState(SQLiteRole, ServiceState):
         if not names:
             return []
         rows = self._rows(
-            "SELECT namespace, key, value FROM service_state WHERE (namespace, key) IN ("
-            + ", ".join(["(?, ?)"] * len(names)) + ")",
-            [part for name in names for part in name],
+            documents_sql(len(names)), [part for name in names for part in name]
         )
         found = {(row[0], row[1]): row[2] for row in rows}
         return [None if found.get(n) is None else dict(load_json(found[n])) for n in names]
