@@ -20,7 +20,7 @@ from bus.deadletters.operations import dead_letter_queues
 from bus.errors import ConfigurationError
 from bus.observability.logging import configure_logging
 from bus.observability.redact import redact_url
-from bus.store import namespace_url, open_store
+from bus.store import open_store
 from bus.unitofwork.runtime import bus_topology
 from bus.wire.topology import Names
 from saga_dsl.engine.endpoint import SagaEndpoint
@@ -28,7 +28,7 @@ from sagabus.cli.app import app
 from sagabus.cli.options import AmqpUrl, Namespace, StoreUrl
 from sagabus.config import LoadedConfig
 from sagabus.daemon import NothingToRun, assemble
-from sagabus.project import existing_store, open_project
+from sagabus.project import open_project, project_store
 
 DEFAULT_PORT = 8089
 
@@ -81,7 +81,7 @@ async def _serve(project: LoadedConfig, host: str, port: int, dead_letters: bool
 
     settings = project.bus_settings()
     configure_logging(settings.log_format, settings.log_level)
-    url = existing_store(namespace_url(project.config.store, project.config.namespace))
+    url = project_store(project)
     try:
         endpoints = assemble(project.config).endpoints
     except NothingToRun:
