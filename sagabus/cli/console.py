@@ -27,7 +27,7 @@ from saga_dsl.engine.endpoint import SagaEndpoint
 from sagabus.cli.app import app
 from sagabus.cli.options import AmqpUrl, Namespace, StoreUrl
 from sagabus.config import LoadedConfig
-from sagabus.daemon import NothingToRun, assemble
+from sagabus.daemon import endpoints_if_any
 from sagabus.project import open_project, project_store
 
 DEFAULT_PORT = 8089
@@ -82,10 +82,7 @@ async def _serve(project: LoadedConfig, host: str, port: int, dead_letters: bool
     settings = project.bus_settings()
     configure_logging(settings.log_format, settings.log_level)
     url = project_store(project)
-    try:
-        endpoints = assemble(project.config).endpoints
-    except NothingToRun:
-        endpoints = []  # no project here: the console still shows the store
+    endpoints = endpoints_if_any(project.config)
     machines = [m for e in endpoints if isinstance(e, SagaEndpoint) for m in e.versions.values()]
     source = None
     if dead_letters:
