@@ -63,3 +63,13 @@ def assemble(config: ProjectConfig, *, sagas: bool = True) -> Assembly:
     # from the assembly (dead-letter queues, the AsyncAPI document) includes it
     assembly.endpoints.append(ScheduledSends())
     return assembly
+
+
+def endpoints_if_any(config: ProjectConfig) -> list[Endpoint]:
+    """The endpoints `assemble` makes of `config`, or none where there is nothing to
+    run: with no project here, the namespace's store and unroutable queue are still
+    there for the tools that look at them (`sagabus dlq`, `sagabus console`)."""
+    try:
+        return assemble(config).endpoints
+    except NothingToRun:
+        return []

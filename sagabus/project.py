@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bus.errors import ConfigurationError
+from bus.store.namespaces import namespace_url
 from bus.store.sqlite import URL_PREFIX, database_path
 from sagabus.config import LoadedConfig, load_config
 from sagabus.syspath import put_on_path
@@ -34,3 +35,10 @@ def existing_store(url: str) -> str:
             "--store or SAGABUS_STORE, or run in the project's directory)"
         )
     return url
+
+
+def project_store(project: LoadedConfig) -> str:
+    """The URL of `project`'s store, in its namespace, for a command that reads or
+    changes what is there: it must exist (`existing_store`)."""
+    config = project.config
+    return existing_store(namespace_url(config.store, config.namespace))

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -197,28 +198,28 @@ class RabbitMQTransport:
         """RabbitMQ cannot read a queue without taking from it: the messages are taken
         unacknowledged and all given back when the channel closes (the broker puts
         requeued messages back in their place)."""
-        channel = await self._channel()
-        try:
-            raw = await channel.get_underlay_channel()
-            found: list[WireMessage] = []
+        found: list[WireMessage] = []
+        async with self._queue_channel(queue) as raw:
             while len(found) < limit:
                 got = await raw.basic_get(queue, no_ack=False)
                 if not isinstance(got.delivery, spec.Basic.GetOk):
                     break
                 found.append(delivery_of(got, token=None).message)
-            return found
-        except aiormq.exceptions.ChannelNotFoundEntity:
-            raise NoSuchQueue(f"queue {queue!r} does not exist") from None
-        finally:
-            if not channel.is_closed:
-                await channel.close()
+        return found
 
     async def purge(self, queue: str) -> int:
+        async with self._queue_channel(queue) as raw:
+            done = await raw.queue_purge(queue)
+        return int(done.message_count or 0)
+
+    @asynccontextmanager
+    async def _queue_channel(self, queue: str) -> AsyncIterator[RawChannel]:
+        """A fresh channel (its aiormq channel) for one operation on `queue`, closed
+        after it; the broker's "no such queue", which closes the channel, becomes
+        `NoSuchQueue`."""
         channel = await self._channel()
         try:
-            raw = await channel.get_underlay_channel()
-            done = await raw.queue_purge(queue)
-            return int(done.message_count or 0)
+            yield await channel.get_underlay_channel()
         except aiormq.exceptions.ChannelNotFoundEntity:
             raise NoSuchQueue(f"queue {queue!r} does not exist") from None
         finally:

@@ -20,15 +20,15 @@ from bus.deadletters.operations import dead_letter_queues
 from bus.errors import ConfigurationError
 from bus.observability.logging import configure_logging
 from bus.observability.redact import redact_url
-from bus.store import namespace_url, open_store
+from bus.store import open_store
 from bus.unitofwork.runtime import bus_topology
 from bus.wire.topology import Names
 from saga_dsl.engine.endpoint import SagaEndpoint
 from sagabus.cli.app import app
 from sagabus.cli.options import AmqpUrl, Namespace, StoreUrl
 from sagabus.config import LoadedConfig
-from sagabus.daemon import NothingToRun, assemble
-from sagabus.project import existing_store, open_project
+from sagabus.daemon import endpoints_if_any
+from sagabus.project import open_project, project_store
 
 DEFAULT_PORT = 8089
 
@@ -81,11 +81,8 @@ async def _serve(project: LoadedConfig, host: str, port: int, dead_letters: bool
 
     settings = project.bus_settings()
     configure_logging(settings.log_format, settings.log_level)
-    url = existing_store(namespace_url(project.config.store, project.config.namespace))
-    try:
-        endpoints = assemble(project.config).endpoints
-    except NothingToRun:
-        endpoints = []  # no project here: the console still shows the store
+    url = project_store(project)
+    endpoints = endpoints_if_any(project.config)
     machines = [m for e in endpoints if isinstance(e, SagaEndpoint) for m in e.versions.values()]
     source = None
     if dead_letters:

@@ -30,7 +30,7 @@ from bus.unitofwork.runtime import bus_topology
 from bus.wire.topology import Names
 from sagabus.cli.app import app
 from sagabus.cli.options import AmqpUrl, Handlers, Namespace, Sagas
-from sagabus.daemon import NothingToRun, assemble
+from sagabus.daemon import endpoints_if_any
 from sagabus.project import open_project
 
 dlq = typer.Typer(help="Dead letters: list, show, replay, purge.", no_args_is_help=True)
@@ -212,11 +212,7 @@ def _prepare(
     names = Names(settings.namespace)
     if queue is not None:
         return settings, Target(names, dlq_of(names, queue), [])
-    try:
-        endpoints = assemble(project.config).endpoints
-    except NothingToRun:
-        endpoints = []  # no project: the unroutable queue is still the namespace's
-    topology = bus_topology(names, endpoints, settings.queue_type)
+    topology = bus_topology(names, endpoints_if_any(project.config), settings.queue_type)
     return settings, Target(names, None, dead_letter_queues(names, topology))
 
 

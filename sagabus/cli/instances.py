@@ -11,11 +11,11 @@ import orjson
 import typer
 
 from bus.errors import SagabusError
-from bus.store import HistoryRecord, SagaRecord, TimerRecord, namespace_url, open_store
+from bus.store import HistoryRecord, SagaRecord, TimerRecord, open_store
 from bus.store.base import SagaStatus
 from sagabus.cli.app import app
 from sagabus.cli.options import Json, StoreUrl
-from sagabus.project import existing_store, open_project
+from sagabus.project import open_project, project_store
 from sagabus.step_effects import sent_and_published
 
 STATUSES: tuple[str, ...] = get_args(SagaStatus)
@@ -32,8 +32,7 @@ def status(
     json: Json = False,
 ) -> None:
     """Show one saga instance: state, data, timers and its whole history."""
-    project = open_project(store=store)
-    url = existing_store(namespace_url(project.config.store, project.config.namespace))
+    url = project_store(open_project(store=store))
     view = asyncio.run(_status(url, instance))
     if json:
         typer.echo(
@@ -63,8 +62,7 @@ def list_instances(
     json: Json = False,
 ) -> None:
     """List saga instances, newest first."""
-    project = open_project(store=store)
-    url = existing_store(namespace_url(project.config.store, project.config.namespace))
+    url = project_store(open_project(store=store))
     records = asyncio.run(_list(url, saga, state, limit))
     if json:
         typer.echo(

@@ -18,7 +18,7 @@ import typer
 
 from bus.errors import SagabusError
 from bus.observability.logging import configure_logging
-from bus.store import namespace_url, open_store
+from bus.store import open_store
 from bus.store.browse import SagaFilter
 from bus.store.filters import BadFilter, where_items
 from bus.wire.contracts import registry
@@ -36,7 +36,7 @@ from saga_dsl.engine.versions import load_machines
 from sagabus.cli.app import app
 from sagabus.cli.options import StoreUrl
 from sagabus.imports import import_contracts
-from sagabus.project import existing_store, open_project
+from sagabus.project import open_project, project_store
 
 Instance = Annotated[str | None, typer.Argument(
     help="Instance id, or its correlation value (or --where instead).")]
@@ -139,11 +139,7 @@ def _run(target: Target, action: Action, reason: str, store: str | None,
          state: str | None = None) -> None:
     configure_logging("console", "error")  # the one line of outcome is the answer
     selection = target.selection()
-    project = open_project(store=store)
-    config = project.config
-    url = existing_store(namespace_url(config.store, config.namespace))
-    import_contracts(config.services)
-    machines = load_machines(config.sagas, contracts=registry) if config.sagas else []
+    url, machines = _store_and_machines(store)
     if selection is None:
         assert target.instance is not None
         outcome = asyncio.run(_apply(url, machines, target.instance, action, reason, state))
@@ -152,6 +148,17 @@ def _run(target: Target, action: Action, reason: str, store: str | None,
     lines = asyncio.run(_apply_to_selection(url, machines, selection, action, reason, state,
                                             dry_run=target.dry_run))
     typer.echo("\n".join(lines))
+
+
+def _store_and_machines(store: str | None) -> tuple[str, list[Machine]]:
+    """The project's store (which must exist) and the machines of its saga files, their
+    contracts imported first: what every command of this module acts with."""
+    project = open_project(store=store)
+    url = project_store(project)
+    config = project.config
+    import_contracts(config.services)
+    machines = load_machines(config.sagas, contracts=registry) if config.sagas else []
+    return url, machines
 
 
 async def _apply(url: str, machines: list[Machine], key: str, action: Action, reason: str,
@@ -196,11 +203,7 @@ def migrate(
     configure_logging("console", "error")
     renames = dict(_pair(item) for item in mapping or [])
     only = _migration_filter(where or [])
-    project = open_project(store=store)
-    config = project.config
-    url = existing_store(namespace_url(config.store, config.namespace))
-    import_contracts(config.services)
-    machines = load_machines(config.sagas, contracts=registry) if config.sagas else []
+    url, machines = _store_and_machines(store)
     by_version = {m.version: m for m in machines if m.name == saga}
     for version in (from_version, to_version):
         if version not in by_version:

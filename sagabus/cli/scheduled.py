@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 
-from bus.store import namespace_url, open_store
+from bus.store import open_store
 from bus.unitofwork.scheduled import ScheduledMessage, pending
 from sagabus.cli.app import app
 from sagabus.cli.options import StoreUrl
-from sagabus.project import existing_store, open_project
+from sagabus.project import open_project, project_store
 
 
 @app.command("scheduled")
@@ -20,8 +20,7 @@ def scheduled(
     limit: Annotated[int, typer.Option("--limit", min=1, help="Rows to show, at most.")] = 100,
 ) -> None:
     """List scheduled messages (ctx.send / client.send with delay or at), soonest first."""
-    project = open_project(store=store)
-    url = existing_store(namespace_url(project.config.store, project.config.namespace))
+    url = project_store(open_project(store=store))
     waiting = asyncio.run(_pending(url))
     if not waiting:
         typer.echo("no scheduled messages")

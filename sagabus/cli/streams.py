@@ -32,11 +32,11 @@ from bus.eventsourcing import (
     aggregate_for_stream,
     registered_projections,
 )
-from bus.store import ProjectionRecord, namespace_url, open_store
+from bus.store import ProjectionRecord, open_store
 from sagabus.cli.app import app
 from sagabus.cli.options import Json
 from sagabus.imports import import_contracts
-from sagabus.project import existing_store, open_project
+from sagabus.project import open_project, project_store
 
 stream_app = typer.Typer(
     help="Event streams: the events of a stream and the state they rebuild.",
@@ -131,11 +131,6 @@ def load_handlers(module: str | None) -> None:
     import_contracts(open_project().config.services if module is None else [module])
 
 
-def _store_url(store: str | None) -> str:
-    config = open_project(store=store).config
-    return existing_store(namespace_url(config.store, config.namespace))
-
-
 async def read_stream(url: str, stream_id: str, as_of: AsOf | None) -> StreamView:
     """The events of `stream_id` up to `as_of` and the state its aggregate rebuilds."""
     async with open_store(url) as store, store.transaction() as tx:
@@ -170,7 +165,7 @@ def show(
     """Print the events of a stream and the state they rebuild (at --as-of)."""
     point = None if as_of is None else parse_as_of(as_of)
     load_handlers(handlers)
-    view = asyncio.run(read_stream(_store_url(store), stream_id, point))
+    view = asyncio.run(read_stream(project_store(open_project(store=store)), stream_id, point))
     if as_json:
         typer.echo(orjson.dumps(view.as_json(point), option=orjson.OPT_INDENT_2).decode())
         return
@@ -241,7 +236,7 @@ def _run_projection(name: str, store: str | None, handlers: str | None, action: 
     load_handlers(handlers)
     _projection(name)
     done = "rebuilt" if action == "rebuild" else "resumed"
-    _report(asyncio.run(_drive(_store_url(store), name, action)), done)
+    _report(asyncio.run(_drive(project_store(open_project(store=store)), name, action)), done)
 
 
 async def projection_states(url: str) -> list[tuple[ProjectionRecord, bool]]:
@@ -263,7 +258,7 @@ def status(
 ) -> None:
     """Show each projection's checkpoint, whether it is parked, and why."""
     load_handlers(handlers)
-    rows = asyncio.run(projection_states(_store_url(store)))
+    rows = asyncio.run(projection_states(project_store(open_project(store=store))))
     if as_json:
         payload = [
             {

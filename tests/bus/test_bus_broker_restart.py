@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 from support.broker import TestBroker
+from support.broker_outage import broker_down
 from support.ledger_services import LEDGER, BtCharge, ledger
 
 from bus import Envelope, Settings, Store
@@ -26,30 +27,6 @@ pytestmark = [
 ]
 
 MESSAGES = 300
-
-
-async def rabbitmqctl(*args: str, within: float = 60) -> None:
-    process = await asyncio.create_subprocess_exec(
-        "rabbitmqctl", *args,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await asyncio.wait_for(process.communicate(), within)
-    assert process.returncode == 0, f"rabbitmqctl {' '.join(args)}: {err.decode()}"
-
-
-async def wait_for_port(host: str, port: int, within: float) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        try:
-            _, writer = await asyncio.open_connection(host, port)
-        except OSError:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.2)
-        else:
-            writer.close()
-            await writer.wait_closed()
-            return
 
 
 async def publish_until_confirmed(producer: RabbitMQTransport, publication: Publication) -> None:
@@ -89,13 +66,8 @@ async def test_broker_app_restart_during_consumption_loses_nothing(
     try:
         await eventually(lambda: confirmed >= MESSAGES // 4, timeout=30)
         await eventually(charged, what="consumption under way")
-        try:
-            await rabbitmqctl("stop_app")
+        async with broker_down(within=60):
             await asyncio.sleep(0.5)  # let the outage be seen (not a synchronisation)
-        finally:
-            await rabbitmqctl("start_app")
-            await rabbitmqctl("await_startup")
-            await wait_for_port("127.0.0.1", 5672, within=60)
         await asyncio.wait_for(producing, 90)
         done = await eventually(
             lambda: _all_charged(charged, ids), timeout=60, what="every charge handled"

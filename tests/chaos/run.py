@@ -37,8 +37,8 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -66,6 +66,7 @@ from handlers.payments import CHARGES, REFUNDS
 from saga_dsl.engine.wiring import saga_runtime
 
 sys.path.append(str(Path(__file__).resolve().parent.parent))  # tests/, when run as a script
+from support.broker_outage import BROKER_HOST, BROKER_PORT, broker_down, wait_for_port
 from support.sagas import rewrite_saga
 
 HERE = Path(__file__).resolve().parent
@@ -77,7 +78,6 @@ AMQP_URL = os.environ.get("SAGABUS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1
 PG_URL = os.environ.get(
     "SAGABUS_TEST_POSTGRES", "postgresql://sagabus:sagabus@127.0.0.1:5432/sagabus"
 )
-BROKER_PORT = 5672
 
 SIGKILL = "daemon SIGKILL"
 BROKER = "broker restart"
@@ -236,43 +236,6 @@ async def supervise(daemons: list[Daemon], stopping: asyncio.Event) -> None:
         await asyncio.sleep(0.5)
 
 
-# -- the broker -----------------------------------------------------------------------------
-async def rabbitmqctl(*args: str, within: float = 120) -> None:
-    process = await asyncio.create_subprocess_exec(
-        "rabbitmqctl", *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
-    )
-    _, err = await asyncio.wait_for(process.communicate(), within)
-    if process.returncode != 0:
-        raise RuntimeError(f"rabbitmqctl {' '.join(args)}: {err.decode().strip()}")
-
-
-async def wait_for_port(port: int, within: float) -> None:
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"port {port} did not open within {within:g}s") from None
-            await asyncio.sleep(0.2)
-        else:
-            writer.close()
-            await writer.wait_closed()
-            return
-
-
-@asynccontextmanager
-async def broker_down() -> AsyncIterator[None]:
-    """RabbitMQ's app stopped for the block; always started again, port awaited."""
-    try:
-        await rabbitmqctl("stop_app")
-        yield
-    finally:
-        await rabbitmqctl("start_app")
-        await rabbitmqctl("await_startup")
-        await wait_for_port(BROKER_PORT, within=120)
-
-
 # -- the run ----------------------------------------------------------------------------
 async def run(config: Config) -> Result:
     result = Result(config)
@@ -363,7 +326,7 @@ def _topology(settings: Settings, sagas: Path) -> Topology:
 
 async def _delete_topology(topology: Topology) -> None:
     with suppress(Exception):
-        await wait_for_port(BROKER_PORT, within=60)
+        await wait_for_port(BROKER_HOST, BROKER_PORT, within=60)
         transport = RabbitMQTransport(AMQP_URL, name="sagabus-chaos")
         await transport.connect()
         try:

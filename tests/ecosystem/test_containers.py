@@ -21,6 +21,7 @@ import typer.main
 import yaml
 from support.broker import TestBroker as Broker
 from support.buses import BusFactory
+from support.daemons import daemon_running
 
 from bus.settings import Settings
 from sagabus.cli.app import _load_commands, app
@@ -148,26 +149,22 @@ async def test_the_image_s_daemon_command_becomes_ready_on_rabbitmq(
         "SAGABUS_NAMESPACE": broker.names.namespace,
     }
     log = tmp_path / "daemon.log"
-    with log.open("w") as out:
-        daemon = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "sagabus.cli", *command, cwd=ROOT, env=env,
-            stdout=out, stderr=subprocess.STDOUT,
-        )
     probe = [sys.executable, *_probe_args(port)]
-
-    async def healthy() -> bool:
-        done = await asyncio.create_subprocess_exec(
-            *probe, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
-        )
-        return await done.wait() == 0 or daemon.returncode is not None
-
     try:
-        await eventually(healthy, timeout=60, interval=0.5, what="the healthcheck passes")
-        assert daemon.returncode is None, log.read_text()
+        async with daemon_running(
+            sys.executable, "-m", "sagabus.cli", *command, cwd=ROOT, env=env, log=log,
+            started=None,
+        ) as daemon:
+
+            async def healthy() -> bool:
+                done = await asyncio.create_subprocess_exec(
+                    *probe, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+                )
+                return await done.wait() == 0 or daemon.returncode is not None
+
+            await eventually(healthy, timeout=60, interval=0.5, what="the healthcheck passes")
+            assert daemon.returncode is None, log.read_text()
     finally:
-        if daemon.returncode is None:
-            daemon.terminate()
-        await asyncio.wait_for(daemon.wait(), 30)
         _forget_daemon_queues(broker)
     assert daemon.returncode == 0, log.read_text()
 

@@ -3,11 +3,7 @@ loaded by `sagabus run` from `[tool.sagabus] middleware` on RabbitMQ."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +11,7 @@ import eco_services
 import pytest
 from eco_services import EcoPing, EcoPong, echo
 from support.buses import BusFactory
-from support.daemons import daemon_env
+from support.daemons import SAGABUS_RUN, daemon_env, daemon_running
 
 from bus.errors import ConfigurationError
 from bus.settings import Settings
@@ -119,17 +115,9 @@ async def test_the_documented_middleware_runs_under_sagabus_run(
     )
     env = daemon_env(settings, HERE)
     log = tmp_path / "daemon.log"
-    with log.open("w") as out:
-        daemon = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "sagabus.cli", "run", "--no-sagas",
-            cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
-    try:
-        await eventually(
-            lambda: "bus started" in log.read_text() or daemon.returncode is not None,
-            timeout=30, what="the daemon starts",
-        )
-        assert daemon.returncode is None, log.read_text()
+    async with daemon_running(
+        *SAGABUS_RUN, "--no-sagas", cwd=tmp_path, env=env, log=log
+    ) as daemon:
         broker.track(_daemon_topology(settings))
         async with BusClient(settings) as client:
             reply = await client.request(EcoPing(n=3), reply=EcoPong, timeout=15)
@@ -140,10 +128,6 @@ async def test_the_documented_middleware_runs_under_sagabus_run(
                 )
         await eventually(lambda: "tenant suspended is suspended" in log.read_text(), timeout=10)
         assert "handler timed" in log.read_text()
-    finally:
-        if daemon.returncode is None:
-            daemon.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(daemon.wait(), 30)
     assert daemon.returncode == 0, log.read_text()
 
 

@@ -3,16 +3,14 @@ by the standard OTEL_* variables, exports a span for every handled message."""
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from eco_services import EcoPing, EcoPong, echo
 from support.broker import TestBroker as Broker
-from support.daemons import daemon_env
+from support.daemons import SAGABUS_RUN, daemon_env, daemon_running
 
 from bus.settings import Settings
 from bus.unitofwork.runtime import bus_topology
@@ -25,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 
 
 async def test_opentelemetry_instrument_exports_the_handler_spans(
-    broker: Broker, settings: Settings, tmp_path: Path, eventually
+    broker: Broker, settings: Settings, tmp_path: Path
 ) -> None:
     instrument = shutil.which("opentelemetry-instrument", path=str(Path(sys.executable).parent))
     if instrument is None:
@@ -38,22 +36,11 @@ async def test_opentelemetry_instrument_exports_the_handler_spans(
     )
     broker.track(bus_topology(broker.names, [echo, ScheduledSends()], "classic"))
     log = tmp_path / "daemon.log"
-    with log.open("w") as out:
-        daemon = await asyncio.create_subprocess_exec(
-            instrument, sys.executable, "-m", "sagabus.cli", "run", "--no-sagas",
-            cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
-    try:
-        await eventually(
-            lambda: "bus started" in log.read_text() or daemon.returncode is not None,
-            timeout=30, what="the daemon starts",
-        )
+    async with daemon_running(
+        instrument, *SAGABUS_RUN, "--no-sagas", cwd=tmp_path, env=env, log=log
+    ):
         assert "tracing on" in log.read_text(), log.read_text()
         async with BusClient(settings) as client:
             await client.request(EcoPing(n=9), reply=EcoPong, timeout=15)
-    finally:
-        if daemon.returncode is None:
-            daemon.terminate()
-        await asyncio.wait_for(daemon.wait(), 30)
     # the batch span processor exports at shutdown at the latest
     assert '"name": "eco-echo EcoPing"' in log.read_text(), log.read_text()[-2000:]

@@ -15,12 +15,12 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from observability_support import get
 from support.broker import TestBroker
+from support.broker_outage import broker_down
 
 from bus import Command, HandlerContext, Service
 from bus.errors import ConfigurationError
@@ -177,28 +177,6 @@ async def test_metrics_are_served_when_on_and_refused_when_off() -> None:
 
 
 # -- RabbitMQ's app stopped and started ---------------------------------------------------
-async def rabbitmqctl(*args: str, within: float = 60) -> None:
-    process = await asyncio.create_subprocess_exec(
-        "rabbitmqctl", *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
-    )
-    _, err = await asyncio.wait_for(process.communicate(), within)
-    assert process.returncode == 0, f"rabbitmqctl {' '.join(args)}: {err.decode()}"
-
-
-async def wait_for_port(host: str, port: int, within: float) -> None:
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            _, writer = await asyncio.open_connection(host, port)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.2)
-        else:
-            writer.close()
-            return
-
-
 @pytest.mark.integration
 @pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="rabbitmqctl is not installed")
 async def test_readyz_is_503_while_rabbitmq_is_stopped_and_200_after(
@@ -209,17 +187,13 @@ async def test_readyz_is_503_while_rabbitmq_is_stopped_and_200_after(
     async with probe_server(Probes(bus=bus)) as server, bus:
         base = f"http://127.0.0.1:{server.port}"
         assert (await ready(base))[0] == 200
-        try:
-            await rabbitmqctl("stop_app")
+        async with broker_down():
             _, document = await eventually(
                 lambda: _not_ready(base), timeout=30, what="/readyz 503 with the broker down"
             )
             assert document["checks"]["broker"] == "disconnected"  # type: ignore[index]
             assert "broker" in str(document["reason"])
             assert (await get(f"{base}/healthz"))[0] == 200  # alive all the same
-        finally:
-            await rabbitmqctl("start_app", within=120)
-            await wait_for_port("127.0.0.1", 5672, within=60)
         await eventually(lambda: _ready(base), timeout=60, what="/readyz 200 after start_app")
 
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import time
 from pathlib import Path
 
-import pytest
-from support.daemons import exit_code
+from support.daemons import exit_code, until_logged
 
 REPO = Path(__file__).resolve().parents[2]
 SAGABUS = [sys.executable, "-m", "sagabus"]
@@ -52,19 +50,8 @@ async def start_daemon(
         process = await asyncio.create_subprocess_exec(
             *SAGABUS, *args, cwd=cwd, env=env, stdout=out, stderr=out
         )
-    deadline = time.monotonic() + within
-    while "bus started" not in _read(log):
-        if process.returncode is not None or time.monotonic() > deadline:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-            pytest.fail(f"the daemon did not start (exit {process.returncode}):\n{_read(log)}")
-        await asyncio.sleep(0.05)
+    await until_logged(process, log, within=within)
     return process
-
-
-def _read(log: Path) -> str:
-    return log.read_text(errors="replace")
 
 
 async def stop_daemon(process: asyncio.subprocess.Process, within: float = 30) -> int:

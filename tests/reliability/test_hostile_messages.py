@@ -4,7 +4,6 @@ serving the healthy messages behind it - no crash, no reconnect loop, no hot ret
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import struct
 import subprocess
@@ -14,13 +13,12 @@ from typing import Any
 
 import orjson
 import pytest
-from aiormq.abc import ChannelFrame
 from pamqp import commands as spec
 from pamqp import frame as pamqp_frame
 from pamqp.body import ContentBody
 from pamqp.header import ContentHeader
 from reliability_support import PLACEHOLDER, REPO, new_id
-from support.broker import TestBroker, publish_raw_frames
+from support.broker import TestBroker, publish_raw_frames, write_raw_frames
 
 from bus import Command, Envelope, HandlerContext, RetryPolicy, Service
 from bus.deadletters.republishing import ATTEMPTS, REASON
@@ -245,30 +243,24 @@ async def _publish_resized(broker: TestBroker, names: Names, body: bytes,
                            properties: spec.Basic.Properties, old: bytes, new: bytes) -> None:
     """Like `publish_raw_frames`, for a replacement of another length: the frame size
     and the header table's length prefix are rewritten around it."""
-    connection = broker.transport._connection
-    assert connection is not None
-    channel = await connection.channel(publisher_confirms=False)
-    raw = await channel.get_underlay_channel()
-    header = pamqp_frame.marshal(ContentHeader(properties=properties, body_size=len(body)),
-                                 raw.number)
-    payload = header[7:-1]
-    table_at = payload.index(b"\x04deep") - 4
-    (table_length,) = struct.unpack(">I", payload[table_at : table_at + 4])
-    grown = len(new) - len(old)
-    payload = (payload[:table_at] + struct.pack(">I", table_length + grown)
-               + payload[table_at + 4 :].replace(old, new))
-    frames = (
-        pamqp_frame.marshal(spec.Basic.Publish(exchange="", routing_key=names.queue(LEDGER)),
-                            raw.number)
-        + struct.pack(">BHI", 2, raw.number, len(payload)) + payload + b"\xce"
-        + pamqp_frame.marshal(ContentBody(body), raw.number)
-    )
-    drained = asyncio.get_running_loop().create_future()
-    await raw.write_queue.put(  # type: ignore[attr-defined]
-        ChannelFrame(payload=frames, should_close=False, drain_future=drained)
-    )
-    await drained
-    await channel.close()
+
+    def frames(channel: int) -> bytes:
+        header = pamqp_frame.marshal(ContentHeader(properties=properties, body_size=len(body)),
+                                     channel)
+        payload = header[7:-1]
+        table_at = payload.index(b"\x04deep") - 4
+        (table_length,) = struct.unpack(">I", payload[table_at : table_at + 4])
+        grown = len(new) - len(old)
+        payload = (payload[:table_at] + struct.pack(">I", table_length + grown)
+                   + payload[table_at + 4 :].replace(old, new))
+        return (
+            pamqp_frame.marshal(spec.Basic.Publish(exchange="", routing_key=names.queue(LEDGER)),
+                                channel)
+            + struct.pack(">BHI", 2, channel, len(payload)) + payload + b"\xce"
+            + pamqp_frame.marshal(ContentBody(body), channel)
+        )
+
+    await write_raw_frames(broker.transport, frames)
 
 
 async def test_flood_of_unknown_message_types_is_dead_lettered_while_serving_on(

@@ -5,7 +5,7 @@ declared or tracked (the buses it ran)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -169,25 +169,35 @@ async def publish_raw_frames(
     """Publishes one message by writing its frames, after replacing `patch[0]` with
     `patch[1]` in their bytes: properties no AMQP library would encode (invalid UTF-8
     in a short string, a timestamp past year 9999), as a foreign client might send."""
+
+    def frames(channel: int) -> bytes:
+        data = b"".join(
+            pamqp_frame.marshal(f, channel)
+            for f in (
+                spec.Basic.Publish(exchange=exchange, routing_key=routing_key),
+                ContentHeader(properties=properties, body_size=len(body)),
+                ContentBody(body),
+            )
+        )
+        if patch is None:
+            return data
+        old, new = patch
+        assert len(old) == len(new) and data.count(old) == 1, "the patch must fit in place"
+        return data.replace(old, new)
+
+    await write_raw_frames(transport, frames)
+
+
+async def write_raw_frames(transport: RabbitMQTransport, frames: Callable[[int], bytes]) -> None:
+    """Writes the bytes `frames(channel number)` gives on a fresh channel of `transport`,
+    as they are, and closes the channel once they are sent."""
     connection = transport._connection
     assert connection is not None
     channel = await connection.channel(publisher_confirms=False)
     raw = await channel.get_underlay_channel()
-    frames = b"".join(
-        pamqp_frame.marshal(f, raw.number)
-        for f in (
-            spec.Basic.Publish(exchange=exchange, routing_key=routing_key),
-            ContentHeader(properties=properties, body_size=len(body)),
-            ContentBody(body),
-        )
-    )
-    if patch is not None:
-        old, new = patch
-        assert len(old) == len(new) and frames.count(old) == 1, "the patch must fit in place"
-        frames = frames.replace(old, new)
     drained = asyncio.get_running_loop().create_future()
     await raw.write_queue.put(  # type: ignore[attr-defined]
-        ChannelFrame(payload=frames, should_close=False, drain_future=drained)
+        ChannelFrame(payload=frames(raw.number), should_close=False, drain_future=drained)
     )
     await drained
     await channel.close()
