@@ -7,7 +7,9 @@
 Counted between the start and the end of the block: this process (user + system of
 every thread: the bus's loop, the driver of the orders, the SQLite connection's
 thread), the broker (`beam.smp`, RabbitMQ's Erlang VM), PostgreSQL (every `postgres`
-process alive at the end; a backend that exited during the block is missed), extra
+process, read again every `SAMPLE_SECONDS` so that a backend whose connection closed
+during the block, as a part's pool does at its end, is counted up to its last
+reading; before, such backends' work showed as everybody else's), extra
 processes named by pid (the daemons of `bench.scaleout`), and the whole machine's
 busy time (/proc/stat): what is left is everybody else on the machine.
 """
@@ -15,6 +17,7 @@ busy time (/proc/stat): what is left is everybody else on the machine.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,6 +27,9 @@ from pathlib import Path
 TICKS = os.sysconf("SC_CLK_TCK")
 BROKER = "beam.smp"
 DATABASE = "postgres"
+SAMPLE_SECONDS = 0.25
+"""How often the processes of a name are read again during a block: a process that
+exits is missed for at most this long of its work."""
 
 
 def cpu_seconds(pid: int | str) -> float:
@@ -82,9 +88,35 @@ class CpuShare:
         return cpu / self.seconds if self.seconds > 0 else 0.0
 
 
-def _snapshot(pids: Sequence[int]) -> tuple[float, float, dict[int, float], dict[int, float],
-                                             float, float]:
-    return (time.perf_counter(), cpu_seconds("self"), named(BROKER), named(DATABASE),
+class NamedCpu:
+    """The CPU seconds of every process named `name`, read at the start, every
+    `interval` seconds on a thread of its own, and at the end: the last reading of each
+    process counts, so one that exits during the block is not lost."""
+
+    def __init__(self, name: str, interval: float = SAMPLE_SECONDS) -> None:
+        self.name = name
+        self.interval = interval
+        self.before = named(name)
+        self.last = dict(self.before)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True,
+                                        name=f"cpu-{name}")
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.last.update(named(self.name))
+
+    def stop(self) -> float:
+        """CPU seconds spent by the processes during the block."""
+        self._stop.set()
+        self._thread.join()
+        self.last.update(named(self.name))
+        return sum(cpu - self.before.get(pid, 0.0) for pid, cpu in self.last.items())
+
+
+def _snapshot(pids: Sequence[int]) -> tuple[float, float, dict[int, float], float, float]:
+    return (time.perf_counter(), cpu_seconds("self"), named(BROKER),
             sum(cpu_seconds(p) for p in pids), machine_busy())
 
 
@@ -98,16 +130,21 @@ class Measured:
 
 
 @contextmanager
-def measuring(pids: Sequence[int] = ()) -> Iterator[Measured]:
-    """Fills the yielded `Measured.share` when the block ends (normally)."""
+def measuring(pids: Sequence[int] = (), database: str = DATABASE) -> Iterator[Measured]:
+    """Fills the yielded `Measured.share` when the block ends (normally); `database`
+    is the command name of the database's processes."""
     measured = Measured()
+    database_cpu = NamedCpu(database)
     start = _snapshot(pids)
-    yield measured
-    end = _snapshot(pids)
+    try:
+        yield measured
+    finally:
+        end = _snapshot(pids)
+        database_seconds = database_cpu.stop()
     measured.share = CpuShare(
         seconds=end[0] - start[0], bench=end[1] - start[1],
-        broker=_delta(start[2], end[2]), database=_delta(start[3], end[3]),
-        extra=end[4] - start[4], machine=end[5] - start[5],
+        broker=_delta(start[2], end[2]), database=database_seconds,
+        extra=end[3] - start[3], machine=end[4] - start[4],
     )
 
 
