@@ -6,10 +6,10 @@
 
 Counted between the start and the end of the block: this process (user + system of
 every thread: the bus's loop, the driver of the orders, the SQLite connection's
-thread), the broker (`beam.smp`, RabbitMQ's Erlang VM), PostgreSQL (every `postgres`
-process, read again every `SAMPLE_SECONDS` so that a backend whose connection closed
-during the block, as a part's pool does at its end, is counted up to its last
-reading; before, such backends' work showed as everybody else's), extra
+thread), the broker (`beam.smp`, RabbitMQ's Erlang VM) and PostgreSQL (every
+`postgres` process), both read again every `SAMPLE_SECONDS` so that a process that
+exits during the block (a backend whose connection a part's pool closes at its end) is
+counted up to its last reading instead of showing as everybody else's work, extra
 processes named by pid (the daemons of `bench.scaleout`), and the whole machine's
 busy time (/proc/stat): what is left is everybody else on the machine.
 """
@@ -28,8 +28,8 @@ TICKS = os.sysconf("SC_CLK_TCK")
 BROKER = "beam.smp"
 DATABASE = "postgres"
 SAMPLE_SECONDS = 0.25
-"""How often the processes of a name are read again during a block: a process that
-exits is missed for at most this long of its work."""
+"""How often the named processes are read again during a block: a process that exits
+is missed for at most this long of its work."""
 
 
 def cpu_seconds(pid: int | str) -> float:
@@ -41,8 +41,9 @@ def cpu_seconds(pid: int | str) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def named(name: str) -> dict[int, float]:
-    """CPU seconds of every process whose command name is `name`, by pid."""
+def named(*names: str) -> dict[int, tuple[str, float]]:
+    """The command name and CPU seconds of every process whose command name is one of
+    `names`, by pid (one pass over /proc)."""
     found = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -50,8 +51,8 @@ def named(name: str) -> dict[int, float]:
                 comm = (entry / "comm").read_text().strip()
             except OSError:
                 continue
-            if comm == name:
-                found[int(entry.name)] = cpu_seconds(entry.name)
+            if comm in names:
+                found[int(entry.name)] = (comm, cpu_seconds(entry.name))
     return found
 
 
@@ -89,39 +90,38 @@ class CpuShare:
 
 
 class NamedCpu:
-    """The CPU seconds of every process named `name`, read at the start, every
-    `interval` seconds on a thread of its own, and at the end: the last reading of each
-    process counts, so one that exits during the block is not lost."""
+    """The CPU seconds of every process with one of `names` for command name, read at
+    the start, every `interval` seconds on a thread of its own, and at the end: the
+    last reading of each process counts, so one that exits during the block is not
+    lost."""
 
-    def __init__(self, name: str, interval: float = SAMPLE_SECONDS) -> None:
-        self.name = name
+    def __init__(self, *names: str, interval: float = SAMPLE_SECONDS) -> None:
+        self.names = names
         self.interval = interval
-        self.before = named(name)
+        self.before = named(*names)
         self.last = dict(self.before)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True,
-                                        name=f"cpu-{name}")
+        self._thread = threading.Thread(target=self._sample, daemon=True, name="cpu-named")
         self._thread.start()
 
     def _sample(self) -> None:
         while not self._stop.wait(self.interval):
-            self.last.update(named(self.name))
+            self.last.update(named(*self.names))
 
-    def stop(self) -> float:
-        """CPU seconds spent by the processes during the block."""
+    def stop(self) -> dict[str, float]:
+        """CPU seconds spent during the block by the processes of each name."""
         self._stop.set()
         self._thread.join()
-        self.last.update(named(self.name))
-        return sum(cpu - self.before.get(pid, 0.0) for pid, cpu in self.last.items())
+        self.last.update(named(*self.names))
+        spent = dict.fromkeys(self.names, 0.0)
+        for pid, (name, cpu) in self.last.items():
+            spent[name] += cpu - self.before.get(pid, (name, 0.0))[1]
+        return spent
 
 
-def _snapshot(pids: Sequence[int]) -> tuple[float, float, dict[int, float], float, float]:
-    return (time.perf_counter(), cpu_seconds("self"), named(BROKER),
-            sum(cpu_seconds(p) for p in pids), machine_busy())
-
-
-def _delta(before: dict[int, float], after: dict[int, float]) -> float:
-    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+def _snapshot(pids: Sequence[int]) -> tuple[float, float, float, float]:
+    return (time.perf_counter(), cpu_seconds("self"), sum(cpu_seconds(p) for p in pids),
+            machine_busy())
 
 
 @dataclass
@@ -134,17 +134,17 @@ def measuring(pids: Sequence[int] = (), database: str = DATABASE) -> Iterator[Me
     """Fills the yielded `Measured.share` when the block ends (normally); `database`
     is the command name of the database's processes."""
     measured = Measured()
-    database_cpu = NamedCpu(database)
+    named_cpu = NamedCpu(BROKER, database)
     start = _snapshot(pids)
     try:
         yield measured
     finally:
         end = _snapshot(pids)
-        database_seconds = database_cpu.stop()
+        spent = named_cpu.stop()
     measured.share = CpuShare(
         seconds=end[0] - start[0], bench=end[1] - start[1],
-        broker=_delta(start[2], end[2]), database=database_seconds,
-        extra=end[3] - start[3], machine=end[4] - start[4],
+        broker=spent[BROKER], database=spent[database],
+        extra=end[2] - start[2], machine=end[3] - start[3],
     )
 
 
